@@ -1,0 +1,3 @@
+"""A Cloud Native Buildpack for Python web apps (Buildpack API 0.10)."""
+
+BUILDPACK_ID = "scalingo/python"

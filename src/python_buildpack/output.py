@@ -1,0 +1,85 @@
+"""The build log: short sections, one line per decision, timings for slow steps.
+
+    ## Python version
+       - Using Python 3.12.12 (from .python-version: "3.12")
+    ## Installing Python
+       - Downloading python-3.12.12-ubuntu-22.04-amd64.tar.zst ... done (1.2s)
+
+Everything goes to stdout; errors and warnings go to stderr so platforms can colour them.
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TextIO
+
+INDENT = "   "
+
+
+def _out() -> TextIO:
+    return sys.stdout
+
+
+def header(title: str) -> None:
+    print(f"\n## {title}", file=_out(), flush=True)
+
+
+def step(message: str) -> None:
+    print(f"{INDENT}- {message}", file=_out(), flush=True)
+
+
+def detail(message: str) -> None:
+    print(f"{INDENT}  {message}", file=_out(), flush=True)
+
+
+def raw(text: str) -> None:
+    """Output of a subprocess, indented so it reads as part of the current step."""
+    for line in text.splitlines():
+        print(f"{INDENT}  {line}", file=_out())
+    _out().flush()
+
+
+def warning(title: str, details: str = "") -> None:
+    lines = [f"\n{INDENT}! Warning: {title}"]
+    if details:
+        lines += [f"{INDENT}! {line}" if line else f"{INDENT}!" for line in _wrap(details)]
+    print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+def error(title: str, details: str = "") -> None:
+    lines = [f"\n! Error: {title}"]
+    if details:
+        lines.append("!")
+        lines += [f"! {line}" if line else "!" for line in _wrap(details)]
+    print("\n".join(lines) + "\n", file=sys.stderr, flush=True)
+
+
+def _wrap(text: str) -> list[str]:
+    out: list[str] = []
+    for paragraph in text.strip().split("\n"):
+        if paragraph.startswith(("    ", "$ ")) or not paragraph.strip():
+            out.append(paragraph.rstrip())  # code samples and blank lines stay as written
+        else:
+            out += textwrap.wrap(paragraph, width=88) or [""]
+    return out
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    return f"{int(seconds // 60)}m {seconds % 60:.0f}s"
+
+
+@contextmanager
+def timed(message: str) -> Iterator[None]:
+    """Prints `message ...`, runs the block, then `done (1.2s)` on the same logical step."""
+    print(f"{INDENT}- {message} ...", file=_out(), flush=True)
+    start = time.monotonic()
+    yield
+    detail(f"done ({format_duration(time.monotonic() - start)})")
