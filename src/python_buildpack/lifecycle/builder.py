@@ -1,0 +1,318 @@
+"""detect → restore → build → export, as the CNB lifecycle runs them for one buildpack."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ..cnb import toml_io
+from ..cnb.models import BuildPlan, BuildToml, LaunchToml, LayerToml, LayerTypes
+from .workspace import (
+    LAYERS_SUBDIR,
+    Workspace,
+    copy_file,
+    link_tree,
+    normalise_mtimes,
+    remove,
+)
+
+# What the lifecycle's own environment contributes to detect and build: the basics plus
+# proxies and the machine's CA bundle settings, as a builder image would configure them.
+HOST_ENV_ALLOWLIST = (
+    "PATH",
+    "HOME",
+    "TMPDIR",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "PIP_CERT",
+)
+
+DISTRO_VERSIONS = {"scalingo-20": "20.04", "scalingo-22": "22.04", "scalingo-24": "24.04"}
+
+
+def host_arch() -> str:
+    import platform
+
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+
+
+@dataclass
+class Target:
+    """What a platform would read from the run image and pass as CNB_TARGET_* (or a stack id)."""
+
+    distro_name: str = "ubuntu"
+    distro_version: str = "22.04"
+    arch: str = field(default_factory=host_arch)
+    stack_id: str = ""  # set to emulate an older platform that sends CNB_STACK_ID instead
+
+    def env(self) -> dict[str, str]:
+        if self.stack_id:
+            return {"CNB_STACK_ID": self.stack_id}
+        return {
+            "CNB_TARGET_OS": "linux",
+            "CNB_TARGET_ARCH": self.arch,
+            "CNB_TARGET_DISTRO_NAME": self.distro_name,
+            "CNB_TARGET_DISTRO_VERSION": self.distro_version,
+        }
+
+
+@dataclass
+class PhaseResult:
+    phase: str
+    exit_code: int
+    output: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+@dataclass
+class BuildResult:
+    detect: PhaseResult
+    build: PhaseResult | None = None
+    problems: list[str] = field(default_factory=list)  # spec violations found at export
+
+    @property
+    def ok(self) -> bool:
+        return self.detect.ok and self.build is not None and self.build.ok and not self.problems
+
+    @property
+    def output(self) -> str:
+        parts = [self.detect.output] + ([self.build.output] if self.build else []) + self.problems
+        return "\n".join(parts)
+
+
+class LifecycleError(Exception):
+    pass
+
+
+class Builder:
+    def __init__(
+        self,
+        buildpack_dir: Path,
+        workspace: Workspace,
+        *,
+        target: Target | None = None,
+        platform_env: Mapping[str, str] | None = None,
+        host_env: Mapping[str, str] | None = None,
+        echo: bool = False,
+    ) -> None:
+        self.buildpack_dir = buildpack_dir.resolve()
+        self.ws = workspace
+        self.target = target or Target()
+        self.platform_env = dict(platform_env or {})
+        source = os.environ if host_env is None else host_env
+        self.host_env = {k: source[k] for k in HOST_ENV_ALLOWLIST if k in source}
+        self.echo = echo
+
+    # --- phases -----------------------------------------------------------------------
+
+    def build(self, app_source: Path) -> BuildResult:
+        self._prepare_app(app_source)
+        self._write_platform_env()
+        detect = self._detect()
+        result = BuildResult(detect=detect)
+        if not detect.ok:
+            return result
+        self._restore()
+        result.build = self._build()
+        if result.build.ok:
+            result.problems = self._export()
+        return result
+
+    def _base_env(self) -> dict[str, str]:
+        env = dict(self.host_env)
+        env.update(self.platform_env)  # clear-env = false: user env is in the process env
+        env.update(self.target.env())
+        env["CNB_BUILDPACK_DIR"] = str(self.buildpack_dir)
+        env["CNB_PLATFORM_DIR"] = str(self.ws.platform)
+        return env
+
+    def _run(self, phase: str, env: dict[str, str]) -> PhaseResult:
+        start = time.monotonic()
+        proc = subprocess.Popen(
+            [str(self.buildpack_dir / "bin" / phase)],
+            cwd=self.ws.app,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if self.echo:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+        code = proc.wait()
+        return PhaseResult(phase, code, "".join(lines), time.monotonic() - start)
+
+    def _detect(self) -> PhaseResult:
+        with tempfile.TemporaryDirectory(prefix="cnb-detect-") as tmp:
+            plan_path = Path(tmp) / "plan.toml"
+            env = self._base_env() | {"CNB_BUILD_PLAN_PATH": str(plan_path)}
+            result = self._run("detect", env)
+            if result.exit_code != 0:
+                return result
+            problem = _check_build_plan(plan_path)
+            if problem:
+                return PhaseResult("detect", 1, result.output + f"\n[lifecycle] {problem}\n", result.seconds)
+            self._plan_requires = _plan_requires(plan_path)
+            return result
+
+    def _build(self) -> PhaseResult:
+        self.ws.buildpack_layers.mkdir(parents=True, exist_ok=True)
+        plan_path = self.ws.root / "buildpack-plan.toml"
+        toml_io.dump({"entries": [{"name": name} for name in self._plan_requires]}, plan_path)
+        env = self._base_env() | {
+            "CNB_LAYERS_DIR": str(self.ws.buildpack_layers),
+            "CNB_BP_PLAN_PATH": str(plan_path),
+        }
+        return self._run("build", env)
+
+    # --- app, platform, restore, export -----------------------------------------------
+
+    def _prepare_app(self, app_source: Path) -> None:
+        """A fresh copy of the source, as a platform uploads it for each build."""
+        remove(self.ws.app)
+        self.ws.root.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(app_source, self.ws.app, symlinks=True)
+
+    def _write_platform_env(self) -> None:
+        env_dir = self.ws.platform / "env"
+        remove(self.ws.platform)
+        env_dir.mkdir(parents=True)
+        for name, value in self.platform_env.items():
+            (env_dir / name).write_text(value, encoding="utf-8")
+
+    def _restore(self) -> None:
+        """Cached layers come back with contents, launch layers as metadata only; others not at all.
+
+        Restored `<layer>.toml` files hold only `[metadata]`, as the spec says.
+        """
+        remove(self.ws.layers)
+        self.ws.buildpack_layers.mkdir(parents=True)
+        restored: set[str] = set()
+        for store, with_contents in ((self.ws.cache, True), (self.ws.image_layers, False)):
+            for toml_path in sorted(store.glob("*.toml")) if store.is_dir() else []:
+                name = toml_path.stem
+                if name in restored:
+                    continue
+                layer = LayerToml.model_validate(toml_io.load(toml_path))
+                toml_io.dump({"metadata": layer.metadata}, self.ws.buildpack_layers / toml_path.name)
+                if with_contents and (store / name).is_dir():
+                    link_tree(store / name, self.ws.buildpack_layers / name)
+                restored.add(name)
+
+    def _export(self) -> list[str]:
+        """Checks what the build wrote, then stores the image and the cache."""
+        layers_dir = self.ws.buildpack_layers
+        problems: list[str] = []
+        kept: dict[str, LayerTypes] = {}
+        for toml_path in sorted(layers_dir.glob("*.toml")):
+            if toml_path.name in ("launch.toml", "build.toml", "store.toml"):
+                continue
+            name = toml_path.stem
+            try:
+                layer = LayerToml.model_validate(toml_io.load(toml_path))
+            except (ValidationError, toml_io.TOMLDecodeError) as error:
+                problems.append(f"[lifecycle] invalid {toml_path.name}: {error}")
+                continue
+            if layer.types is None or not (layer.types.launch or layer.types.cache or layer.types.build):
+                # A layer left without types is ignored: not exported, not cached.
+                continue
+            kept[name] = layer.types
+        for name in ("launch.toml", "build.toml"):
+            path = layers_dir / name
+            if path.is_file():
+                model = LaunchToml if name == "launch.toml" else BuildToml
+                try:
+                    model.model_validate(toml_io.load(path))
+                except (ValidationError, toml_io.TOMLDecodeError) as error:
+                    problems.append(f"[lifecycle] invalid {name}: {error}")
+        if problems:
+            return problems
+
+        for name, types in kept.items():
+            if (layers_dir / name).is_dir() and (types.launch or types.cache):
+                normalise_mtimes(layers_dir / name)
+        normalise_mtimes(self.ws.app)
+
+        # Image: launch layers (a launch layer kept without contents reuses the previous image's).
+        new_image = self.ws.root / "image.new"
+        remove(new_image)
+        (new_image / "layers").mkdir(parents=True)
+        for name, types in kept.items():
+            if not types.launch:
+                continue
+            src = layers_dir / name
+            if not src.is_dir():
+                src = self.ws.image_layers / name
+                if not src.is_dir():
+                    problems.append(f"[lifecycle] launch layer {name} has no contents to export")
+                    continue
+            link_tree(src, new_image / "layers" / name)
+            copy_file(layers_dir / f"{name}.toml", new_image / "layers" / f"{name}.toml")
+        link_tree(self.ws.app, new_image / "workspace")
+        if (layers_dir / "launch.toml").is_file():
+            copy_file(layers_dir / "launch.toml", new_image / "launch.toml")
+
+        new_cache = self.ws.root / "cache.new"
+        remove(new_cache)
+        new_cache.mkdir(parents=True)
+        for name, types in kept.items():
+            if types.cache and (layers_dir / name).is_dir():
+                link_tree(layers_dir / name, new_cache / name)
+                copy_file(layers_dir / f"{name}.toml", new_cache / f"{name}.toml")
+        if problems:
+            remove(new_image)
+            remove(new_cache)
+            return problems
+        for new, current in ((new_image, self.ws.image), (new_cache, self.ws.cache)):
+            remove(current)
+            new.rename(current)
+        return []
+
+
+def _check_build_plan(path: Path) -> str:
+    """The group check the lifecycle makes: every require provided, every provide required."""
+    try:
+        plan = BuildPlan.model_validate(toml_io.load(path))
+    except FileNotFoundError:
+        return "detect passed but wrote no build plan"
+    except (ValidationError, toml_io.TOMLDecodeError) as error:
+        return f"invalid build plan: {error}"
+    alternatives = [plan, *plan.or_]
+    for alt in alternatives:
+        provided = {p.name for p in alt.provides}
+        required = {r.name for r in alt.requires}
+        if provided == required or (required <= provided and not provided - required):
+            return ""
+    return "no build plan alternative is satisfied by this buildpack alone"
+
+
+def _plan_requires(path: Path) -> list[str]:
+    plan = BuildPlan.model_validate(toml_io.load(path))
+    return [r.name for r in plan.requires]

@@ -1,0 +1,185 @@
+"""`local-lifecycle`: build and run an app with this buildpack on this machine, without Docker.
+
+    local-lifecycle build [APP]           detect + build + export (APP defaults to examples/flask-pip)
+    local-lifecycle run [APP] [--check]   start a process of the built app (default: web)
+
+The production runtime host may be out of reach (CI, air-gapped machines), so by default the
+runtime comes from a private mirror made from a local interpreter and served on loopback:
+exactly what a platform operator's mirror looks like (catalogue + archives, see README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from .builder import DISTRO_VERSIONS, Builder, Target, host_arch
+from .launcher import Launcher, LaunchError
+from .workspace import Workspace, default_root
+
+BUILDPACK_DIR = Path(__file__).resolve().parents[3]
+DEFAULT_APP = BUILDPACK_DIR / "examples" / "flask-pip"
+
+
+def say(message: str) -> None:
+    print(f"[local-lifecycle] {message}", flush=True)
+
+
+def _env_pairs(values: list[str]) -> dict[str, str]:
+    env = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--env takes NAME=VALUE, got {item!r}")
+        env[name] = value
+    return env
+
+
+@contextmanager
+def local_runtime_mirror(prefixes: list[Path], stack: str, arch: str) -> Iterator[dict[str, str]]:
+    """Serves runtime archives made from local interpreters; yields the platform env to use them."""
+    from .runtime_mirror import make_runtime_archive, serve, write_catalog
+
+    import hashlib
+    import subprocess
+
+    mirror_dir = default_root().parent / "runtime-mirror"
+    mirror_dir.mkdir(parents=True, exist_ok=True)
+    majors: dict[str, str] = {}
+    pins: dict[str, str] = {}
+    for prefix in prefixes:
+        python = prefix / "bin" / "python3"
+        version = subprocess.run(
+            [str(python), "-c", "import platform; print(platform.python_version())"],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip()
+        archive = make_runtime_archive(prefix, mirror_dir, version, DISTRO_VERSIONS[stack], arch)
+        majors[version.rsplit(".", 1)[0]] = version
+        pins[archive.name] = hashlib.sha256(archive.read_bytes()).hexdigest()
+        say(f"runtime mirror: {archive.name} (from {prefix})")
+    catalog = mirror_dir / f"catalog-{stack}.toml"
+    default = sorted(majors, key=lambda m: tuple(int(p) for p in m.split(".")))[-1]
+    write_catalog(catalog, {stack: majors}, default, pins)
+    with serve(mirror_dir) as base_url:
+        say(f"runtime mirror: serving {mirror_dir} at {base_url}")
+        yield {"BP_PYTHON_RUNTIME_BASE_URL": base_url, "BP_PYTHON_RUNTIME_CATALOG": str(catalog)}
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    app = Path(args.app).resolve()
+    if not app.is_dir():
+        say(f"no such app directory: {app}")
+        return 2
+    ws = Workspace.for_app(app, Path(args.workdir) if args.workdir else None)
+    if args.clear_cache:
+        from .workspace import remove
+
+        remove(ws.cache)
+        say("cache cleared")
+    target = Target(distro_version=DISTRO_VERSIONS[args.stack], arch=args.arch, stack_id=args.stack_id or "")
+    platform_env = _env_pairs(args.env)
+    say(f"building {app} for {args.stack} ({target.arch}) in {ws.root}")
+    with ExitStack() as stack:
+        if args.runtime == "local":
+            prefixes = [Path(p) for p in args.python_prefix] or [Path(sys.base_prefix)]
+            platform_env = stack.enter_context(local_runtime_mirror(prefixes, args.stack, target.arch)) | platform_env
+        builder = Builder(BUILDPACK_DIR, ws, target=target, platform_env=platform_env, echo=True)
+        start = time.monotonic()
+        result = builder.build(app)
+    for problem in result.problems:
+        say(problem)
+    status = "succeeded" if result.ok else "failed"
+    say(f"build {status} in {time.monotonic() - start:.1f}s")
+    if result.ok:
+        say(f"image: {ws.image}; run it with: local-lifecycle run {args.app}")
+    if not result.detect.ok:
+        return result.detect.exit_code or 1
+    return 0 if result.ok else 1
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    app = Path(args.app).resolve()
+    ws = Workspace.for_app(app, Path(args.workdir) if args.workdir else None)
+    launcher = Launcher(ws)
+    runtime_env = _env_pairs(args.env)
+    port = args.port or (_free_port() if args.check else 5000)
+    runtime_env.setdefault("PORT", str(port))
+    try:
+        proc = launcher.popen(args.process, runtime_env, args.args or None)
+    except LaunchError as error:
+        say(str(error))
+        return 1
+    if not args.check:
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            proc.send_signal(signal.SIGTERM)
+            return proc.wait()
+    url = f"http://127.0.0.1:{runtime_env['PORT']}/"
+    try:
+        deadline = time.monotonic() + args.timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    say(f"GET {url} -> HTTP {response.status}: {response.read(200).decode(errors='replace')!r}")
+                    return 0
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.2)
+        say(f"the process did not answer on {url} within {args.timeout}s")
+        return 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except Exception:
+            proc.kill()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="local-lifecycle", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("app", nargs="?", default=str(DEFAULT_APP), help="app directory (default: %(default)s)")
+        p.add_argument("--workdir", help=f"where images and caches live (default: under {default_root()})")
+        p.add_argument("--env", "-e", action="append", default=[], metavar="NAME=VALUE")
+
+    build = sub.add_parser("build", help="detect, build and export an app")
+    common(build)
+    build.add_argument("--stack", choices=sorted(DISTRO_VERSIONS), default="scalingo-22")
+    build.add_argument("--arch", default=host_arch())
+    build.add_argument("--stack-id", help="send CNB_STACK_ID instead of CNB_TARGET_* (older platforms)")
+    build.add_argument("--runtime", choices=["local", "remote"], default="local",
+                       help="local: mirror local interpreters over loopback; remote: the configured host")
+    build.add_argument("--python-prefix", action="append", default=[],
+                       help="interpreter prefix to mirror (repeatable; default: this interpreter's)")
+    build.add_argument("--clear-cache", action="store_true", help="forget cached layers first")
+    build.set_defaults(func=cmd_build)
+
+    run = sub.add_parser("run", help="start a process of the built app")
+    common(run)
+    run.add_argument("--process", "-p", help="process type (default: the default process)")
+    run.add_argument("--port", type=int)
+    run.add_argument("--check", action="store_true", help="GET / once it listens, print the answer, stop")
+    run.add_argument("--timeout", type=float, default=30)
+    run.add_argument("args", nargs="*", help="arguments replacing the process's default args")
+    run.set_defaults(func=cmd_run)
+
+    args = parser.parse_args(argv)
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    return int(args.func(args))
