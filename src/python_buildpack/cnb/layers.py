@@ -52,6 +52,8 @@ class Decision:
     reasons: list[str] = field(default_factory=list)
     # True when there was a previous layer at all (cached or restored metadata).
     had_previous: bool = False
+    # The previous layer's metadata, when it parsed.
+    previous: Any = None
 
     @property
     def reason_text(self) -> str:
@@ -97,9 +99,9 @@ class Layer:
         if restored is None:
             return Decision(False, [])
         if needs_content and not self.path.is_dir():
-            return Decision(False, ["its files were not restored"], had_previous=True)
+            return Decision(False, ["its files were not restored"], had_previous=True, previous=restored)
         reasons = expected.changes_from(restored)
-        return Decision(not reasons, reasons, had_previous=True)
+        return Decision(not reasons, reasons, had_previous=True, previous=restored)
 
     def reset(self) -> Path:
         """Removes whatever was restored and returns an empty layer directory."""
