@@ -53,7 +53,7 @@ def local_runtime_mirror(prefixes: list[Path], stack: str, arch: str) -> Iterato
     import subprocess
 
     mirror_dir = default_root().parent / "runtime-mirror"
-    mirror_dir.mkdir(parents=True, exist_ok=True)
+    files = mirror_dir / "files"
     majors: dict[str, str] = {}
     pins: dict[str, str] = {}
     for prefix in prefixes:
@@ -62,15 +62,17 @@ def local_runtime_mirror(prefixes: list[Path], stack: str, arch: str) -> Iterato
             [str(python), "-c", "import platform; print(platform.python_version())"],
             check=True, capture_output=True, text=True,
         ).stdout.strip()
-        archive = make_runtime_archive(prefix, mirror_dir, version, DISTRO_VERSIONS[stack], arch)
+        archive = make_runtime_archive(
+            prefix, files, version, DISTRO_VERSIONS[stack], arch, cache_dir=mirror_dir / "cache"
+        )
         majors[version.rsplit(".", 1)[0]] = version
         pins[archive.name] = hashlib.sha256(archive.read_bytes()).hexdigest()
         say(f"runtime mirror: {archive.name} (from {prefix})")
-    catalog = mirror_dir / f"catalog-{stack}.toml"
+    catalog = files / f"catalog-{stack}.toml"
     default = sorted(majors, key=lambda m: tuple(int(p) for p in m.split(".")))[-1]
     write_catalog(catalog, {stack: majors}, default, pins)
-    with serve(mirror_dir) as base_url:
-        say(f"runtime mirror: serving {mirror_dir} at {base_url}")
+    with serve(files) as base_url:
+        say(f"runtime mirror: serving {files} at {base_url}")
         yield {"BP_PYTHON_RUNTIME_BASE_URL": base_url, "BP_PYTHON_RUNTIME_CATALOG": str(catalog)}
 
 

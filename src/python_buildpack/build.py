@@ -1,0 +1,97 @@
+"""Build: reads like the build log it prints.
+
+    pre_compile hook → Python version → runtime layer → dependencies → collectstatic →
+    post_compile hook → launch settings (WEB_CONCURRENCY, processes)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from . import hooks, output, procfile, python_version, stack
+from .cnb import toml_io
+from .cnb.context import BuildContext, ContractError
+from .cnb.models import LaunchToml
+from .errors import BuildError
+from .layers import python as python_layer
+from .layers import web_concurrency
+from .runtime_catalog import load_catalog
+
+
+def run(ctx: BuildContext) -> None:
+    build_stack = stack.resolve(ctx)
+    output.header("Stack")
+    output.step(f"{build_stack.name} ({build_stack.arch}), from {build_stack.source}")
+    if build_stack.end_of_life:
+        output.warning(
+            f"{build_stack.name} is end-of-life",
+            f"{build_stack.name} (Ubuntu {build_stack.ubuntu_version}) no longer receives security updates "
+            "and gets no new Python releases. Move the app to scalingo-24.",
+        )
+    env = dict(os.environ)
+    app = ctx.app_dir
+    procfile.read_procfile(app)  # a malformed Procfile fails now, not after the installs
+
+    if hooks.hook_path(app, "pre_compile").exists():
+        output.header("Pre-compile hook")
+        hooks.run_hook(app, "pre_compile", env)
+
+    output.header("Python version")
+    catalog = load_catalog(ctx.env)
+    requested, warnings = python_version.read_requested_version(app, catalog.default)
+    for warning in warnings:
+        output.warning(warning.title, warning.details)
+    resolved = python_version.resolve(requested, catalog, build_stack.name)
+    first, *rest = python_version.log_lines(resolved)
+    output.step(first)
+    for line in rest:
+        output.detail(line)
+
+    output.header("Installing Python")
+    runtime = python_layer.install(ctx, build_stack, resolved.version, catalog)
+    env = python_layer.build_env(runtime, env)
+
+    from .dependencies import install_dependencies, venv_env
+
+    output.header("Installing dependencies")
+    venv = install_dependencies(ctx, build_stack, runtime.home, runtime.version, env)
+    env = venv_env(venv, env)
+
+    from . import django
+
+    django.collectstatic(app, venv / "bin" / "python", env)
+
+    if hooks.hook_path(app, "post_compile").exists():
+        output.header("Post-compile hook")
+        hooks.run_hook(app, "post_compile", env)
+
+    output.header("Launch")
+    web_concurrency.install(ctx.layers_dir, ctx.buildpack_dir)
+    output.step("WEB_CONCURRENCY is set at start from the container's memory (256 MB per process)")
+    processes = procfile.launch_processes(app, venv)
+    toml_io.dump(LaunchToml(processes=processes).to_toml(), ctx.layers_dir / "launch.toml")
+
+
+def main() -> int:
+    start = time.monotonic()
+    try:
+        ctx = BuildContext.from_env()
+        run(ctx)
+    except BuildError as error:
+        if error.output:
+            output.raw(error.output)
+        output.error(error.title, error.details)
+        return 1
+    except ContractError as error:
+        output.error("The buildpack was not run by a CNB lifecycle", str(error))
+        return 1
+    except KeyboardInterrupt:
+        output.error("The build was interrupted")
+        return 130
+    output.header(f"Done ({output.format_duration(time.monotonic() - start)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
