@@ -1,0 +1,230 @@
+"""Downloading Python runtime archives: where they are, and a careful streaming fetch.
+
+The archive is streamed to a `.part` file next to the destination while its sha256 is
+computed, checked against the catalogue's pin, then renamed: a failed download never
+leaves a file that looks complete. Transient failures (connection errors, timeouts,
+truncated bodies, 5xx) are retried a few times with exponential back-off; a 4xx is not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+from . import output
+from .errors import BuildError
+
+DEFAULT_BASE_URL = "https://python-binaries.scalingo.com"
+BASE_URL_VARIABLES = ("BP_PYTHON_RUNTIME_BASE_URL", "BUILDPACK_S3_BASE_URL")  # new name first
+
+_CHUNK = 1 << 20
+# Statuses that mean "try again later" although they are 4xx.
+_RETRYABLE_4XX = {408, 429}
+_MIRROR_HINT = (
+    "If you set BP_PYTHON_RUNTIME_BASE_URL (or the legacy BUILDPACK_S3_BASE_URL), check that "
+    "it points to a mirror that holds this archive."
+)
+
+
+def runtime_url(base_url: str, version: str, ubuntu_version: str, arch: str) -> str:
+    return f"{base_url.rstrip('/')}/python-{version}-ubuntu-{ubuntu_version}-{arch}.tar.zst"
+
+
+def base_url(settings: Mapping[str, str]) -> str:
+    """The runtime mirror from the user's settings (process env + platform env), else the default."""
+    for name in BASE_URL_VARIABLES:
+        value = settings.get(name, "").strip()
+        if not value:
+            continue
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise BuildError(
+                f"Invalid {name}: {value!r}",
+                f"{name} must be an http:// or https:// URL, for example {DEFAULT_BASE_URL}. "
+                "Runtime archives are downloaded from "
+                "<URL>/python-<version>-ubuntu-<ubuntu version>-<arch>.tar.zst. "
+                f"Fix the value or unset {name} to use the default mirror.",
+            )
+        return value.rstrip("/")
+    return DEFAULT_BASE_URL
+
+
+class _Failure(Exception):
+    """One failed attempt: what happened (for the log and the final error) and whether to retry."""
+
+    def __init__(self, reason: str, retry: bool, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry = retry
+        self.status = status
+
+
+def download(
+    url: str,
+    dest: Path,
+    *,
+    sha256: str | None,
+    attempts: int = 4,
+    connect_timeout: float = 10.0,
+    read_timeout: float = 60.0,
+    backoff: float = 1.0,
+    max_backoff: float = 20.0,
+    progress_interval: float = 2.0,
+    hint: str = "",
+) -> str:
+    """Downloads `url` to `dest` and returns the sha256 (hex) of its content.
+
+    `sha256`, when given, must match or the build fails (and `dest` is not written).
+    `attempts` bounds the tries; the wait before try n+1 is `backoff * 2**(n-1)` seconds,
+    at most `max_backoff`. `read_timeout` is the longest silence accepted from the server.
+    A progress line is logged every `progress_interval` seconds of a slow download.
+    `hint` is appended to error explanations (e.g. which versions the stack offers).
+    """
+    if attempts < 1:
+        raise ValueError("attempts must be at least 1")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(f".{dest.name}.part")
+    timeout = httpx.Timeout(read_timeout, connect=connect_timeout, pool=connect_timeout)
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=True) as client:
+            for attempt in range(1, attempts + 1):
+                try:
+                    digest = _attempt(client, url, partial, read_timeout, progress_interval)
+                    break
+                except _Failure as failure:
+                    if not failure.retry or attempt == attempts:
+                        raise _final_error(url, failure, attempt, hint) from None
+                    delay = min(backoff * 2 ** (attempt - 1), max_backoff)
+                    output.detail(
+                        f"Download attempt {attempt} of {attempts} failed ({failure.reason}); "
+                        f"retrying in {output.format_duration(delay)}"
+                    )
+                time.sleep(delay)
+        if sha256 is not None and digest != sha256.strip().lower():
+            raise _checksum_error(url, sha256.strip().lower(), digest, hint)
+        partial.replace(dest)
+        return digest
+    except OSError as exc:
+        raise BuildError(
+            f"Could not save the download of {url}",
+            f"Writing {exc.filename or dest} failed: {exc.strerror or exc}. Check that the build "
+            "environment has free disk space.",
+        ) from None
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _attempt(
+    client: httpx.Client, url: str, partial: Path, read_timeout: float, progress_every: float
+) -> str:
+    """One GET streamed to `partial`; returns the sha256 or raises _Failure."""
+    digest = hashlib.sha256()
+    response: httpx.Response | None = None
+    expected: int | None = None
+    try:
+        with client.stream("GET", url) as response:
+            status = response.status_code
+            if status >= 400:
+                retry = status >= 500 or status in _RETRYABLE_4XX
+                raise _Failure(f"HTTP {status} {response.reason_phrase}".strip(), retry, status)
+            expected = _content_length(response)
+            started = last_report = time.monotonic()
+            with partial.open("wb") as out:
+                for chunk in response.iter_bytes(_CHUNK):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    now = time.monotonic()
+                    if now - last_report >= progress_every:
+                        last_report = now
+                        output.detail(_progress(response.num_bytes_downloaded, expected, now - started))
+    except httpx.TimeoutException as exc:
+        if isinstance(exc, httpx.ConnectTimeout):
+            raise _Failure("timed out connecting", retry=True) from None
+        received = _received(response)
+        when = f"after {received} bytes" if received else "waiting for the response"
+        raise _Failure(f"no data received for {read_timeout:g}s {when}", retry=True) from None
+    except httpx.RemoteProtocolError:
+        raise _Failure(_dropped(_received(response), expected), retry=True) from None
+    except httpx.ConnectError as exc:
+        raise _Failure(f"could not connect: {exc or type(exc).__name__}", retry=True) from None
+    except httpx.NetworkError:
+        raise _Failure(_dropped(_received(response), expected), retry=True) from None
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.LocalProtocolError) as exc:
+        raise _Failure(f"invalid URL: {exc}", retry=False) from None
+    except httpx.HTTPError as exc:  # too many redirects, undecodable body, proxy refusal
+        raise _Failure(f"{type(exc).__name__}: {exc}", retry=False) from None
+    if expected is not None and _received(response) != expected:
+        raise _Failure(_dropped(_received(response), expected), retry=True)
+    return digest.hexdigest()
+
+
+def _received(response: httpx.Response | None) -> int:
+    """Bytes read from the wire so far, comparable to Content-Length."""
+    return response.num_bytes_downloaded if response is not None else 0
+
+
+def _content_length(response: httpx.Response) -> int | None:
+    # Counts bytes on the wire (before any Content-Encoding is undone), like num_bytes_downloaded.
+    value = response.headers.get("Content-Length", "")
+    return int(value) if value.isdigit() else None
+
+
+def _dropped(received: int, expected: int | None) -> str:
+    of = f" of {expected}" if expected is not None else ""
+    return f"connection dropped after {received}{of} bytes"
+
+
+def _progress(received: int, expected: int | None, elapsed: float) -> str:
+    mb = received / 1e6
+    if expected:
+        return f"{mb:.1f} MB of {expected / 1e6:.1f} MB ({received * 100 // expected}%, {elapsed:.0f}s)"
+    return f"{mb:.1f} MB ({elapsed:.0f}s)"
+
+
+def _final_error(url: str, failure: _Failure, attempts: int, hint: str) -> BuildError:
+    tries = "" if attempts == 1 else f" ({attempts} attempts)"
+    host = urlsplit(url).hostname or url
+    if failure.status in (403, 404):
+        # S3-style hosts answer 403 for a missing key: same advice.
+        details = (
+            f"GET {url} returned {failure.reason}: no runtime archive exists at this address. "
+            f"Check that this Python version is available for your stack and architecture. {_MIRROR_HINT}"
+        )
+    elif failure.status is not None and not failure.retry:
+        details = f"GET {url} returned {failure.reason}. {_MIRROR_HINT}"
+    elif failure.status is not None:
+        details = (
+            f"GET {url} kept failing with {failure.reason}{tries}: the download host is having "
+            f"trouble. Retry the build later. {_MIRROR_HINT}"
+        )
+    elif not failure.retry:
+        details = f"Downloading {url} failed: {failure.reason}. {_MIRROR_HINT}"
+    else:
+        details = (
+            f"Downloading {url} failed{tries}: {failure.reason}. The network between the build "
+            f"and {host} is unreliable or the host is down. Retry the build later. {_MIRROR_HINT}"
+        )
+    if hint:
+        details = f"{details}\n{hint}"
+    return BuildError(f"Could not download the Python runtime: {failure.reason}", details)
+
+
+def _checksum_error(url: str, expected: str, got: str, hint: str) -> BuildError:
+    name = url.rsplit("/", 1)[-1]
+    details = (
+        f"The file downloaded from {url} is not the one pinned in the runtime catalogue, so it "
+        "was not installed:\n"
+        f"    expected sha256 {expected}\n"
+        f"    got      sha256 {got}\n"
+        "If you maintain the mirror (BP_PYTHON_RUNTIME_BASE_URL) or the catalogue "
+        "(BP_PYTHON_RUNTIME_CATALOG), upload the right archive or update its sha256; "
+        "otherwise retry the build later."
+    )
+    if hint:
+        details = f"{details}\n{hint}"
+    return BuildError(f"Checksum mismatch for {name}", details)
