@@ -97,6 +97,16 @@ class Launcher:
         return subprocess.Popen(self.command(process, args), env=env, cwd=cwd, **kwargs)  # type: ignore[call-overload,no-any-return]
 
 
+def run_in_image(
+    workspace: Workspace, argv: list[str], runtime_env: Mapping[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Runs a one-off command in the launch environment (`docker run <image> <command>`)."""
+    launcher = Launcher(workspace)
+    launcher.materialise()
+    env = launcher.environment(None, runtime_env or {})
+    return subprocess.run(argv, env=env, cwd=workspace.app, capture_output=True, text=True, timeout=timeout)
+
+
 def run_exec_d(program: Path, env: Mapping[str, str], cwd: Path) -> dict[str, str]:
     """Runs one exec.d program with fd 3 open for its TOML output, as the launcher does."""
     read_fd, write_fd = os.pipe()
@@ -133,4 +143,4 @@ def _prepend(value: str, current: str) -> str:
     return f"{value}{os.pathsep}{current}" if current else value
 
 
-__all__ = ["LAYERS_SUBDIR", "LaunchError", "Launcher", "run_exec_d"]
+__all__ = ["LAYERS_SUBDIR", "LaunchError", "Launcher", "run_exec_d", "run_in_image"]

@@ -1,0 +1,131 @@
+"""Shared fixtures: a private runtime mirror made from the test interpreter, and app builds
+through the local lifecycle.
+
+The runtime archive is real: `sys.base_prefix` of the interpreter running the tests, packed
+as `.tar.zst`, pinned by sha256 in a catalogue and served over loopback HTTP. Download caches
+of the installers are shared across the session (user settings `PIP_CACHE_DIR`, `UV_CACHE_DIR`,
+... pass through the buildpack), except in tests that check the cache layers themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from python_buildpack.lifecycle.builder import Builder, BuildResult, Target
+from python_buildpack.lifecycle.launcher import Launcher
+from python_buildpack.lifecycle.runtime_mirror import (
+    Faults,
+    file_sha256,
+    make_runtime_archive,
+    serve,
+    write_catalog,
+)
+from python_buildpack.lifecycle.workspace import Workspace
+
+BUILDPACK_DIR = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "fixtures"
+APPS = FIXTURES / "apps"
+# Kept between sessions: archives and installer downloads are slow to make, not to check.
+TEST_CACHE = Path(os.environ.get("BUILDPACK_TEST_CACHE", Path.home() / ".cache" / "python-buildpack-tests"))
+
+PYTHON_VERSION = platform.python_version()  # the runtime the tests install: this interpreter's
+PYTHON_MAJOR = PYTHON_VERSION.rsplit(".", 1)[0]
+ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+STACKS = {"scalingo-20": "20.04", "scalingo-22": "22.04", "scalingo-24": "24.04"}
+
+
+@dataclass
+class RuntimeMirror:
+    directory: Path
+    base_url: str
+    catalog: Path
+    faults: Faults
+    version: str = PYTHON_VERSION
+
+    def archive(self, stack: str = "scalingo-22") -> Path:
+        return self.directory / f"python-{self.version}-ubuntu-{STACKS[stack]}-{ARCH}.tar.zst"
+
+    def platform_env(self) -> dict[str, str]:
+        return {"BP_PYTHON_RUNTIME_BASE_URL": self.base_url, "BP_PYTHON_RUNTIME_CATALOG": str(self.catalog)}
+
+
+@pytest.fixture(scope="session")
+def runtime_mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RuntimeMirror]:
+    directory = tmp_path_factory.mktemp("runtime-mirror")
+    pins = {}
+    for stack, ubuntu in STACKS.items():
+        archive = make_runtime_archive(
+            Path(sys.base_prefix), directory, PYTHON_VERSION, ubuntu, ARCH, cache_dir=TEST_CACHE / "runtime-archives"
+        )
+        pins[archive.name] = file_sha256(archive)
+    catalog = write_catalog(
+        directory / "catalog.toml",
+        {stack: {PYTHON_MAJOR: PYTHON_VERSION} for stack in STACKS},
+        default=PYTHON_MAJOR,
+        artifacts=pins,
+    )
+    faults = Faults()
+    with serve(directory, faults) as base_url:
+        yield RuntimeMirror(directory, base_url, catalog, faults)
+
+
+@pytest.fixture(scope="session")
+def shared_download_cache() -> dict[str, str]:
+    """User settings pointing every installer at one download cache for the whole session."""
+    root = TEST_CACHE / "downloads"
+    names = {"PIP_CACHE_DIR": "pip", "UV_CACHE_DIR": "uv", "POETRY_CACHE_DIR": "poetry", "PIPENV_CACHE_DIR": "pipenv"}
+    for sub in names.values():
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    return {name: str(root / sub) for name, sub in names.items()}
+
+
+@dataclass
+class AppBuild:
+    """One app's successive builds, sharing a workspace (image + cache) like redeploys do."""
+
+    source: Path
+    workspace: Workspace
+    platform_env: dict[str, str]
+    target: Target = field(default_factory=lambda: Target(distro_version="22.04", arch=ARCH))
+
+    def build(self, **extra_env: str) -> BuildResult:
+        builder = Builder(BUILDPACK_DIR, self.workspace, target=self.target, platform_env=self.platform_env | extra_env)
+        return builder.build(self.source)
+
+    @property
+    def launcher(self) -> Launcher:
+        return Launcher(self.workspace)
+
+    @property
+    def layers(self) -> Path:
+        return self.workspace.buildpack_layers
+
+
+@pytest.fixture
+def make_app(
+    tmp_path: Path, runtime_mirror: RuntimeMirror, shared_download_cache: dict[str, str]
+) -> Iterator[object]:
+    """make_app("pip-flask") copies a fixture app to a temp dir and returns an AppBuild for it."""
+    counter = iter(range(1000))
+
+    def _make(name: str | None = None, *, files: dict[str, str] | None = None, shared_cache: bool = True) -> AppBuild:
+        source = tmp_path / f"app-{next(counter)}"
+        if name:
+            shutil.copytree(APPS / name, source, symlinks=True)
+        else:
+            source.mkdir()
+        for rel, content in (files or {}).items():
+            (source / rel).parent.mkdir(parents=True, exist_ok=True)
+            (source / rel).write_text(content)
+        env = runtime_mirror.platform_env() | (shared_download_cache if shared_cache else {})
+        return AppBuild(source, Workspace(tmp_path / f"ws-{source.name}"), env)
+
+    yield _make
