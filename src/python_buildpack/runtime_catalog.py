@@ -1,0 +1,271 @@
+"""The runtime catalogue: which Python versions exist on which stack (DESIGN.md §1).
+
+A TOML file shipped in `data/`, replaced by `BP_PYTHON_RUNTIME_CATALOG=<path>`:
+
+    default = "3.13"          # major version used when the app names none
+    [stacks.scalingo-22]      # one table per stack
+    "3.12" = "3.12.12"        # major -> newest patch; every patch from .0 up to it exists
+    [[artifacts]]             # optional sha256 pins
+    file = "python-3.12.12-ubuntu-22.04-amd64.tar.zst"
+    sha256 = "<64 hex digits>"
+
+It is loaded on every build, warm rebuilds included, so loading is one small read and parse.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .cnb import toml_io
+from .errors import BuildError
+from .stack import STACK_TO_UBUNTU
+
+CATALOG_SETTING = "BP_PYTHON_RUNTIME_CATALOG"
+SHIPPED_CATALOG = Path(__file__).resolve().parent / "data" / "runtime-catalog.toml"
+MAX_CATALOG_BYTES = 4 * 1024 * 1024
+
+# ASCII digits only (`\d` would accept other scripts' digits), no leading zeros, bounded length
+# so that int() stays cheap whatever the input.
+_PART = r"(?:0|[1-9][0-9]{0,8})"
+MAJOR_RE = re.compile(rf"{_PART}\.{_PART}")
+FULL_RE = re.compile(rf"{_PART}\.{_PART}\.{_PART}")
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """Sort key of a version already checked against MAJOR_RE or FULL_RE."""
+    return tuple(int(part) for part in version.split("."))
+
+
+def major_of(full: str) -> str:
+    return full.rsplit(".", 1)[0]
+
+
+# --- small, safe file reads (shared with python_version) ------------------------------
+
+
+class UnreadableFileError(Exception):
+    """A file exists but cannot be used; the message completes the sentence "<file> ..."."""
+
+
+def read_bounded(path: Path, limit: int) -> bytes:
+    """The content of a regular file of at most `limit` bytes.
+
+    Raises FileNotFoundError when nothing is there, UnreadableFileError otherwise. The file is
+    opened non-blocking and checked to be regular first: a FIFO or a device under a
+    well-known name must fail the build, not hang it or fill the memory.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        if os.path.lexists(path):
+            raise UnreadableFileError("is a broken symbolic link") from None
+        raise
+    except (OSError, ValueError) as e:
+        raise UnreadableFileError(f"cannot be read ({_reason(e)})") from None
+    with os.fdopen(fd, "rb") as f:
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise UnreadableFileError("is not a regular file")
+            data = f.read(limit + 1)
+        except OSError as e:
+            raise UnreadableFileError(f"cannot be read ({_reason(e)})") from None
+    if len(data) > limit:
+        raise UnreadableFileError(f"is larger than {_size(limit)}")
+    return data
+
+
+def _reason(e: Exception) -> str:
+    return (e.strerror if isinstance(e, OSError) else None) or str(e) or type(e).__name__
+
+
+def _size(limit: int) -> str:
+    return f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit // 1024} KiB"
+
+
+# --- the model ------------------------------------------------------------------------
+
+
+class Artifact(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    file: str
+    sha256: str
+
+    @field_validator("file")
+    @classmethod
+    def _plain_file_name(cls, value: str) -> str:
+        if not value.strip() or "/" in value or value in {".", ".."}:
+            raise ValueError(
+                f"{value!r} is not a file name (expected e.g. python-3.12.12-ubuntu-22.04-amd64.tar.zst)"
+            )
+        return value
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex_digest(cls, value: str) -> str:
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+            raise ValueError(f"{value[:80]!r} is not a sha256 digest (64 hexadecimal digits)")
+        return value.lower()
+
+
+class RuntimeCatalog(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default: str
+    stacks: dict[str, dict[str, str]]
+    artifacts: list[Artifact] = Field(default_factory=list)
+
+    _origin: str = PrivateAttr(default="")
+
+    @field_validator("default")
+    @classmethod
+    def _default_is_major(cls, value: str) -> str:
+        if not MAJOR_RE.fullmatch(value):
+            raise ValueError(f'{value[:80]!r} is not a major version like "3.13"')
+        return value
+
+    @field_validator("stacks", mode="before")
+    @classmethod
+    def _quoted_keys(cls, value: Any) -> Any:
+        # `3.12 = "3.12.12"` (unquoted) is a dotted TOML key, i.e. a nested table {"3": {"12": ...}}.
+        if isinstance(value, dict):
+            for stack, table in value.items():
+                if isinstance(table, dict) and any(isinstance(v, dict) for v in table.values()):
+                    raise ValueError(
+                        f"[stacks.{stack}] has a nested table: quote version keys, "
+                        'e.g. "3.12" = "3.12.12" (an unquoted 3.12 is a dotted key)'
+                    )
+        return value
+
+    @field_validator("stacks")
+    @classmethod
+    def _stack_tables(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        if not value:
+            raise ValueError("lists no stack (expected tables like [stacks.scalingo-24])")
+        for stack, table in value.items():
+            if stack not in STACK_TO_UBUNTU:
+                raise ValueError(f"unknown stack {stack[:80]!r} (known: {', '.join(STACK_TO_UBUNTU)})")
+            for major, newest in table.items():
+                if not MAJOR_RE.fullmatch(major):
+                    raise ValueError(f'[stacks.{stack}]: {major[:80]!r} is not a major version like "3.13"')
+                if not FULL_RE.fullmatch(newest) or major_of(newest) != major:
+                    raise ValueError(
+                        f"[stacks.{stack}]: {major!r} = {newest[:80]!r}: the value must be the newest "
+                        f'patch of {major}, like "{major}.0"'
+                    )
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RuntimeCatalog:
+        missing = [stack for stack, table in self.stacks.items() if self.default not in table]
+        if missing:
+            raise ValueError(f"default {self.default!r} is not listed for {', '.join(missing)}")
+        files = [artifact.file for artifact in self.artifacts]
+        duplicates = sorted({file for file in files if files.count(file) > 1})
+        if duplicates:
+            raise ValueError(f"several [[artifacts]] for {', '.join(duplicates)}")
+        return self
+
+    @property
+    def origin(self) -> str:
+        """Where the catalogue was read from, for error messages."""
+        return self._origin or "(built in memory)"
+
+    def newest_patch(self, stack: str, major: str) -> str | None:
+        return self.stacks.get(stack, {}).get(major)
+
+    def is_available(self, stack: str, version: str) -> bool:
+        """A full version (or a major: any of its patches) can be installed on this stack."""
+        if MAJOR_RE.fullmatch(version):
+            return version in self.stacks.get(stack, {})
+        if not FULL_RE.fullmatch(version):
+            return False
+        newest = self.newest_patch(stack, major_of(version))
+        return newest is not None and version_key(version) <= version_key(newest)
+
+    def majors(self, stack: str) -> list[str]:
+        return sorted(self.stacks.get(stack, {}), key=version_key)
+
+    def stacks_offering(self, version: str) -> list[str]:
+        return sorted(stack for stack in self.stacks if self.is_available(stack, version))
+
+    def sha256_for(self, filename: str) -> str | None:
+        return next((a.sha256 for a in self.artifacts if a.file == filename), None)
+
+
+# --- loading --------------------------------------------------------------------------
+
+
+def load_catalog(settings: Mapping[str, str]) -> RuntimeCatalog:
+    """The catalogue named by BP_PYTHON_RUNTIME_CATALOG in `settings`, else the shipped one.
+
+    `settings` is the build's user configuration (platform env over process env). A relative
+    path is taken from the working directory, which is the app directory during a build.
+    """
+    override = settings.get(CATALOG_SETTING, "").strip()
+    if override:
+        return _load(Path(override), shipped=False)
+    return _load(SHIPPED_CATALOG, shipped=True)
+
+
+def _load(path: Path, *, shipped: bool) -> RuntimeCatalog:
+    if shipped:
+        fix = (
+            "The runtime catalogue shipped with the buildpack is broken: this is a bug in the "
+            f"buildpack, please report it. Meanwhile, {CATALOG_SETTING} can point to a valid catalogue."
+        )
+    else:
+        fix = (
+            f"{CATALOG_SETTING} is set to {str(path)!r}. Point it to a runtime catalogue in the "
+            "documented TOML format, or unset it to use the catalogue shipped with the buildpack."
+        )
+    try:
+        text = read_bounded(path, MAX_CATALOG_BYTES).decode("utf-8")
+    except FileNotFoundError:
+        raise BuildError(f"Runtime catalogue not found: {path}", fix) from None
+    except UnreadableFileError as e:
+        raise BuildError(f"Cannot read the runtime catalogue {path}", f"{path} {e}.\n\n{fix}") from None
+    except UnicodeDecodeError as e:
+        raise BuildError(
+            f"Invalid runtime catalogue {path}",
+            f"It is not UTF-8 text (invalid byte at offset {e.start}).\n\n{fix}",
+        ) from None
+    try:
+        data = toml_io.loads(text)
+    except (toml_io.TOMLDecodeError, RecursionError) as e:
+        raise BuildError(
+            f"Invalid runtime catalogue {path}", f"It is not valid TOML: {e}.\n\n{fix}"
+        ) from None
+    try:
+        catalog = RuntimeCatalog.model_validate(data)
+    except ValidationError as e:
+        raise BuildError(f"Invalid runtime catalogue {path}", f"{_problems(e)}\n\n{fix}") from None
+    catalog._origin = str(path)
+    return catalog
+
+
+def _problems(error: ValidationError) -> str:
+    lines = []
+    for problem in error.errors(include_url=False)[:10]:
+        where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key (expected default, [stacks.<stack>] tables and [[artifacts]])"
+        else:
+            message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"- {where}: {message}")
+    return "\n".join(lines)
