@@ -1,0 +1,30 @@
+"""The `web-concurrency` launch layer: the exec.d program that sets WEB_CONCURRENCY.
+
+The same program is installed twice: `exec.d/web_concurrency` computes the value for every
+process, `exec.d/web/web_concurrency` (run only for `web`, after it) prints one line about
+it. The spec gives exec.d programs no other way to know the process type. The content is
+identical on every build, so the exported layer keeps its digest and is never re-uploaded.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from ..cnb.layers import Layer
+from ..cnb.models import LayerTypes
+
+LAYER_NAME = "web-concurrency"
+PROGRAM = "web_concurrency"
+TEMPLATE = Path("layers_templates") / "exec.d" / PROGRAM
+
+
+def install(layers_dir: Path, buildpack_dir: Path) -> None:
+    layer = Layer(layers_dir, LAYER_NAME)
+    root = layer.reset()  # launch-only: nothing is restored but metadata
+    source = buildpack_dir / TEMPLATE
+    for target in (root / "exec.d" / PROGRAM, root / "exec.d" / "web" / PROGRAM):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        target.chmod(0o755)
+    layer.write(LayerTypes(launch=True))
