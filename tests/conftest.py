@@ -10,17 +10,14 @@ of the installers are shared across the session (user settings `PIP_CACHE_DIR`, 
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from support.builds import APPS, ARCH, PYTHON_MAJOR, PYTHON_VERSION, STACKS, AppBuild, RuntimeMirror
 
-from python_buildpack.lifecycle.builder import Builder, BuildResult, Target
-from python_buildpack.lifecycle.launcher import Launcher
 from python_buildpack.lifecycle.runtime_mirror import (
     Faults,
     file_sha256,
@@ -30,38 +27,15 @@ from python_buildpack.lifecycle.runtime_mirror import (
 )
 from python_buildpack.lifecycle.workspace import Workspace
 
-BUILDPACK_DIR = Path(__file__).resolve().parents[1]
-FIXTURES = Path(__file__).parent / "fixtures"
-APPS = FIXTURES / "apps"
 # Kept between sessions: archives and installer downloads are slow to make, not to check.
 TEST_CACHE = Path(os.environ.get("BUILDPACK_TEST_CACHE", Path.home() / ".cache" / "python-buildpack-tests"))
-
-PYTHON_VERSION = platform.python_version()  # the runtime the tests install: this interpreter's
-PYTHON_MAJOR = PYTHON_VERSION.rsplit(".", 1)[0]
-ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
-STACKS = {"scalingo-20": "20.04", "scalingo-22": "22.04", "scalingo-24": "24.04"}
-
-
-@dataclass
-class RuntimeMirror:
-    directory: Path
-    base_url: str
-    catalog: Path
-    faults: Faults
-    version: str = PYTHON_VERSION
-
-    def archive(self, stack: str = "scalingo-22") -> Path:
-        return self.directory / f"python-{self.version}-ubuntu-{STACKS[stack]}-{ARCH}.tar.zst"
-
-    def platform_env(self) -> dict[str, str]:
-        return {"BP_PYTHON_RUNTIME_BASE_URL": self.base_url, "BP_PYTHON_RUNTIME_CATALOG": str(self.catalog)}
 
 
 @pytest.fixture(scope="session")
 def runtime_mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RuntimeMirror]:
     directory = tmp_path_factory.mktemp("runtime-mirror")
     pins = {}
-    for stack, ubuntu in STACKS.items():
+    for ubuntu in STACKS.values():
         archive = make_runtime_archive(
             Path(sys.base_prefix), directory, PYTHON_VERSION, ubuntu, ARCH, cache_dir=TEST_CACHE / "runtime-archives"
         )
@@ -87,32 +61,10 @@ def shared_download_cache() -> dict[str, str]:
     return {name: str(root / sub) for name, sub in names.items()}
 
 
-@dataclass
-class AppBuild:
-    """One app's successive builds, sharing a workspace (image + cache) like redeploys do."""
-
-    source: Path
-    workspace: Workspace
-    platform_env: dict[str, str]
-    target: Target = field(default_factory=lambda: Target(distro_version="22.04", arch=ARCH))
-
-    def build(self, **extra_env: str) -> BuildResult:
-        builder = Builder(BUILDPACK_DIR, self.workspace, target=self.target, platform_env=self.platform_env | extra_env)
-        return builder.build(self.source)
-
-    @property
-    def launcher(self) -> Launcher:
-        return Launcher(self.workspace)
-
-    @property
-    def layers(self) -> Path:
-        return self.workspace.buildpack_layers
-
-
 @pytest.fixture
 def make_app(
     tmp_path: Path, runtime_mirror: RuntimeMirror, shared_download_cache: dict[str, str]
-) -> Iterator[object]:
+) -> Iterator[Callable[..., AppBuild]]:
     """make_app("pip-flask") copies a fixture app to a temp dir and returns an AppBuild for it."""
     counter = iter(range(1000))
 
