@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+
 from . import hooks, output, procfile, python_version, stack
 from .cnb import toml_io
 from .cnb.context import BuildContext, ContractError

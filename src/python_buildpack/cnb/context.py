@@ -9,6 +9,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,16 @@ def _require(environ: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _base(environ: Mapping[str, str]) -> dict[str, object]:
+class _Base(TypedDict):
+    app_dir: Path
+    buildpack_dir: Path
+    platform_dir: Path | None
+    target: Target
+    stack_id: str
+    env: Mapping[str, str]
+
+
+def _base(environ: Mapping[str, str]) -> _Base:
     buildpack_dir = environ.get("CNB_BUILDPACK_DIR") or str(Path(__file__).resolve().parents[3])
     platform = environ.get("CNB_PLATFORM_DIR", "")
     platform_dir = Path(platform) if platform else None

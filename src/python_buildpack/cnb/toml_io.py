@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import tomli_w
 
@@ -18,11 +18,11 @@ TOMLDecodeError = tomllib.TOMLDecodeError
 
 def load(path: Path) -> dict[str, Any]:
     with path.open("rb") as f:
-        return tomllib.load(f)
+        return cast(dict[str, Any], tomllib.load(f))
 
 
 def loads(text: str) -> dict[str, Any]:
-    return tomllib.loads(text)
+    return cast(dict[str, Any], tomllib.loads(text))
 
 
 def dump(data: dict[str, Any], path: Path) -> None:

@@ -15,13 +15,13 @@ from pathlib import Path
 from pydantic import Field
 
 from .. import output
+from ..archive import extract_tar_zst
 from ..cnb.context import BuildContext
 from ..cnb.layers import Layer, LayerMetadata
 from ..cnb.models import LayerTypes
 from ..errors import BuildError
 from ..runtime_catalog import RuntimeCatalog
 from ..runtime_download import base_url, download, runtime_url
-from ..archive import extract_tar_zst
 from ..stack import Stack
 
 LAYER_NAME = "python"
@@ -32,7 +32,9 @@ class PythonLayerMetadata(LayerMetadata):
     stack: str = Field(title="the stack")
     arch: str = Field(title="the architecture")
     python_version: str = Field(title="the Python version")
-    archive_sha256: str | None = Field(default=None, title="the runtime archive checksum", json_schema_extra={"opaque": True})
+    archive_sha256: str | None = Field(
+        default=None, title="the runtime archive checksum", json_schema_extra={"opaque": True}
+    )
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from pydantic import ValidationError
 from ..cnb import toml_io
 from ..cnb.models import BuildPlan, BuildToml, LaunchToml, LayerToml, LayerTypes
 from .workspace import (
-    LAYERS_SUBDIR,
     Workspace,
     copy_file,
     link_tree,

@@ -47,10 +47,10 @@ def _env_pairs(values: list[str]) -> dict[str, str]:
 @contextmanager
 def local_runtime_mirror(prefixes: list[Path], stack: str, arch: str) -> Iterator[dict[str, str]]:
     """Serves runtime archives made from local interpreters; yields the platform env to use them."""
-    from .runtime_mirror import make_runtime_archive, serve, write_catalog
-
     import hashlib
     import subprocess
+
+    from .runtime_mirror import make_runtime_archive, serve, write_catalog
 
     mirror_dir = default_root().parent / "runtime-mirror"
     files = mirror_dir / "files"
