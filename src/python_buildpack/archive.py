@@ -53,9 +53,7 @@ def extract_tar_zst(archive: Path, dest: Path) -> None:
 def _extract_into(archive: Path, root: Path) -> None:
     try:
         with archive.open("rb") as raw:
-            reader = zstandard.ZstdDecompressor(max_window_size=_MAX_WINDOW).stream_reader(
-                raw, read_across_frames=True
-            )
+            reader = zstandard.ZstdDecompressor(max_window_size=_MAX_WINDOW).stream_reader(raw, read_across_frames=True)
             with tarfile.open(fileobj=reader, mode="r|") as tar:
                 count = _extract_members(tar, root)
     except _Unsafe as exc:

@@ -119,9 +119,7 @@ def download(
         partial.unlink(missing_ok=True)
 
 
-def _attempt(
-    client: httpx.Client, url: str, partial: Path, read_timeout: float, progress_every: float
-) -> str:
+def _attempt(client: httpx.Client, url: str, partial: Path, read_timeout: float, progress_every: float) -> str:
     """One GET streamed to `partial`; returns the sha256 or raises _Failure."""
     digest = hashlib.sha256()
     response: httpx.Response | None = None

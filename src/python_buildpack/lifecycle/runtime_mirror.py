@@ -61,9 +61,10 @@ def make_runtime_archive(
 ) -> Path:
     """Packs the interpreter installed in `prefix` as `dest_dir/python-…-{arch}.tar.zst`.
 
-    With `cache_dir`, the archive is built once per (prefix, version, target, recipe,
-    interpreter files) and copied from there afterwards; copied rather than linked so a
-    test that corrupts its copy cannot poison the cache.
+    The labels (version, Ubuntu version, arch) only name the file: the caller vouches for
+    them. With `cache_dir`, the archive is built once per prefix (and packing recipe, and
+    state of the interpreter's files) and copied from there afterwards; copied rather than
+    linked so a test that corrupts its copy cannot poison the cache.
     """
     prefix = prefix.resolve()
     name = archive_name(version, ubuntu_version, arch)
@@ -72,16 +73,25 @@ def make_runtime_archive(
     if cache_dir is None:
         _write_archive(prefix, dest)
         return dest
-    cached = cache_dir / _cache_key(prefix, version, ubuntu_version, arch) / name
+    cached = cache_dir / f"{_cache_key(prefix)}.tar.zst"
     if not cached.is_file():
-        cached.parent.mkdir(parents=True, exist_ok=True)
+        cache_dir.mkdir(parents=True, exist_ok=True)
         _write_archive(prefix, cached)
-    shutil.copyfile(cached, dest)
+    if not _same_file_stat(cached, dest):
+        shutil.copy2(cached, dest)  # keeps the mtime: the next call sees an up-to-date copy
     return dest
 
 
-def _cache_key(prefix: Path, version: str, ubuntu_version: str, arch: str) -> str:
-    parts = [RECIPE_VERSION, str(prefix), version, ubuntu_version, arch]
+def _same_file_stat(a: Path, b: Path) -> bool:
+    try:
+        sa, sb = a.stat(), b.stat()
+    except OSError:
+        return False
+    return (sa.st_size, sa.st_mtime_ns) == (sb.st_size, sb.st_mtime_ns)
+
+
+def _cache_key(prefix: Path) -> str:
+    parts = [RECIPE_VERSION, str(prefix)]
     # An upgraded or reinstalled interpreter changes these mtimes.
     probes = [prefix / "bin", *sorted(prefix.glob("lib/python3*/site-packages")), *prefix.glob("lib/*.so*")]
     for probe in sorted(probes):
@@ -374,7 +384,7 @@ def serve(directory: Path, faults: Faults | None = None) -> Iterator[str]:
     Pass a `Faults` object to inject failures; it can be changed while the server runs.
     """
     server = _Server(directory, faults if faults is not None else Faults())
-    thread = threading.Thread(target=server.serve_forever, name="runtime-mirror", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="runtime-mirror", daemon=True)
     thread.start()
     try:
         host, port = server.server_address[:2]
