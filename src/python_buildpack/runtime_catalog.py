@@ -77,13 +77,19 @@ def read_bounded(path: Path, limit: int) -> bytes:
         raise
     except (OSError, ValueError) as e:
         raise UnreadableFileError(f"cannot be read ({_reason(e)})") from None
-    with os.fdopen(fd, "rb") as f:
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise UnreadableFileError("is not a regular file")
-            data = f.read(limit + 1)
-        except OSError as e:
-            raise UnreadableFileError(f"cannot be read ({_reason(e)})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnreadableFileError("is not a regular file")
+        chunks: list[bytes] = []
+        remaining = limit + 1  # one byte more than allowed tells a too-large file
+        while remaining > 0 and (chunk := os.read(fd, min(remaining, 1 << 20))):
+            chunks.append(chunk)
+            remaining -= len(chunk)
+    except OSError as e:
+        raise UnreadableFileError(f"cannot be read ({_reason(e)})") from None
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
     if len(data) > limit:
         raise UnreadableFileError(f"is larger than {_size(limit)}")
     return data
