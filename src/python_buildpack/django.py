@@ -1,0 +1,96 @@
+"""Django: `python manage.py collectstatic --noinput` after the dependencies are installed.
+
+Static files are collected into the app dir (STATIC_ROOT), so they are part of the image.
+Whether the app uses static files at all is learnt from Django itself: rather than import
+the settings in a probe (which would run the app's settings code twice), collectstatic runs
+once and its two "not configured for this" refusals become skips with a log line.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from . import output
+from .errors import BuildError
+
+COMMAND = ("manage.py", "collectstatic", "--noinput")
+SHOWN = "python manage.py collectstatic --noinput"
+# Values of DISABLE_COLLECTSTATIC that do not disable it; any other non-empty value does.
+_NOT_DISABLED = {"", "0", "false", "no", "off"}
+# Django's own refusals when an app does not use static files, and what they mean.
+_SKIPS = {
+    "Unknown command: 'collectstatic'": "'django.contrib.staticfiles' is not in INSTALLED_APPS",
+    "without having set the STATIC_ROOT setting": "the STATIC_ROOT setting is not set",
+}
+OUTPUT_TAIL_LINES = 60
+
+
+def django_installed(python: Path) -> bool:
+    """Whether `python` can import Django: a look at its site-packages, else a probe."""
+    prefix = python.parent.parent  # venvs and runtime installs alike: <prefix>/bin/python
+    site_dirs = list(prefix.glob("lib/python3*/site-packages"))
+    if site_dirs:
+        return any((d / "django" / "__init__.py").is_file() for d in site_dirs)
+    probe = "import importlib.util, sys; sys.exit(importlib.util.find_spec('django') is None)"
+    try:
+        return subprocess.run([str(python), "-c", probe], capture_output=True).returncode == 0
+    except OSError:
+        return False
+
+
+def collectstatic(app_dir: Path, python: Path, env: Mapping[str, str]) -> bool:
+    """Collects the static files of a Django app; returns whether it did."""
+    if not (app_dir / "manage.py").is_file():
+        return False
+    if not django_installed(python):
+        output.step("manage.py found but Django is not installed: skipping collectstatic")
+        return False
+    disabled = env.get("DISABLE_COLLECTSTATIC", "")
+    if disabled.strip().lower() not in _NOT_DISABLED:
+        output.step(f"Skipping collectstatic: DISABLE_COLLECTSTATIC={disabled} is set")
+        return False
+
+    output.step(f"Running {SHOWN}")
+    start = time.monotonic()
+    try:
+        result = subprocess.run(
+            [str(python), *COMMAND],
+            cwd=app_dir,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+    except OSError as error:
+        raise BuildError(
+            "Cannot run collectstatic",
+            f"{python} could not be started ({error.strerror or error}).",
+        ) from error
+    text = result.stdout.decode("utf-8", errors="replace").strip()
+    if result.returncode != 0:
+        for marker, reason in _SKIPS.items():
+            if marker in text:
+                output.detail(f"Skipped: {reason}, so there are no static files to collect")
+                return False
+        raise _failure(text, result.returncode)
+    output.raw(text)
+    output.detail(f"done ({output.format_duration(time.monotonic() - start)})")
+    return True
+
+
+def _failure(text: str, status: int) -> BuildError:
+    lines = text.splitlines()
+    last = next((line.strip() for line in reversed(lines) if line.strip()), "")
+    said = f"\nDjango's error:\n\n    {last}\n" if last else ""
+    return BuildError(
+        "collectstatic failed",
+        f"`{SHOWN}` exited with status {status}.{said}\n"
+        "It runs during the build, where only the build environment exists: settings that "
+        "need a database, a service or a run-time variable fail here. Give such settings a "
+        "default for the build, or fix the error above. To skip this step, set "
+        "DISABLE_COLLECTSTATIC=1 (static files must then be collected another way).",
+        output="\n".join(lines[-OUTPUT_TAIL_LINES:]),
+    )
