@@ -346,7 +346,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         relative = PurePosixPath(url_path.lstrip("/"))
         if not relative.parts or ".." in relative.parts:
             return None
-        candidate = self.server.directory.joinpath(*relative.parts)
+        candidate = self.server.directory.joinpath(*relative.parts).resolve()
+        if not candidate.is_relative_to(self.server.directory):
+            return None  # a link out of the served directory
         try:
             mode = candidate.stat().st_mode
         except OSError:
