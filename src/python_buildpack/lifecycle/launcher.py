@@ -111,19 +111,21 @@ def run_exec_d(program: Path, env: Mapping[str, str], cwd: Path) -> dict[str, st
     """Runs one exec.d program with fd 3 open for its TOML output, as the launcher does."""
     read_fd, write_fd = os.pipe()
     try:
-        proc = subprocess.Popen(
-            [str(program)],
-            env=dict(env),
-            cwd=cwd,
-            pass_fds=(write_fd,),
-            preexec_fn=lambda: _dup_to_3(write_fd),
+        # posix_spawn places the pipe at fd 3 (dup2 clears close-on-exec; Python's other fds
+        # are not inheritable); `sh` only changes to the app dir first.
+        pid = os.posix_spawn(
+            "/bin/sh",
+            ["/bin/sh", "-c", 'cd "$1" && exec "$0"', str(program), str(cwd)],
+            dict(env),
+            file_actions=[(os.POSIX_SPAWN_DUP2, write_fd, 3)],
         )
     finally:
         os.close(write_fd)
     with os.fdopen(read_fd, "rb") as reader:
         data = reader.read()
-    if proc.wait() != 0:
-        raise LaunchError(f"exec.d program {program} exited with status {proc.returncode}")
+    status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    if status != 0:
+        raise LaunchError(f"exec.d program {program} exited with status {status}")
     try:
         values = toml_io.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, toml_io.TOMLDecodeError) as error:
@@ -132,11 +134,6 @@ def run_exec_d(program: Path, env: Mapping[str, str], cwd: Path) -> dict[str, st
         if not isinstance(value, str):
             raise LaunchError(f"exec.d program {program} wrote a non-string value for {key}")
     return {k: str(v) for k, v in values.items()}
-
-
-def _dup_to_3(fd: int) -> None:
-    if fd != 3:
-        os.dup2(fd, 3)
 
 
 def _prepend(value: str, current: str) -> str:
