@@ -23,7 +23,12 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "layers_templates" / "exec.d" / "web_concurrency"
 MIB = 1024 * 1024
 TIB = 1024 * 1024 * MIB
-SHELLS = [s for s in ("sh", "dash", "bash") if shutil.which(s)]
+# Shells found here; strict ones (posh, busybox) catch anything beyond POSIX.
+SHELLS = [
+    shell
+    for shell in (["sh"], ["dash"], ["bash", "--posix"], ["posh"], ["busybox", "sh"])
+    if shutil.which(shell[0])
+]
 
 
 @dataclass
@@ -36,11 +41,11 @@ class Run:
 
 
 def run_program(
-    env: dict[str, str], program: Path = SCRIPT, shell: str | None = None, fd3: bool = True
+    env: dict[str, str], program: Path = SCRIPT, shell: list[str] | None = None, fd3: bool = True
 ) -> Run:
     """Runs the program like the launcher: app-like env, TOML expected on fd 3."""
     full_env = {"PATH": os.environ["PATH"], **env}
-    command = [shell, str(program)] if shell else [str(program)]
+    command = [*(shell or []), str(program)]
     with tempfile.TemporaryFile() as out:
         # close_fds=False: with it, Python would close fd 3 after preexec_fn created it.
         proc = subprocess.run(
@@ -310,10 +315,24 @@ def test_empty_user_value_counts_as_unset(tree: Tree) -> None:
 # --- portability and cost ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("shell", SHELLS)
-def test_runs_under_each_posix_shell(tree: Tree, shell: str) -> None:
-    tree.proc_lines("4:memory:/a", "0::/b").v2("/b", "max").v1("/a", str(2048 * MIB))
-    assert run_program(tree.env(), shell=shell).values == expected(2048)
+@pytest.mark.parametrize("shell", SHELLS, ids=" ".join)
+@pytest.mark.parametrize(
+    ("limits", "mb"),
+    [
+        ({"v2:/b": "max", "v1:/a": str(2048 * MIB)}, 2048),
+        ({"v2:/b": "0" + str(768 * MIB), "v2:/": str(4096 * MIB)}, 768),
+        ({"v2:/b": "garbage", "v1:/a": "9223372036854771712"}, None),
+        ({"v2:/": "9" * 40}, None),
+    ],
+)
+def test_runs_under_each_posix_shell(tree: Tree, shell: list[str], limits: dict[str, str], mb: int | None) -> None:
+    tree.proc_lines("4:memory:/a", "0::/b")
+    for key, value in limits.items():
+        version, path = key.split(":")
+        (tree.v2 if version == "v2" else tree.v1)(path, value)
+    result = run_program(tree.env(), shell=shell)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.values == (expected(mb) if mb else {})
 
 
 def test_uses_no_external_command(tree: Tree) -> None:
@@ -327,6 +346,8 @@ def test_template_is_a_posix_sh_executable() -> None:
     assert SCRIPT.stat().st_mode & 0o111 == 0o111
     if shutil.which("dash"):
         subprocess.run(["dash", "-n", str(SCRIPT)], check=True)
+    if shutil.which("shellcheck"):  # optional tool: `apt-get install shellcheck`
+        subprocess.run(["shellcheck", "--shell=sh", str(SCRIPT)], check=True)
 
 
 # --- the web-only message and the layer -------------------------------------------------------
