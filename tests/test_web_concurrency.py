@@ -426,3 +426,24 @@ def test_web_copy_alone_writes_nothing(tree: Tree, layer: Path) -> None:
     tree.proc_lines("0::/").v2("/", str(1024 * MIB))
     result = run_program(tree.env(), program=layer / "exec.d" / "web" / "web_concurrency")
     assert result.fd3 == b"" and result.returncode == 0
+
+
+# --- through the local lifecycle's launcher -------------------------------------------------
+
+
+@pytest.mark.parametrize(("process_type", "lines"), [("web", 1), ("worker", 0)])
+def test_through_the_local_launcher(
+    tree: Tree, tmp_path: Path, capfd: pytest.CaptureFixture[str], process_type: str, lines: int
+) -> None:
+    from python_buildpack.lifecycle.launcher import Launcher
+    from python_buildpack.lifecycle.workspace import Workspace
+
+    workspace = Workspace(tmp_path / "ws")
+    workspace.app.mkdir(parents=True)
+    workspace.buildpack_layers.mkdir(parents=True)
+    web_concurrency.install(workspace.buildpack_layers, REPO)
+    tree.proc_lines("0::/app").v2("/app", str(2048 * MIB))
+    env = Launcher(workspace).environment(process_type, tree.env())
+    assert (env["WEB_CONCURRENCY"], env["DYNO_RAM"], env["WEB_CONCURRENCY_SET_BY"]) == ("8", "2048", "scalingo/python")
+    err = capfd.readouterr().err
+    assert err.count("\n") == lines and ("WEB_CONCURRENCY=8" in err) == bool(lines)
