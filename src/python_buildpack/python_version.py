@@ -166,9 +166,7 @@ def _parse_python_version_file(text: str, default: str) -> RequestedVersion:
     for prefix in ("python-", "python", "cpython-", "cpython"):
         version = raw[len(prefix) :]
         if raw.lower().startswith(prefix) and _is_version(version):
-            raise _malformed(
-                PYTHON_VERSION_FILE, raw, f"{expected}, without prefix (here: {version})", version
-            )
+            raise _malformed(PYTHON_VERSION_FILE, raw, f"{expected}, without prefix (here: {version})", version)
     raise _malformed(PYTHON_VERSION_FILE, raw, expected, default)
 
 
@@ -184,8 +182,7 @@ def _parse_pipfile_lock(text: str, default: str) -> RequestedVersion | None:
     if not isinstance(requires, dict):
         raise BuildError(
             "Pipfile.lock has an unexpected structure",
-            "Pipfile.lock must be a JSON object whose _meta.requires is an object. "
-            + _expected(PIPFILE_LOCK),
+            "Pipfile.lock must be a JSON object whose _meta.requires is an object. " + _expected(PIPFILE_LOCK),
         )
     for key in ("python_full_version", "python_version"):
         value = requires.get(key)
@@ -290,7 +287,8 @@ def _major_unavailable(requested: RequestedVersion, catalog: RuntimeCatalog, sta
     if not majors:
         return BuildError(
             f"No Python versions for stack {stack}",
-            f"The runtime catalogue {catalog.origin} lists no Python versions for {stack}. "
+            f"{_requests(requested)} The runtime catalogue {catalog.origin} lists no Python "
+            f"versions for {stack}. "
             f"Add a [stacks.{stack}] table to it, or build on one of its stacks: "
             f"{', '.join(sorted(catalog.stacks))}.",
         )
@@ -316,9 +314,7 @@ def _major_unavailable(requested: RequestedVersion, catalog: RuntimeCatalog, sta
     )
 
 
-def _patch_unavailable(
-    requested: RequestedVersion, catalog: RuntimeCatalog, stack: str, newest: str
-) -> BuildError:
+def _patch_unavailable(requested: RequestedVersion, catalog: RuntimeCatalog, stack: str, newest: str) -> BuildError:
     full = requested.version
     why = f"The newest Python {requested.major} on {stack} is {newest}."
     elsewhere = catalog.stacks_offering(full)
@@ -326,8 +322,7 @@ def _patch_unavailable(
         why += f" Python {full} is available on {', '.join(elsewhere)}.{_stack_advice(stack, elsewhere)}"
     return BuildError(
         f"Python {full} is not available on {stack}",
-        f"{_requests(requested)} {why} {_supported(catalog, stack)} "
-        + _fix(requested.source, requested.major),
+        f"{_requests(requested)} {why} {_supported(catalog, stack)} " + _fix(requested.source, requested.major),
     )
 
 
