@@ -63,8 +63,6 @@ class Launcher:
         env.update(runtime_env)
         env["CNB_LAYERS_DIR"] = str(self.workspace.layers)
         env["CNB_APP_DIR"] = str(self.workspace.app)
-        if process_type:
-            env["CNB_PROCESS_TYPE"] = process_type
         for layer in self._layers():
             if (layer / "bin").is_dir():
                 env["PATH"] = _prepend(str(layer / "bin"), env.get("PATH", ""))

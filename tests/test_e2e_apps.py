@@ -1,0 +1,89 @@
+"""Whole apps end to end: build with the real bin/detect and bin/build, then start the web
+process through the launcher with a fake cgroup and $PORT, and talk HTTP to it on loopback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from support.builds import BUILDPACK_DIR, AppBuild
+
+pytestmark = pytest.mark.e2e
+
+MakeApp = Callable[..., AppBuild]
+
+
+def fake_cgroup_v2(root: Path, limit_bytes: int) -> dict[str, str]:
+    (root / "sys" / "app.slice").mkdir(parents=True)
+    (root / "sys" / "app.slice" / "memory.max").write_text(f"{limit_bytes}\n")
+    (root / "sys" / "memory.max").write_text("max\n")
+    proc = root / "proc-self-cgroup"
+    proc.write_text("0::/app.slice\n")
+    return {"WEB_CONCURRENCY_CGROUP_ROOT": str(root / "sys"), "WEB_CONCURRENCY_PROC_CGROUP": str(proc)}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def get(url: str, deadline: float) -> tuple[int, str]:
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.status, response.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def serve_and_get(app: AppBuild, cgroup: dict[str, str], path: str = "/") -> tuple[int, str, str]:
+    port = free_port()
+    proc = app.launcher.popen(
+        "web", {"PORT": str(port), **cgroup}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        status, body = get(f"http://127.0.0.1:{port}{path}", time.monotonic() + 60)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        out = proc.communicate(timeout=30)[0].decode(errors="replace")
+    return status, body, out
+
+
+def test_bundled_example_builds_and_serves(make_app: MakeApp, tmp_path: Path) -> None:
+    app = make_app()
+    shutil.rmtree(app.source)
+    shutil.copytree(BUILDPACK_DIR / "examples" / "flask-pip", app.source)
+    result = app.build()
+    assert result.ok, result.output
+    assert "Processes from Procfile: web (default)" in result.output
+    status, body, log = serve_and_get(app, fake_cgroup_v2(tmp_path / "cg", 512 * 1024 * 1024))
+    assert status == 200
+    assert "WEB_CONCURRENCY=2" in body
+    assert "WEB_CONCURRENCY=2 from the 512 MB memory limit" in log
+
+    warm = app.build()
+    assert warm.ok, warm.output
+    assert "Using cached Python" in warm.output and "Using cached dependencies" in warm.output
+
+
+def test_django_gunicorn_default_process_four_workers(make_app: MakeApp, tmp_path: Path) -> None:
+    app = make_app("django-gunicorn")
+    result = app.build()
+    assert result.ok, result.output
+    assert "collectstatic" in result.output
+    assert "gunicorn mysite.wsgi --bind 0.0.0.0:$PORT" in result.output
+    assert (app.workspace.image_app / "staticfiles").is_dir() or any(app.workspace.image_app.glob("static*/**/*.css"))
+    status, _, log = serve_and_get(app, fake_cgroup_v2(tmp_path / "cg", 1024 * 1024 * 1024))
+    assert status == 200
+    assert log.count("Booting worker with pid") == 4, log
