@@ -26,7 +26,7 @@ class LayerMetadata(BaseModel):
     A field with `json_schema_extra={"opaque": True}` (hashes) is reported without values.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     def changes_from(self, old: LayerMetadata) -> list[str]:
         reasons = []

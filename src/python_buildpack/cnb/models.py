@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Contract(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
     def to_toml(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_none=True)
@@ -39,14 +39,14 @@ class BuildPlan(PlanAlternative):
 
 
 class PlanEntry(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     name: str
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
 class BuildpackPlan(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     entries: list[PlanEntry] = Field(default_factory=list)
 
@@ -63,7 +63,7 @@ class LayerTypes(_Contract):
 class LayerToml(BaseModel):
     """`<layer>.toml`. Restored files carry only `[metadata]`, so `types` is optional."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     types: LayerTypes | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)

@@ -15,13 +15,11 @@ from pathlib import Path
 from pydantic import Field
 
 from .. import output
-from ..archive import extract_tar_zst
 from ..cnb.context import BuildContext
 from ..cnb.layers import Layer, LayerMetadata
 from ..cnb.models import LayerTypes
 from ..errors import BuildError
 from ..runtime_catalog import RuntimeCatalog
-from ..runtime_download import base_url, download, runtime_url
 from ..stack import Stack
 
 LAYER_NAME = "python"
@@ -66,6 +64,10 @@ def install(ctx: BuildContext, stack: Stack, version: str, catalog: RuntimeCatal
     if decision.had_previous:
         old = decision.previous.python_version if decision.previous else "runtime"
         output.step(f"Discarding cached Python {old} since {decision.reason_text}")
+
+    # Imported here: httpx and zstandard cost ~50 ms that a warm rebuild does not need.
+    from ..archive import extract_tar_zst
+    from ..runtime_download import base_url, download, runtime_url
 
     layer.delete()
     url = runtime_url(base_url(ctx.env), version, stack.ubuntu_version, stack.arch)
