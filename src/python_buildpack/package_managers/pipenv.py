@@ -1,0 +1,64 @@
+"""pipenv: `pipenv install --deploy` from Pipfile.lock into the app's venv.
+
+Deploy mode refuses a Pipfile.lock whose hash does not match the Pipfile (and a Python
+version other than the Pipfile's `python_version`). pipenv installs into the active virtual
+environment named by VIRTUAL_ENV, with its own bundled pip, so the venv needs no pip.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from .base import Completed, Installer, ToolInstall, digests
+
+# pipenv prints its own traceback around deploy errors, each line prefixed like this.
+_TRACEBACK_LINE = re.compile(r"^\[[A-Za-z]+(Exception|Error)\]:")
+
+
+class Pipenv(Installer):
+    name = "pipenv"
+    cache_env_var = "PIPENV_CACHE_DIR"
+    lock_file = "Pipfile.lock"
+    lock_command = "pipenv lock"
+    out_of_sync = (r"Pipfile\.lock \([0-9a-f]+\) is out of date",)
+
+    def inputs(self, app_dir: Path) -> dict[str, str]:
+        return digests(app_dir, ("Pipfile", "Pipfile.lock"))
+
+    def command(self, tool: ToolInstall, venv: Path) -> list[str | Path]:
+        return [tool.executable(), "install", "--deploy"]
+
+    def environment(self, env: Mapping[str, str], venv: Path, app_dir: Path) -> dict[str, str]:
+        result = super().environment(env, venv, app_dir)
+        for name in ("PIPENV_IGNORE_VIRTUALENVS", "PIPENV_VENV_IN_PROJECT", "PIPENV_CUSTOM_VENV_NAME"):
+            result.pop(name, None)  # they would make pipenv install into another venv
+        result.update(
+            {
+                "PIPENV_PIPFILE": str(app_dir / "Pipfile"),  # not a Pipfile found in a parent dir
+                "PIPENV_VERBOSITY": "-1",  # no "courtesy notice" about the active venv
+                "PIPENV_NOSPIN": "1",
+                "PIPENV_YES": "1",
+                "PIPENV_DONT_LOAD_ENV": "1",
+                "COLUMNS": result.get("COLUMNS", "160"),  # pipenv wraps its messages to the width
+            }
+        )
+        return result
+
+    def hide_line(self, line: str) -> bool:
+        return bool(_TRACEBACK_LINE.match(line))
+
+    def python_mismatch(self, result: Completed) -> tuple[str, str] | None:
+        if result.matches(r"requires python_version|Python version.*(mismatch|does not match)"):
+            return (
+                "The Pipfile requires another Python version",
+                "pipenv refused to install because the Pipfile's [requires] python_version does not "
+                "match the Python of this build (see the output above). The build uses the version "
+                "from .python-version, else Pipfile.lock: make them agree, run `pipenv lock` and "
+                "deploy again.",
+            )
+        return None
+
+    def index_settings(self) -> str:
+        return "the [[source]] entries of the Pipfile, PIPENV_PYPI_MIRROR"

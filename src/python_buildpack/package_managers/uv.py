@@ -1,0 +1,57 @@
+"""uv: `uv sync --locked --no-default-groups` from uv.lock into the app's venv.
+
+UV_PROJECT_ENVIRONMENT points uv at the venv we created from the runtime; uv never downloads
+a Python of its own here. `--locked` fails when uv.lock no longer matches pyproject.toml.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from .base import Completed, Installer, ToolInstall, digests
+
+
+class Uv(Installer):
+    name = "uv"
+    cache_env_var = "UV_CACHE_DIR"
+    lock_file = "uv.lock"
+    lock_command = "uv lock"
+    out_of_sync = (r"needs to be updated, but `--locked` was provided",)
+
+    def inputs(self, app_dir: Path) -> dict[str, str]:
+        # uv.toml is the project's uv configuration (indexes, sources).
+        return digests(app_dir, ("pyproject.toml", "uv.lock", "uv.toml"))
+
+    def command(self, tool: ToolInstall, venv: Path) -> list[str | Path]:
+        return [
+            tool.executable(),
+            "sync",
+            "--locked",
+            "--no-default-groups",
+            "--compile-bytecode",
+            "--no-progress",
+            "--python",
+            venv / "bin" / "python",
+        ]
+
+    def environment(self, env: Mapping[str, str], venv: Path, app_dir: Path) -> dict[str, str]:
+        result = super().environment(env, venv, app_dir)
+        result.pop("UV_FROZEN", None)  # would contradict --locked
+        result.update({"UV_PROJECT_ENVIRONMENT": str(venv), "UV_PYTHON_DOWNLOADS": "never"})
+        # Copies, not hard links into the cache layer: the venv layer must stand on its own.
+        result.setdefault("UV_LINK_MODE", "copy")
+        return result
+
+    def python_mismatch(self, result: Completed) -> tuple[str, str] | None:
+        if result.matches(r"incompatible with the project's Python requirement"):
+            return (
+                "pyproject.toml does not allow this Python version",
+                "The project's requires-python excludes the Python version of this build (see the "
+                "output above). Choose a version it allows in .python-version, or widen "
+                "requires-python, run `uv lock` and deploy again.",
+            )
+        return None
+
+    def index_settings(self) -> str:
+        return "the [[tool.uv.index]] entries, UV_INDEX_URL, UV_INDEX_<NAME>_USERNAME/PASSWORD"
