@@ -96,7 +96,8 @@ def test_runtime_layer_has_no_stale_bytecode(make_app: MakeApp) -> None:
     flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
     assert flags & 1, "os.pyc is timestamp-based"
     assert (app.layers / "python" / "bin" / "python").exists()
-    proc = run_in_image(app.workspace, ["python", "-m", "pip", "--version"])
+    runtime_python = str(app.layers / "python" / "bin" / "python3")
+    proc = run_in_image(app.workspace, [runtime_python, "-m", "pip", "--version"])
     assert proc.returncode == 0, proc.stderr
 
 
