@@ -60,17 +60,19 @@ def serve_and_get(app: AppBuild, cgroup: dict[str, str], path: str = "/") -> tup
     return status, body, out
 
 
-def test_bundled_example_builds_and_serves(make_app: MakeApp, tmp_path: Path) -> None:
+def test_bundled_example_builds_and_serves(make_app: MakeApp, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     app = make_app()
     shutil.rmtree(app.source)
     shutil.copytree(BUILDPACK_DIR / "examples" / "flask-pip", app.source)
     result = app.build()
     assert result.ok, result.output
     assert "Processes from Procfile: web (default)" in result.output
-    status, body, log = serve_and_get(app, fake_cgroup_v2(tmp_path / "cg", 512 * 1024 * 1024))
+    capfd.readouterr()
+    status, body, _ = serve_and_get(app, fake_cgroup_v2(tmp_path / "cg", 512 * 1024 * 1024))
     assert status == 200
     assert "WEB_CONCURRENCY=2" in body
-    assert "WEB_CONCURRENCY=2 from the 512 MB memory limit" in log
+    # exec.d programs write to the container's stderr, as the launcher's own
+    assert "WEB_CONCURRENCY=2 from the 512 MB memory limit" in capfd.readouterr().err
 
     warm = app.build()
     assert warm.ok, warm.output
