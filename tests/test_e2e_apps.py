@@ -89,3 +89,47 @@ def test_django_gunicorn_default_process_four_workers(make_app: MakeApp, tmp_pat
     status, _, log = serve_and_get(app, fake_cgroup_v2(tmp_path / "cg", 1024 * 1024 * 1024))
     assert status == 200
     assert log.count("Booting worker with pid") == 4, log
+
+
+def test_launch_environment(make_app: MakeApp) -> None:
+    app = make_app(files={"requirements.txt": "six==1.17.0\n"})
+    assert app.build().ok
+    from python_buildpack.lifecycle.launcher import run_in_image
+
+    proc = run_in_image(app.workspace, ["sh", "-c", "env"])
+    env = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+    venv = app.layers / "venv"
+    assert env["PYTHONUNBUFFERED"] == "1"
+    assert env["LANG"] == "C.UTF-8"
+    assert env["VIRTUAL_ENV"] == str(venv)
+    assert env["PATH"].split(":")[0] == str(venv / "bin")
+    assert "PYTHONHOME" not in env
+    # nothing points at a build-only layer (tools, download caches)
+    launch_layers = {"python", "venv", "web-concurrency"}
+    for name, value in env.items():
+        for part in value.split(":"):
+            if str(app.layers) in part:
+                layer = part[len(str(app.layers)) + 1 :].split("/")[0]
+                assert layer in launch_layers, f"{name} points at build-only layer {layer}: {part}"
+    venv_files = [p for p in venv.rglob("*") if p.is_file() and not p.is_symlink() and p.suffix != ".pyc"]
+    for path in venv_files:
+        text = path.read_bytes()
+        for tool in ("pip", "pip-cache", "uv", "poetry", "pipenv"):
+            assert f"{app.layers}/{tool}/".encode() not in text, f"{path} refers to the {tool} layer"
+    proc = run_in_image(app.workspace, ["python", "-c", "import six, sys; print(six.__version__, sys.prefix)"])
+    assert proc.stdout.split() == ["1.17.0", str(venv)]
+    # a user's LANG wins over the default
+    proc = run_in_image(app.workspace, ["sh", "-c", "echo $LANG"], {"LANG": "fr_FR.UTF-8"})
+    assert proc.stdout.strip() == "fr_FR.UTF-8"
+
+
+def test_end_of_life_stack_warns(make_app: MakeApp) -> None:
+    from support.builds import ARCH
+
+    from python_buildpack.lifecycle.builder import Target
+
+    app = make_app(files={"requirements.txt": ""})
+    app.target = Target(distro_version="20.04", arch=ARCH)
+    result = app.build()
+    assert result.ok, result.output
+    assert "scalingo-20 is end-of-life" in result.output
