@@ -41,8 +41,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         mirror = root / "mirror"
-        archive = make_runtime_archive(Path(sys.base_prefix), mirror, version, "22.04", arch,
-                                       cache_dir=Path.home() / ".cache" / "python-buildpack" / "runtime-mirror" / "cache")
+        cache = Path.home() / ".cache" / "python-buildpack" / "runtime-mirror" / "cache"
+        archive = make_runtime_archive(Path(sys.base_prefix), mirror, version, "22.04", arch, cache_dir=cache)
         catalog = write_catalog(mirror / "catalog.toml", {"scalingo-22": {version.rsplit(".", 1)[0]: version}},
                                 default=version.rsplit(".", 1)[0], artifacts={archive.name: file_sha256(archive)})
         app = root / "app"

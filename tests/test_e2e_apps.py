@@ -133,3 +133,29 @@ def test_end_of_life_stack_warns(make_app: MakeApp) -> None:
     result = app.build()
     assert result.ok, result.output
     assert "scalingo-20 is end-of-life" in result.output
+
+
+def test_sboms_exported_for_runtime_and_venv(make_app: MakeApp) -> None:
+    import json
+
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+    from support.builds import PYTHON_VERSION
+
+    app = make_app(files={"requirements.txt": "six==1.17.0\nidna==3.10\n"})
+    assert app.build().ok
+    sbom_root = app.workspace.image / "sbom" / "launch" / "scalingo_python"
+    validator = JsonStrictValidator(SchemaVersion.V1_5)
+    documents = {}
+    for layer in ("python", "venv"):
+        text = (sbom_root / layer / "sbom.cdx.json").read_text()
+        assert validator.validate_str(text) is None
+        documents[layer] = json.loads(text)
+    runtime = {c["name"]: c["version"] for c in documents["python"]["components"]}
+    assert runtime["python"] == PYTHON_VERSION
+    venv = {c["purl"] for c in documents["venv"]["components"]}
+    assert {"pkg:pypi/six@1.17.0", "pkg:pypi/idna@3.10"} <= venv
+    # a warm rebuild keeps writing identical documents
+    before = (sbom_root / "venv" / "sbom.cdx.json").read_bytes()
+    assert app.build().ok
+    assert (sbom_root / "venv" / "sbom.cdx.json").read_bytes() == before

@@ -10,12 +10,13 @@ import os
 import sys
 import time
 
-from . import hooks, output, procfile, python_version, stack
+from . import hooks, output, procfile, python_version, sbom, stack
 from .cnb import toml_io
 from .cnb.context import BuildContext, ContractError
 from .cnb.models import LaunchToml
 from .errors import BuildError
 from .layers import python as python_layer
+from .layers import venv as venv_layer
 from .layers import web_concurrency
 from .runtime_catalog import load_catalog
 
@@ -51,6 +52,9 @@ def run(ctx: BuildContext) -> None:
 
     output.header("Installing Python")
     runtime = python_layer.install(ctx, build_stack, resolved.version, catalog)
+    sbom.write_runtime_sbom(
+        ctx.layers_dir, python_layer.LAYER_NAME, runtime.version, build_stack, buildpack_dir=ctx.buildpack_dir
+    )
     env = python_layer.build_env(runtime, env)
 
     from .dependencies import install_dependencies, venv_env
@@ -66,6 +70,9 @@ def run(ctx: BuildContext) -> None:
     if hooks.hook_path(app, "post_compile").exists():
         output.header("Post-compile hook")
         hooks.run_hook(app, "post_compile", env)
+
+    # After the hooks: a post_compile hook may install more into the venv.
+    sbom.write_venv_sbom(ctx.layers_dir, venv_layer.LAYER_NAME, venv, buildpack_dir=ctx.buildpack_dir)
 
     output.header("Launch")
     web_concurrency.install(ctx.layers_dir, ctx.buildpack_dir)

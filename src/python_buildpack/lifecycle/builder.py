@@ -15,8 +15,10 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ..cnb import toml_io
+from ..cnb.descriptor import BuildpackDescriptor
 from ..cnb.models import BuildPlan, BuildToml, LaunchToml, LayerToml, LayerTypes
 from .workspace import (
+    LAYERS_SUBDIR,
     Workspace,
     copy_file,
     link_tree,
@@ -225,6 +227,25 @@ class Builder:
                     link_tree(store / name, self.ws.buildpack_layers / name)
                 restored.add(name)
 
+    def _export_sboms(self, kept: dict[str, LayerTypes], image: Path) -> list[str]:
+        """Launch layers' SBOMs go to the image's sbom/launch/<buildpack>/<layer>/ directory."""
+        sboms = sorted(self.ws.buildpack_layers.glob("*.sbom.*"))
+        if not sboms:
+            return []
+        descriptor = BuildpackDescriptor.model_validate(toml_io.load(self.buildpack_dir / "buildpack.toml"))
+        declared = set(descriptor.buildpack.sbom_formats)
+        problems = []
+        for path in sboms:
+            name, _, ext = path.name.partition(".sbom.")
+            if SBOM_MEDIA_TYPES.get(ext) not in declared:
+                problems.append(f"[lifecycle] {path.name}: format {ext!r} is not declared in sbom-formats")
+                continue
+            if name in kept and kept[name].launch:
+                target = image / "sbom" / "launch" / LAYERS_SUBDIR / name / f"sbom.{ext}"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                copy_file(path, target)
+        return problems
+
     def _export(self) -> list[str]:
         """Checks what the build wrote, then stores the image and the cache."""
         layers_dir = self.ws.buildpack_layers
@@ -274,6 +295,7 @@ class Builder:
                     continue
             link_tree(src, new_image / "layers" / name)
             copy_file(layers_dir / f"{name}.toml", new_image / "layers" / f"{name}.toml")
+        problems += self._export_sboms(kept, new_image)
         link_tree(self.ws.app, new_image / "workspace")
         if (layers_dir / "launch.toml").is_file():
             copy_file(layers_dir / "launch.toml", new_image / "launch.toml")
@@ -293,6 +315,13 @@ class Builder:
             remove(current)
             new.rename(current)
         return []
+
+
+SBOM_MEDIA_TYPES = {
+    "cdx.json": "application/vnd.cyclonedx+json",
+    "spdx.json": "application/spdx+json",
+    "syft.json": "application/vnd.syft+json",
+}
 
 
 def _check_build_plan(path: Path) -> str:
