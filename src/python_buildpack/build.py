@@ -97,6 +97,16 @@ def main() -> int:
     except KeyboardInterrupt:
         output.error("The build was interrupted")
         return 130
+    except Exception:  # a bug of ours: say so, and keep the traceback for the report
+        import traceback
+
+        output.error(
+            "Internal error in the buildpack",
+            "This is a bug in scalingo/python, not a problem with your app. Please report it with "
+            "this build log. Building again may work, since a failed build changes no cache.",
+        )
+        traceback.print_exc()
+        return 1
     output.header(f"Done ({output.format_duration(time.monotonic() - start)})")
     return 0
 
