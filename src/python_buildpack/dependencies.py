@@ -62,6 +62,7 @@ def install_dependencies(
         arch=stack.arch,
         package_manager=installer.name,
         package_manager_version=installer.version,
+        app_dir=str(app_dir),
         inputs=installer.inputs(app_dir),
     )
     decision = venv.decide(expected)

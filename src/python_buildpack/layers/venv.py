@@ -37,6 +37,8 @@ class VenvMetadata(LayerMetadata):
     arch: str = Field(title="the architecture")
     package_manager: str = Field(title="the package manager")
     package_manager_version: str = Field(title="the package manager version")
+    # Editable installs point into the app dir (constant on a platform: /workspace).
+    app_dir: str = Field(title="the app directory")
     # Dependency files (relative path → sha256): requirements, locks, local packages.
     inputs: dict[str, str] = Field(title="the dependency files", json_schema_extra={"opaque": True})
 

@@ -146,6 +146,7 @@ class Installer(ABC):
     # The tool's download cache setting; a user value passes through instead of our layer.
     cache_env_var: ClassVar[str]
     # The lock file and the command that regenerates it, for "out of sync" errors.
+    project_file: ClassVar[str] = ""
     lock_file: ClassVar[str] = ""
     lock_command: ClassVar[str] = ""
     # Output patterns that mean the lock file does not match the project file.
@@ -185,7 +186,7 @@ class Installer(ABC):
                 lock = self.lock_file
                 return (
                     f"{lock} is out of date",
-                    f"{lock} does not match the dependencies declared in the project file, so "
+                    f"{lock} does not match the dependencies declared in {self.project_file}, so "
                     f"{self.name} refused to install from it (see its output above). Run "
                     f"`{self.lock_command}` where you develop the app, commit the updated {lock} "
                     "and deploy again.",

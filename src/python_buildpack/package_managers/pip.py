@@ -70,7 +70,8 @@ class Pip(Installer):
                 f"pip could not find {missing.group(1)} on the package index (see the output "
                 f"above). Check its name and version in {files}, and that the release exists for "
                 "this Python version and platform. Packages from a private index need its URL "
-                "in the app's environment (PIP_INDEX_URL or PIP_EXTRA_INDEX_URL).",
+                "in the app's environment (PIP_INDEX_URL or PIP_EXTRA_INDEX_URL), and that index "
+                "must be reachable from the platform.",
             )
         invalid = result.matches(r"Invalid requirement: (.*)$")
         if invalid:

@@ -20,6 +20,7 @@ _TRACEBACK_LINE = re.compile(r"^\[[A-Za-z]+(Exception|Error)\]:")
 class Pipenv(Installer):
     name = "pipenv"
     cache_env_var = "PIPENV_CACHE_DIR"
+    project_file = "Pipfile"
     lock_file = "Pipfile.lock"
     lock_command = "pipenv lock"
     out_of_sync = (r"Pipfile\.lock \([0-9a-f]+\) is out of date",)
@@ -41,7 +42,7 @@ class Pipenv(Installer):
                 "PIPENV_NOSPIN": "1",
                 "PIPENV_YES": "1",
                 "PIPENV_DONT_LOAD_ENV": "1",
-                "COLUMNS": result.get("COLUMNS", "160"),  # pipenv wraps its messages to the width
+                "COLUMNS": "1000",  # pipenv wraps its messages (and traceback lines) to this width
             }
         )
         return result
@@ -50,7 +51,7 @@ class Pipenv(Installer):
         return bool(_TRACEBACK_LINE.match(line))
 
     def python_mismatch(self, result: Completed) -> tuple[str, str] | None:
-        if result.matches(r"requires python_version|Python version.*(mismatch|does not match)"):
+        if result.matches(r"Pipfile requires \W?python_(full_)?version"):
             return (
                 "The Pipfile requires another Python version",
                 "pipenv refused to install because the Pipfile's [requires] python_version does not "

@@ -15,6 +15,7 @@ from .base import Completed, Installer, ToolInstall, digests
 class Poetry(Installer):
     name = "poetry"
     cache_env_var = "POETRY_CACHE_DIR"
+    project_file = "pyproject.toml"
     lock_file = "poetry.lock"
     lock_command = "poetry lock"
     out_of_sync = (r"changed significantly since poetry\.lock was last generated", r"poetry\.lock.*not consistent")

@@ -15,6 +15,7 @@ from .base import Completed, Installer, ToolInstall, digests
 class Uv(Installer):
     name = "uv"
     cache_env_var = "UV_CACHE_DIR"
+    project_file = "pyproject.toml"
     lock_file = "uv.lock"
     lock_command = "uv lock"
     out_of_sync = (r"needs to be updated, but `--locked` was provided",)
