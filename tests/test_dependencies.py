@@ -8,11 +8,13 @@ except in the test of the cache layers.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support.builds import AppBuild
 from support.deps import (
     PYTHON_HOME,
     DepsApp,
@@ -27,6 +29,8 @@ from support.deps import (
 )
 
 from python_buildpack.cnb import toml_io
+from python_buildpack.errors import BuildError
+from python_buildpack.lifecycle.launcher import run_in_image
 from python_buildpack.package_managers.versions import TOOL_VERSIONS
 
 pytestmark = pytest.mark.e2e
@@ -85,11 +89,14 @@ def test_pip_installs_into_an_isolated_venv_and_reuses_it(make: Callable[[str, s
     assert venv_python(venv, FLASK).stdout.strip() == "3.1.3"
     gunicorn = run_script(venv, "gunicorn", "--version")
     assert gunicorn.returncode == 0 and "23.0.0" in gunicorn.stdout + gunicorn.stderr
-    # Only the app's packages: no pip in the venv, nothing from the runtime's site-packages.
+    # The app's packages and the pinned pip, nothing from the runtime's site-packages.
     assert distributions(venv) == {
         "blinker", "click", "flask", "gunicorn", "itsdangerous", "jinja2", "markupsafe", "packaging", "werkzeug",
+        "pip",
     }  # fmt: skip
     assert "pytest" not in venv_python(venv, "help('modules')").stdout
+    pip = run_script(venv, "pip", "--version").stdout
+    assert pip.startswith(f"pip {TOOL_VERSIONS['pip']} from {site_packages(venv)}"), pip
 
     # Layer contract: the venv is build + launch + cache, tools and caches are build + cache.
     assert layer_types(app.layers_dir, "venv") == {"launch": True, "build": True, "cache": True}
@@ -97,6 +104,15 @@ def test_pip_installs_into_an_isolated_venv_and_reuses_it(make: Callable[[str, s
     assert (venv / "env" / "VIRTUAL_ENV.override").read_text() == str(venv)
     assert (venv / "bin" / "python").resolve().is_relative_to(PYTHON_HOME.resolve())
     assert f"home = {PYTHON_HOME / 'bin'}" in (venv / "pyvenv.cfg").read_text()
+
+    # Nothing points to a build-only layer (the tool and cache layers are not in the image).
+    build_only = [str(app.layers_dir / name) for name in ("pip", "pip-cache")]
+    for path in venv.rglob("*"):
+        if path.is_symlink():
+            assert not str(path.resolve()).startswith(tuple(build_only)), path
+        elif path.is_file():
+            data = path.read_bytes()
+            assert not any(b.encode() in data for b in build_only), path
 
     # Exported mtimes are normalised: byte-code must be hash-based to stay valid.
     pycs = list(site_packages(venv).rglob("*.pyc"))
@@ -109,18 +125,6 @@ def test_pip_installs_into_an_isolated_venv_and_reuses_it(make: Callable[[str, s
     assert layer_types(app.layers_dir, "pip")["cache"] is True  # the tool layer is kept too
 
 
-def test_nothing_in_the_venv_points_to_a_build_only_layer(make: Callable[[str, str], DepsApp]) -> None:
-    app = make("pip-flask", "pip")
-    venv = app.install().ok()
-    build_only = [str(app.layers_dir / name) for name in ("pip", "pip-cache")]
-    for path in venv.rglob("*"):
-        if path.is_symlink():
-            assert not any(str(path.resolve()).startswith(b) for b in build_only), path
-        elif path.is_file():
-            data = path.read_bytes()
-            assert not any(b.encode() in data for b in build_only), path
-
-
 def test_changed_requirements_rebuild_and_drop_removed_packages(make: Callable[[str, str], DepsApp]) -> None:
     app = make("pip-flask", "pip")
     venv = app.install().ok()
@@ -129,7 +133,7 @@ def test_changed_requirements_rebuild_and_drop_removed_packages(make: Callable[[
     outcome = app.install()
     assert outcome.ok() == venv
     assert "Discarding cached dependencies since requirements.txt changed" in outcome.log
-    assert distributions(venv) == {"gunicorn", "packaging"}
+    assert distributions(venv) == {"gunicorn", "packaging", "pip"}
     assert venv_python(venv, "import flask").returncode != 0
 
 
@@ -145,9 +149,7 @@ def test_identical_inputs_give_an_identical_venv(make: Callable[[str, str], Deps
     assert snapshot(again.ok()) == first
 
 
-def test_bad_requirement_fails_with_pips_message_and_keeps_the_previous_venv(
-    make: Callable[[str, str], DepsApp],
-) -> None:
+def test_failed_installs_explain_and_keep_the_previous_venv(make: Callable[[str, str], DepsApp]) -> None:
     app = make("pip-flask", "pip")
     venv = app.install().ok()
     marker = venv / "marker"
@@ -155,45 +157,34 @@ def test_bad_requirement_fails_with_pips_message_and_keeps_the_previous_venv(
     toml_before = (app.layers_dir / "venv.toml").read_bytes()
     original = (app.app_dir / "requirements.txt").read_text()
 
-    app.write("requirements.txt", original + "surely-not-a-real-package-name-4242==1.0\n")
-    failed = app.install()
-    assert failed.error is not None
-    assert failed.error.title == "No matching distribution found for surely-not-a-real-package-name-4242==1.0"
-    assert "Check its name and version in requirements.txt" in failed.error.details
-    assert "ERROR: No matching distribution found" in failed.error.output
-    assert "Traceback" not in failed.log
-    # The previous venv and its metadata are back, as if the failed build never ran.
-    assert marker.is_file()
-    assert (app.layers_dir / "venv.toml").read_bytes() == toml_before
+    def fails(requirements: str, **settings: str) -> BuildError:
+        app.write("requirements.txt", requirements)
+        outcome = app.install(**settings)
+        assert outcome.error is not None, outcome.log
+        assert "Traceback" not in outcome.log
+        # The previous venv and its metadata are back, as if the failed build never ran.
+        assert marker.is_file()
+        assert (app.layers_dir / "venv.toml").read_bytes() == toml_before
+        return outcome.error
+
+    missing = fails(original + "surely-not-a-real-package-name-4242==1.0\n")
+    assert missing.title == "No matching distribution found for surely-not-a-real-package-name-4242==1.0"
+    assert "Check its name and version in requirements.txt" in missing.details
+    assert "ERROR: No matching distribution found" in missing.output
+
+    invalid = fails("flask = 3.1\n")
+    assert invalid.title == "Invalid line in requirements.txt"
+    assert "flask = 3.1" in invalid.details
+
+    # User settings pass through to pip: here a private index that is down, and no config files.
+    dead_index = {"PIP_INDEX_URL": "http://127.0.0.1:9/simple", "PIP_CONFIG_FILE": "/dev/null", "PIP_RETRIES": "1"}
+    network = fails("flask==3.1.3\nblinker==1.9.0\n", **dead_index)
+    assert network.title == "pip could not reach the package index"
+    assert "PIP_INDEX_URL" in network.details
+    assert "127.0.0.1" in network.output
 
     app.write("requirements.txt", original)
     assert_reused(app, venv, marker)
-
-
-def test_invalid_requirement_line(make: Callable[[str, str], DepsApp]) -> None:
-    app = make("pip-flask", "pip")
-    app.install().ok()
-    toml_before = (app.layers_dir / "venv.toml").read_bytes()
-    app.write("requirements.txt", "flask = 3.1\n")
-    failed = app.install()
-    assert failed.error is not None
-    assert failed.error.title == "Invalid line in requirements.txt"
-    assert "flask = 3.1" in failed.error.details
-    assert (app.layers_dir / "venv.toml").read_bytes() == toml_before
-
-
-def test_unreachable_index_is_a_network_error(make: Callable[[str, str], DepsApp]) -> None:
-    app = make("pip-flask", "pip")
-    app.install().ok()  # the pip layer exists: only the app's install meets the dead index
-    app.write("requirements.txt", "flask==3.1.3\nblinker==1.9.0\n")
-    # User settings pass through to pip: a private index that is down, no config files.
-    failed = app.install(
-        PIP_INDEX_URL="http://127.0.0.1:9/simple", PIP_CONFIG_FILE="/dev/null", PIP_RETRIES="1", PIP_TIMEOUT="2"
-    )
-    assert failed.error is not None
-    assert failed.error.title == "pip could not reach the package index"
-    assert "PIP_INDEX_URL" in failed.error.details
-    assert "127.0.0.1" in failed.log
 
 
 def test_editable_and_git_dependencies(make: Callable[[str, str], DepsApp], tmp_path: Path) -> None:
@@ -225,7 +216,7 @@ def test_several_files_the_log_names_the_one_used(make: Callable[[str, str], Dep
     assert "Package manager: pip" in outcome.log
     assert "Ignoring uv.lock, pyproject.toml: using requirements.txt" in outcome.log
     assert "requirements.txt (pip), poetry.lock (poetry), uv.lock (uv)" in outcome.log.replace("\n   ! ", " ")
-    assert distributions(venv) == {"blinker"}
+    assert distributions(venv) == {"blinker", "pip"}
 
 
 @pytest.mark.parametrize(
@@ -304,7 +295,7 @@ def test_download_cache_layers(tmp_path: Path) -> None:
     assert any(own.iterdir())
 
 
-def test_switching_manager_drops_the_old_tool_layers(make: Callable[[str, str], DepsApp], tmp_path: Path) -> None:
+def test_switching_manager_drops_the_old_tool_layers(make: Callable[[str, str], DepsApp]) -> None:
     app = make("uv-basic", "switch")
     app.install().ok()
     assert (app.layers_dir / "uv.toml").is_file()
@@ -315,3 +306,56 @@ def test_switching_manager_drops_the_old_tool_layers(make: Callable[[str, str], 
     assert "Discarding cached dependencies since the package manager changed from uv to pip" in outcome.log
     assert "Removing cached uv (this build does not use it)" in outcome.log
     assert not (app.layers_dir / "uv").exists() and not (app.layers_dir / "uv.toml").exists()
+
+
+def test_other_python_versions(tmp_path: Path, shared_download_cache: dict[str, str]) -> None:
+    """The pinned tools install and run on another Python; a Pipfile's python_version is enforced."""
+    home = other_python("3.13")
+    if home is None:
+        pytest.skip("no local Python 3.13")
+    version = home.name
+    layers = tmp_path / "layers"
+    layers.mkdir()
+
+    def app(fixture: str) -> DepsApp:
+        return DepsApp(copy_app(fixture, tmp_path / fixture), layers, dict(shared_download_cache), home, version)
+
+    venv = app("uv-basic").install().ok()
+    assert venv_python(venv, "import flask, sys; print(sys.version.split()[0])").stdout.strip() == version
+
+    pipenv = app("pipenv-basic").install()  # its Pipfile requires python_version 3.11
+    assert pipenv.error is not None
+    assert pipenv.error.title == "The Pipfile requires another Python version"
+    assert "python_version" in pipenv.error.output
+
+
+def test_redeploys_through_the_lifecycle(make_app: Callable[..., AppBuild]) -> None:
+    """Real restore and export: a failed build leaves the cache as it was; the image has no tool layers."""
+    app = make_app("pip-flask")
+    first = app.build()
+    assert first.ok, first.output
+    image_layers = sorted(p.name for p in app.workspace.image_layers.iterdir() if p.is_dir())
+    assert "venv" in image_layers and not {"pip", "pip-cache"} & set(image_layers)
+    gunicorn = run_in_image(app.workspace, ["gunicorn", "--version"])
+    assert gunicorn.returncode == 0 and "23.0.0" in gunicorn.stdout + gunicorn.stderr
+    pip = run_in_image(app.workspace, ["pip", "--version"])
+    assert f"pip {TOOL_VERSIONS['pip']} from {app.layers / 'venv'}" in pip.stdout
+
+    requirements = app.source / "requirements.txt"
+    original = requirements.read_text()
+    requirements.write_text(original + "surely-not-a-real-package-name-4242==1.0\n")
+    failed = app.build()
+    assert not failed.ok
+    assert "No matching distribution found for surely-not-a-real-package-name-4242" in failed.output
+
+    requirements.write_text(original)
+    warm = app.build()
+    assert warm.ok, warm.output
+    assert "Using cached dependencies (requirements.txt unchanged)" in warm.output
+    assert "Installing dependencies with" not in warm.output
+
+
+def other_python(major: str) -> Path | None:
+    versions = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    found = sorted(p for p in versions.glob(f"{major}.*") if (p / "bin" / "python3").exists())
+    return found[-1] if found else None

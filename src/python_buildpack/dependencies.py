@@ -83,9 +83,10 @@ def install_dependencies(
 
     def install(venv_dir: Path) -> None:
         with output.timed(f"Installing dependencies with {installer.name} {installer.version}"):
-            result = run(installer.command(tool, venv_dir), install_env, app_dir, hide=installer.hide_line)
-            if result.returncode != 0:
-                raise installer.failure(result, choice.files)
+            for command in installer.commands(tool, venv_dir):
+                result = run(command, install_env, app_dir, hide=installer.hide_line)
+                if result.returncode != 0:
+                    raise installer.failure(result, choice.files)
 
     venv.rebuild(expected, runtime, base_env, install)
     return venv.path

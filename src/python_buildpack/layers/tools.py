@@ -1,11 +1,13 @@
-"""The `pip`, `pipenv`, `poetry` and `uv` layers: each pinned tool in a small venv (build, cache).
+"""The `pip`, `pipenv`, `poetry` and `uv` layers: the pinned tools (build, cache).
 
-Reused while the pinned version, the Python version and the stack are unchanged. The tool
-lives in `<layer>/venv`, not at the layer root, so that no `bin/` of a build-only layer lands
-on the PATH of later build steps (its `pip` would install into the tool's venv).
+Reused while the pinned version, the Python version and the stack are unchanged.
 
-pip comes first: it is bootstrapped from the wheel bundled with the runtime's `ensurepip`,
-then installs the other tools with `--python <tool venv>`.
+- `pip` holds the pinned pip's wheel, fetched with the pip bundled in the runtime's
+  `ensurepip`. A pip wheel runs as is (`python <wheel>/pip ...`, which is how ensurepip
+  works): it installs the other tools, and pip itself into the venv of pip apps.
+- `pipenv`, `poetry` and `uv` each live in a small venv made from the runtime, in
+  `<layer>/venv` rather than at the layer root: no `bin/` of a build-only layer must land on
+  the PATH of later build steps (its python or pip would act on the tool's venv).
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from ..package_managers.base import NETWORK_ERRORS, Completed, Runtime, ToolInst
 from ..package_managers.versions import TOOL_VERSIONS, Tool
 
 TYPES = LayerTypes(build=True, cache=True)
-TOOL_DIR = "venv"
 
 
 class ToolMetadata(LayerMetadata):
@@ -36,20 +37,16 @@ class ToolMetadata(LayerMetadata):
 
 def expected(name: Tool, runtime: Runtime) -> ToolMetadata:
     return ToolMetadata(
-        version=TOOL_VERSIONS[name],
-        python_version=runtime.version,
-        stack=runtime.stack.name,
-        arch=runtime.stack.arch,
+        version=TOOL_VERSIONS[name], python_version=runtime.version, stack=runtime.stack.name, arch=runtime.stack.arch
     )
 
 
-def installed(layer: Layer, name: Tool) -> ToolInstall:
-    return ToolInstall(name, TOOL_VERSIONS[name], layer.path / TOOL_DIR)
+def installed(layers_dir: Path, name: Tool) -> ToolInstall:
+    return ToolInstall(name, TOOL_VERSIONS[name], layers_dir / name)
 
 
 def is_current(layers_dir: Path, name: Tool, runtime: Runtime) -> bool:
-    layer = Layer(layers_dir, name)
-    return layer.decide(expected(name, runtime)).keep and installed(layer, name).executable().exists()
+    return Layer(layers_dir, name).decide(expected(name, runtime)).keep and installed(layers_dir, name).complete()
 
 
 def keep_if_current(layers_dir: Path, name: Tool, runtime: Runtime) -> None:
@@ -57,7 +54,7 @@ def keep_if_current(layers_dir: Path, name: Tool, runtime: Runtime) -> None:
     layer = Layer(layers_dir, name)
     metadata = expected(name, runtime)
     decision = layer.decide(metadata)
-    if decision.keep and installed(layer, name).executable().exists():
+    if decision.keep and installed(layers_dir, name).complete():
         layer.write(TYPES, metadata)
     elif decision.had_previous or layer.path.exists():
         output.step(f"Discarding cached {name} since {decision.reason_text or 'its files are incomplete'}")
@@ -67,12 +64,12 @@ def keep_if_current(layers_dir: Path, name: Tool, runtime: Runtime) -> None:
 def ensure(
     layers_dir: Path, name: Tool, runtime: Runtime, env: Mapping[str, str], pip: ToolInstall | None
 ) -> ToolInstall:
-    """The tool at its pinned version, from the cache or freshly installed."""
+    """The tool at its pinned version, from the cache or freshly installed (`pip` installs the others)."""
     layer = Layer(layers_dir, name)
     metadata = expected(name, runtime)
-    tool = installed(layer, name)
+    tool = installed(layers_dir, name)
     decision = layer.decide(metadata)
-    if decision.keep and not tool.executable().exists():
+    if decision.keep and not tool.complete():
         decision.keep, decision.reasons = False, ["its files are incomplete"]
     if decision.keep:
         output.step(f"Using cached {name} {tool.version}")
@@ -85,7 +82,10 @@ def ensure(
     layer.reset()
     try:
         with output.timed(f"Installing {name} {tool.version}"):
-            _install(tool, runtime, dict(env), layer.path.parent, pip)
+            if pip is None:
+                _fetch_pip(tool, runtime, dict(env))
+            else:
+                _install(tool, runtime, dict(env), pip)
     except BaseException:
         layer.delete()  # never keep a half-installed tool
         raise
@@ -93,22 +93,42 @@ def ensure(
     return tool
 
 
-def _install(tool: ToolInstall, runtime: Runtime, env: dict[str, str], cwd: Path, pip: ToolInstall | None) -> None:
-    _check(tool, run([runtime.python, "-m", "venv", "--without-pip", tool.home], env, cwd, echo=False))
-    options = ["install", "--no-input", "--disable-pip-version-check", "--root-user-action=ignore"]
+def pip_options(env: Mapping[str, str]) -> list[str]:
+    options = ["--no-input", "--disable-pip-version-check"]
     if "PIP_CACHE_DIR" not in env:
-        options.append("--no-cache-dir")  # tools are cached as layers; their wheels need not be
-    requirement = f"{tool.name}=={tool.version}"
-    if pip is not None:
-        cmd: list[str | Path] = [pip.python, "-m", "pip", "--python", tool.python, *options, requirement]
-        _check(tool, run(cmd, env, cwd, echo=False))
-    else:
-        wheel = _bundled_pip_wheel(runtime)
-        if wheel is None:  # a runtime without ensurepip's wheel: bootstrap, then upgrade
-            _check(tool, run([tool.python, "-m", "ensurepip"], env, cwd, echo=False))
-            _check(tool, run([tool.python, "-m", "pip", *options, requirement], env, cwd, echo=False))
-        else:  # pip runs straight from its wheel to install the pinned pip
-            _check(tool, run([tool.python, f"{wheel}/pip", *options, requirement], env, cwd, echo=False))
+        options.append("--no-cache-dir")  # tools are cached as layers; their downloads need not be
+    return options
+
+
+def _fetch_pip(tool: ToolInstall, runtime: Runtime, env: dict[str, str]) -> None:
+    wheel = _bundled_pip_wheel(runtime)
+    # Without ensurepip's wheel, the runtime's own pip (the python layer ensures one) fetches it.
+    pip: list[str | Path] = [runtime.python, f"{wheel}/pip"] if wheel else [runtime.python, "-m", "pip"]
+    requirement = f"pip=={tool.version}"
+    download: list[str | Path] = [
+        "download",
+        *pip_options(env),
+        "--no-deps",
+        "--only-binary=:all:",
+        "--dest",
+        tool.wheels,
+        requirement,
+    ]
+    _check(tool, run([*pip, *download], env, tool.layer, echo=False))
+    if not tool.pip_wheel.is_file():
+        raise BuildError(
+            f"Downloading pip {tool.version} did not produce {tool.pip_wheel.name}",
+            f"{tool.wheels} holds {', '.join(p.name for p in tool.wheels.iterdir()) or 'nothing'}. If "
+            "the app's environment points pip at a private index (PIP_INDEX_URL), check that it "
+            f"serves the wheel of pip {tool.version}.",
+        )
+
+
+def _install(tool: ToolInstall, runtime: Runtime, env: dict[str, str], pip: ToolInstall) -> None:
+    _check(tool, run([runtime.python, "-m", "venv", "--without-pip", tool.home], env, tool.layer, echo=False))
+    python = tool.home / "bin" / "python"
+    install = ["install", *pip_options(env), "--root-user-action=ignore", f"{tool.name}=={tool.version}"]
+    _check(tool, run([python, f"{pip.pip_wheel}/pip", *install], env, tool.layer, echo=False))
     if not tool.executable().exists():
         raise BuildError(
             f"Installing {tool.name} {tool.version} did not produce {tool.executable().name}",

@@ -50,18 +50,34 @@ class Runtime:
 
 @dataclass(frozen=True)
 class ToolInstall:
-    """An installed tool: a small venv in the tool's build-only layer."""
+    """A pinned tool in its build-only layer.
+
+    pip is kept as its wheel (`wheels/pip-*.whl`), which runs as is (`python <wheel>/pip`) to
+    install the other tools, and pip itself into pip apps' venvs, without a download. The
+    other tools live in a small venv (`venv/`) made from the runtime.
+    """
 
     name: Tool
     version: str
-    home: Path
+    layer: Path
 
     @property
-    def python(self) -> Path:
-        return self.home / "bin" / "python"
+    def home(self) -> Path:
+        return self.layer / "venv"
+
+    @property
+    def wheels(self) -> Path:
+        return self.layer / "wheels"
+
+    @property
+    def pip_wheel(self) -> Path:
+        return self.wheels / f"pip-{self.version}-py3-none-any.whl"
 
     def executable(self, name: str | None = None) -> Path:
         return self.home / "bin" / (name or self.name)
+
+    def complete(self) -> bool:
+        return self.pip_wheel.is_file() if self.name == "pip" else self.executable().exists()
 
 
 def user_settings(settings: Mapping[str, str]) -> dict[str, str]:
@@ -161,8 +177,8 @@ class Installer(ABC):
         """What the venv's contents depend on: a label (a path) → its digest."""
 
     @abstractmethod
-    def command(self, tool: ToolInstall, venv: Path) -> list[str | Path]:
-        """The install command, run from the app dir."""
+    def commands(self, tool: ToolInstall, venv: Path) -> list[list[str | Path]]:
+        """The install commands, run in order from the app dir."""
 
     def environment(self, env: Mapping[str, str], venv: Path, app_dir: Path) -> dict[str, str]:
         """The installer's environment; `env` has the user settings and the cache dir."""

@@ -1,8 +1,7 @@
 """pip: `pip install -r requirements.txt` into the app's venv.
 
-pip runs from its own build-only layer with `--python <venv>/bin/python`, so the venv holds
-the app's packages and nothing else: no pip to go stale in the image, and identical contents
-for identical requirements.
+The pinned pip is installed into the venv, then runs from there: build hooks and one-off
+commands that run `pip` act on the app's venv, as they did with the classic buildpack.
 
 The venv is reused while its inputs are unchanged: requirements.txt, the files it includes
 (`-r`, `-c`), and local path requirements (an editable package's build files, a non-editable
@@ -36,20 +35,15 @@ class Pip(Installer):
         _scan(app_dir / REQUIREMENTS, app_dir, found, set())
         return found
 
-    def command(self, tool: ToolInstall, venv: Path) -> list[str | Path]:
+    def commands(self, tool: ToolInstall, venv: Path) -> list[list[str | Path]]:
+        python = venv / "bin" / "python"
+        options = ["--no-input", "--disable-pip-version-check", "--root-user-action=ignore", "--progress-bar=off"]
+        # The pinned pip goes into the venv first, from the wheel in the pip layer (no download),
+        # then installs the requirements. requirements.txt may still pin another pip.
+        offline: list[str | Path] = ["--quiet", "--no-index", "--find-links", tool.wheels, f"pip=={self.version}"]
         return [
-            tool.python,
-            "-m",
-            "pip",
-            "--python",
-            venv / "bin" / "python",
-            "install",
-            "--no-input",
-            "--disable-pip-version-check",
-            "--root-user-action=ignore",
-            "--progress-bar=off",
-            "-r",
-            REQUIREMENTS,
+            [python, f"{tool.pip_wheel}/pip", "install", *options, *offline],
+            [python, "-m", "pip", "install", *options, "-r", REQUIREMENTS],
         ]
 
     def python_mismatch(self, result: Completed) -> tuple[str, str] | None:

@@ -28,8 +28,8 @@ class Pipenv(Installer):
     def inputs(self, app_dir: Path) -> dict[str, str]:
         return digests(app_dir, ("Pipfile", "Pipfile.lock"))
 
-    def command(self, tool: ToolInstall, venv: Path) -> list[str | Path]:
-        return [tool.executable(), "install", "--deploy"]
+    def commands(self, tool: ToolInstall, venv: Path) -> list[list[str | Path]]:
+        return [[tool.executable(), "install", "--deploy"]]
 
     def environment(self, env: Mapping[str, str], venv: Path, app_dir: Path) -> dict[str, str]:
         result = super().environment(env, venv, app_dir)

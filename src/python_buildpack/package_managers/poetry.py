@@ -24,8 +24,8 @@ class Poetry(Installer):
         # poetry.toml is the project's Poetry configuration (it can change how packages install).
         return digests(app_dir, ("pyproject.toml", "poetry.lock", "poetry.toml"))
 
-    def command(self, tool: ToolInstall, venv: Path) -> list[str | Path]:
-        return [tool.executable(), "sync", "--only", "main", "--compile", "--no-interaction", "--no-ansi"]
+    def commands(self, tool: ToolInstall, venv: Path) -> list[list[str | Path]]:
+        return [[tool.executable(), "sync", "--only", "main", "--compile", "--no-interaction", "--no-ansi"]]
 
     def environment(self, env: Mapping[str, str], venv: Path, app_dir: Path) -> dict[str, str]:
         result = super().environment(env, venv, app_dir)

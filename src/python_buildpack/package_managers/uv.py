@@ -24,16 +24,18 @@ class Uv(Installer):
         # uv.toml is the project's uv configuration (indexes, sources).
         return digests(app_dir, ("pyproject.toml", "uv.lock", "uv.toml"))
 
-    def command(self, tool: ToolInstall, venv: Path) -> list[str | Path]:
+    def commands(self, tool: ToolInstall, venv: Path) -> list[list[str | Path]]:
         return [
-            tool.executable(),
-            "sync",
-            "--locked",
-            "--no-default-groups",
-            "--compile-bytecode",
-            "--no-progress",
-            "--python",
-            venv / "bin" / "python",
+            [
+                tool.executable(),
+                "sync",
+                "--locked",
+                "--no-default-groups",
+                "--compile-bytecode",
+                "--no-progress",
+                "--python",
+                venv / "bin" / "python",
+            ]
         ]
 
     def environment(self, env: Mapping[str, str], venv: Path, app_dir: Path) -> dict[str, str]:
