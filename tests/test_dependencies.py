@@ -31,7 +31,7 @@ from support.deps import (
 from python_buildpack.cnb import toml_io
 from python_buildpack.errors import BuildError
 from python_buildpack.lifecycle.launcher import run_in_image
-from python_buildpack.package_managers.versions import TOOL_VERSIONS
+from python_buildpack.package_managers.versions import TOOL_VERSIONS, Tool
 
 pytestmark = pytest.mark.e2e
 
@@ -228,7 +228,7 @@ def test_several_files_the_log_names_the_one_used(make: Callable[[str, str], Dep
     ],
 )
 def test_lock_based_install_reuse_and_out_of_sync_lock(
-    make: Callable[[str, str], DepsApp], fixture: str, manager: str, console_script: tuple[str, ...]
+    make: Callable[[str, str], DepsApp], fixture: str, manager: Tool, console_script: tuple[str, ...]
 ) -> None:
     app = make(fixture, manager)
     first = app.install()

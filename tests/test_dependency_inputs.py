@@ -79,7 +79,7 @@ def test_missing_included_file_is_left_to_pip(tmp_path: Path) -> None:
 
 def test_lock_based_managers(tmp_path: Path) -> None:
     for name in ("Pipfile", "Pipfile.lock", "pyproject.toml", "poetry.lock", "uv.lock", "uv.toml"):
-        write(tmp_path, name, name)
+        write(tmp_path, name, f"# {name}\n")
     assert set(Pipenv().inputs(tmp_path)) == {"Pipfile", "Pipfile.lock"}
     assert set(Poetry().inputs(tmp_path)) == {"pyproject.toml", "poetry.lock"}
     assert set(Uv().inputs(tmp_path)) == {"pyproject.toml", "uv.lock", "uv.toml"}

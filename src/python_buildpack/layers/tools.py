@@ -79,6 +79,8 @@ def ensure(
         restored, _ = layer.restored_metadata(ToolMetadata)
         old = f" {restored.version}" if restored else ""
         output.step(f"Discarding cached {name}{old} since {decision.reason_text}")
+    if pip is None and name != "pip":
+        raise ValueError(f"installing {name} needs the pip tool")
     layer.reset()
     try:
         with output.timed(f"Installing {name} {tool.version}"):

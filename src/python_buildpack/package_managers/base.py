@@ -88,7 +88,7 @@ def installer_env(env: Mapping[str, str], settings: Mapping[str, str]) -> dict[s
     """The base environment of every installer run: the build env plus the user's settings."""
     result = dict(env)
     # The buildpack's own import path must not leak into the tools' interpreters.
-    for name in ("PYTHONPATH", "PYTHONHOME", "PYTHONNOUSERSITE", "PYTHONSAFEPATH"):
+    for name in ("PYTHONPATH", "PYTHONHOME"):
         result.pop(name, None)
     result.update(user_settings(settings))
     result.setdefault("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH)
@@ -147,11 +147,18 @@ def run(
         ) from error
     assert proc.stdout is not None
     lines: list[str] = []
-    for raw_line in proc.stdout:
-        line = raw_line.rstrip("\n")
-        lines.append(line)
-        if echo and not hide(line):
-            output.detail(line)
+    try:
+        for raw_line in proc.stdout:
+            line = raw_line.rstrip("\n")
+            lines.append(line)
+            if echo and not hide(line):
+                output.detail(line)
+    except BaseException:
+        # An interrupted build (SIGTERM, Ctrl-C) must not leave the installer writing into
+        # the layer that the clean-up is about to remove or put back.
+        proc.kill()
+        proc.wait()
+        raise
     return Completed(proc.wait(), lines)
 
 

@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..cnb import toml_io
+from ..errors import BuildError
 from .base import Completed, Installer, ToolInstall, digests
 
 # pipenv prints its own traceback around deploy errors, each line prefixed like this.
@@ -26,6 +28,7 @@ class Pipenv(Installer):
     out_of_sync = (r"Pipfile\.lock \([0-9a-f]+\) is out of date",)
 
     def inputs(self, app_dir: Path) -> dict[str, str]:
+        _check_pipfile(app_dir / "Pipfile")
         return digests(app_dir, ("Pipfile", "Pipfile.lock"))
 
     def commands(self, tool: ToolInstall, venv: Path) -> list[list[str | Path]]:
@@ -63,3 +66,15 @@ class Pipenv(Installer):
 
     def index_settings(self) -> str:
         return "the [[source]] entries of the Pipfile, PIPENV_PYPI_MIRROR"
+
+
+def _check_pipfile(path: Path) -> None:
+    """pipenv answers a Pipfile that is not TOML with a long traceback: say what is wrong instead."""
+    try:
+        toml_io.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, toml_io.TOMLDecodeError) as error:
+        raise BuildError(
+            "Pipfile is not valid TOML",
+            f"Pipfile cannot be parsed: {error}. Fix the syntax (`pipenv lock` reports the same "
+            "problem where you develop the app), run `pipenv lock` and commit both files.",
+        ) from None

@@ -1,0 +1,171 @@
+"""Reuse and discard decisions of the tool, download-cache and venv layers (no installer runs)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.deps import PYTHON_HOME, PYTHON_VERSION, STACK, build_env
+
+from python_buildpack.cnb import toml_io
+from python_buildpack.layers import caches, tools
+from python_buildpack.layers.venv import VenvLayer, VenvMetadata
+from python_buildpack.package_managers.base import Runtime
+from python_buildpack.package_managers.versions import TOOL_VERSIONS, Tool
+from python_buildpack.stack import Stack
+
+RUNTIME = Runtime(PYTHON_HOME, PYTHON_VERSION, STACK)
+
+
+@contextlib.contextmanager
+def log() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
+        yield stream
+
+
+def restored(layers: Path, name: str, metadata: dict[str, object], files: dict[str, str] | None = None) -> Path:
+    """A layer as a lifecycle restores it: `[metadata]` only in the toml, contents from the cache."""
+    toml_io.dump({"metadata": metadata}, layers / f"{name}.toml")
+    for rel, content in (files or {}).items():
+        (layers / name / rel).parent.mkdir(parents=True, exist_ok=True)
+        (layers / name / rel).write_text(content)
+    return layers / name
+
+
+def tool_metadata(name: Tool, **changes: str) -> dict[str, object]:
+    base = {"version": TOOL_VERSIONS[name], "python_version": PYTHON_VERSION, "stack": STACK.name, "arch": STACK.arch}
+    return {**base, **changes}
+
+
+def test_a_current_tool_layer_is_kept_without_running_anything(tmp_path: Path) -> None:
+    restored(tmp_path, "uv", tool_metadata("uv"), {"venv/bin/uv": "#!/bin/sh\n"})
+    with log() as out:
+        assert tools.is_current(tmp_path, "uv", RUNTIME)
+        tool = tools.ensure(tmp_path, "uv", RUNTIME, build_env(), None)
+    assert f"Using cached uv {TOOL_VERSIONS['uv']}" in out.getvalue()
+    assert tool.executable() == tmp_path / "uv" / "venv" / "bin" / "uv"
+    assert toml_io.load(tmp_path / "uv.toml")["types"] == {"launch": False, "build": True, "cache": True}
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"version": "0.0.1"}, f"the pinned version changed from 0.0.1 to {TOOL_VERSIONS['uv']}"),
+        ({"python_version": "3.10.1"}, f"the Python version changed from 3.10.1 to {PYTHON_VERSION}"),
+        ({"stack": "scalingo-20"}, f"the stack changed from scalingo-20 to {STACK.name}"),
+    ],
+)
+def test_a_stale_tool_layer_is_discarded_with_its_reason(tmp_path: Path, changes: dict[str, str], reason: str) -> None:
+    restored(tmp_path, "uv", tool_metadata("uv", **changes), {"venv/bin/uv": ""})
+    with log() as out:
+        assert not tools.is_current(tmp_path, "uv", RUNTIME)
+        tools.keep_if_current(tmp_path, "uv", RUNTIME)
+    assert f"Discarding cached uv since {reason}" in out.getvalue()
+    assert not (tmp_path / "uv").exists() and not (tmp_path / "uv.toml").exists()
+
+
+def test_a_tool_layer_without_its_files_is_not_current(tmp_path: Path) -> None:
+    restored(tmp_path, "pip", tool_metadata("pip"), {"wheels/README": "no wheel here"})
+    assert not tools.is_current(tmp_path, "pip", RUNTIME)
+    restored(tmp_path, "pip", tool_metadata("pip"), {f"wheels/pip-{TOOL_VERSIONS['pip']}-py3-none-any.whl": "zip"})
+    assert tools.is_current(tmp_path, "pip", RUNTIME)
+
+
+def test_unreadable_metadata_discards_the_layer(tmp_path: Path) -> None:
+    (tmp_path / "poetry.toml").write_text("[metadata]\nversion = 1\nunexpected = true\n")
+    (tmp_path / "poetry").mkdir()
+    with log() as out:
+        tools.keep_if_current(tmp_path, "poetry", RUNTIME)
+    assert "Discarding cached poetry since its metadata is from an incompatible buildpack version" in out.getvalue()
+    assert not (tmp_path / "poetry").exists()
+
+
+def test_tool_layers_of_other_managers_are_removed(tmp_path: Path) -> None:
+    restored(tmp_path, "poetry", tool_metadata("poetry"), {"venv/bin/poetry": ""})
+    restored(tmp_path, "poetry-cache", {"version": "x", "stack": STACK.name, "arch": STACK.arch}, {"a": ""})
+    with log() as out:
+        tools.remove_unused(tmp_path, {"pip", "uv"})
+        caches.remove_unused(tmp_path, {"uv"})
+    assert "Removing cached poetry (this build does not use it)" in out.getvalue()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_download_cache_layer_decisions(tmp_path: Path) -> None:
+    other_stack = Stack("scalingo-24", "24.04", STACK.arch, "test")
+    with log() as out:
+        setting = caches.prepare(tmp_path, "uv", "UV_CACHE_DIR", RUNTIME, {})
+    assert setting == {"UV_CACHE_DIR": str(tmp_path / "uv-cache")}
+    assert toml_io.load(tmp_path / "uv-cache.toml")["types"] == {"launch": False, "build": True, "cache": True}
+    (tmp_path / "uv-cache" / "wheel").write_text("downloaded")
+
+    with log() as out:
+        caches.prepare(tmp_path, "uv", "UV_CACHE_DIR", RUNTIME, {})
+    assert "Using cached uv downloads" in out.getvalue()
+    assert (tmp_path / "uv-cache" / "wheel").is_file()
+
+    with log() as out:
+        caches.prepare(tmp_path, "uv", "UV_CACHE_DIR", Runtime(PYTHON_HOME, PYTHON_VERSION, other_stack), {})
+    assert f"Discarding cached uv downloads since the stack changed from {STACK.name} to scalingo-24" in out.getvalue()
+    assert list((tmp_path / "uv-cache").iterdir()) == []
+
+    with log() as out:
+        setting = caches.prepare(tmp_path, "uv", "UV_CACHE_DIR", RUNTIME, {"UV_CACHE_DIR": "/shared/uv"})
+    assert setting == {}  # the user's value reaches uv with the other settings
+    assert "Download cache: /shared/uv (UV_CACHE_DIR from the app's environment)" in out.getvalue()
+    assert not (tmp_path / "uv-cache").exists() and not (tmp_path / "uv-cache.toml").exists()
+
+
+def venv_metadata(**changes: object) -> VenvMetadata:
+    base: dict[str, object] = {
+        "python_version": PYTHON_VERSION,
+        "stack": STACK.name,
+        "arch": STACK.arch,
+        "package_manager": "pip",
+        "package_manager_version": TOOL_VERSIONS["pip"],
+        "app_dir": "/workspace",
+        "inputs": {"requirements.txt": "abc"},
+    }
+    return VenvMetadata.model_validate(base | changes)
+
+
+def test_venv_rebuild_success_and_failure(tmp_path: Path) -> None:
+    layer = VenvLayer(tmp_path)
+    first = venv_metadata()
+
+    def install(venv: Path) -> None:
+        (venv / "installed").write_text("1")
+
+    layer.rebuild(first, RUNTIME, build_env(), install)
+    assert (layer.path / "bin" / "python").exists() and (layer.path / "installed").is_file()
+    assert toml_io.load(tmp_path / "venv.toml")["types"] == {"launch": True, "build": True, "cache": True}
+    assert (layer.path / "env" / "VIRTUAL_ENV.override").read_text() == str(layer.path)
+    assert layer.decide(first).keep
+    toml_before = (tmp_path / "venv.toml").read_bytes()
+
+    def broken(venv: Path) -> None:
+        (venv / "half-installed").write_text("")
+        raise RuntimeError("installer failed")
+
+    second = venv_metadata(inputs={"requirements.txt": "changed"})
+    decision = layer.decide(second)
+    assert decision.reasons == ["requirements.txt changed"]
+    with pytest.raises(RuntimeError):
+        layer.rebuild(second, RUNTIME, build_env(), broken)
+    # As if the failed build never ran: the previous venv and metadata are back, nothing half-done.
+    assert (layer.path / "installed").is_file() and not (layer.path / "half-installed").exists()
+    assert (tmp_path / "venv.toml").read_bytes() == toml_before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["venv", "venv.toml"]
+    assert layer.decide(first).keep
+
+
+def test_a_venv_whose_python_is_gone_is_rebuilt(tmp_path: Path) -> None:
+    layer = VenvLayer(tmp_path)
+    metadata = venv_metadata()
+    layer.rebuild(metadata, RUNTIME, build_env(), lambda venv: None)
+    (layer.path / "bin" / "python").unlink()
+    decision = layer.decide(metadata)
+    assert (decision.keep, decision.reasons) == (False, ["its files are incomplete"])
