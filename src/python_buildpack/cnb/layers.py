@@ -123,5 +123,5 @@ class Layer:
         self.path.mkdir(parents=True, exist_ok=True)
         data: dict[str, Any] = {"types": types.model_dump()}
         if metadata is not None:
-            data["metadata"] = metadata.model_dump(mode="json")
+            data["metadata"] = metadata.model_dump(mode="json", exclude_none=True)  # TOML has no null
         toml_io.dump(data, self.toml_path)
