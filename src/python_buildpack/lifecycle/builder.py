@@ -221,7 +221,10 @@ class Builder:
                 name = toml_path.stem
                 if name in restored:
                     continue
-                layer = LayerToml.model_validate(toml_io.load(toml_path))
+                try:
+                    layer = LayerToml.model_validate(toml_io.load(toml_path))
+                except (OSError, ValueError):  # TOML and validation errors are ValueErrors
+                    continue  # a damaged entry is not restored: the buildpack rebuilds that layer
                 toml_io.dump({"metadata": layer.metadata}, self.ws.buildpack_layers / toml_path.name)
                 if with_contents and (store / name).is_dir():
                     link_tree(store / name, self.ws.buildpack_layers / name)
