@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 
@@ -83,6 +84,9 @@ def run(ctx: BuildContext) -> None:
 
 def main() -> int:
     start = time.monotonic()
+    # A platform cancels a build with SIGTERM: end it like Ctrl-C, so that half-made layers
+    # are removed and the log says why, instead of dying silently.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         ctx = BuildContext.from_env()
         run(ctx)
