@@ -1,0 +1,25 @@
+# Detect without Python, for a packaged buildpack on a build image with no usable python3.
+# The same decision, messages and build plan as src/python_buildpack/detect.py (tests compare
+# the two). Run by lib/run-phase.sh or lib/boot.py as `/bin/sh lib/detect.sh <buildpack dir>`.
+
+plan=${CNB_BUILD_PLAN_PATH:-}
+if [ -z "$plan" ]; then
+	echo "Error: CNB_BUILD_PLAN_PATH is not set: this program is a buildpack phase and must be run by a CNB lifecycle (pack, a platform, or \`python -m python_buildpack.lifecycle\`)." >&2
+	exit 1
+fi
+found=
+for name in Pipfile requirements.txt poetry.lock uv.lock; do
+	if [ -f "$name" ]; then
+		found=${found:+$found, }$name
+	fi
+done
+if [ -z "$found" ]; then
+	echo "No Python app detected: none of Pipfile, requirements.txt, poetry.lock, uv.lock is at the root of the app."
+	exit 100
+fi
+if ! printf '[[provides]]\nname = "python"\n\n[[requires]]\nname = "python"\n' >"$plan"; then
+	echo "Error: cannot write the build plan $plan" >&2
+	exit 1
+fi
+echo "Python app detected ($found)"
+exit 0
