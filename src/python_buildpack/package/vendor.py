@@ -105,6 +105,7 @@ def install(wheels: dict[Target, list[Wheel]], vendor: Path) -> None:
             entries[key] = {"wheel": wheel.path.name, "sha256": _sha256(wheel.path), "into": into}
     manifest = {
         "lock": LOCK.name,
+        "lock_sha256": _sha256(LOCK),
         "targets": [target.name for target in sorted(wheels)],
         "wheels": [entries[key] for key in sorted(entries)],
     }
