@@ -1,0 +1,446 @@
+"""The whole benchmark behind `benchmarks/run`: detect, builds, exec.d, layer sizes, baselines.
+
+    benchmarks/run [--apps pip,uv,django] [--warm-runs 5] [--startup-runs 30] [--keep]
+
+Every figure is measured in this run, in a fresh temporary directory, with empty download
+caches at the start; the runtime comes from a loopback mirror made from this interpreter, the
+packages from the real PyPI (machine-wide pip configuration is disabled on both sides, so
+that neither reads a local index). Builds run the real bin/detect and bin/build through the
+local lifecycle; "buildpack time" is the bin/build phase as the lifecycle measures it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import exec_d
+from support import (
+    APPS,
+    ARCH,
+    ROOT,
+    disk_usage,
+    machine,
+    median_run,
+    megabytes,
+    parse_duration,
+    runtime_mirror,
+    seconds,
+    timed_run,
+)
+
+from python_buildpack.lifecycle.builder import HOST_ENV_ALLOWLIST, Builder, BuildResult, Target
+from python_buildpack.lifecycle.workspace import Workspace
+from python_buildpack.package_managers.versions import TOOL_VERSIONS
+
+BENCH_APPS = Path(__file__).resolve().parent / "apps"
+BASE_PYTHON = Path(sys.base_prefix) / "bin" / "python3"
+# No /etc/pip.conf or ~/.config/pip: both the buildpack and the baselines go to pypi.org.
+NO_PIP_CONFIG = {"PIP_CONFIG_FILE": os.devnull}
+TARGET_DETECT_RATIO = 2.0
+TARGET_WARM_SECONDS = 1.0
+TARGET_EXEC_D_MS = 5.0
+
+
+# --- the apps --------------------------------------------------------------------------------
+
+
+def _append(line: str) -> Callable[[Path], None]:
+    def change(app: Path) -> None:
+        with (app / "requirements.txt").open("a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
+    return change
+
+
+def _copy_from(source: Path, *names: str) -> Callable[[Path], None]:
+    def change(app: Path) -> None:
+        for name in names:
+            shutil.copy2(source / name, app / name)
+
+    return change
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    key: str
+    fixture: Path
+    manager: str
+    change: Callable[[Path], None]
+    change_text: str
+
+
+REQUESTS, WHITENOISE = "requests==2.32.5", "whitenoise==6.12.0"
+APP_SPECS = {
+    "pip": AppSpec("pip", APPS / "pip-flask", "pip", _append(REQUESTS), f"requirements.txt + {REQUESTS}"),
+    "uv": AppSpec(
+        "uv",
+        APPS / "uv-basic",
+        "uv",
+        _copy_from(BENCH_APPS / "uv-basic-plus-requests", "pyproject.toml", "uv.lock"),
+        f"pyproject.toml + uv.lock with {REQUESTS}",
+    ),
+    "django": AppSpec(
+        "django", APPS / "django-gunicorn", "pip", _append(WHITENOISE), f"requirements.txt + {WHITENOISE}"
+    ),
+}
+
+
+# --- builds ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Build:
+    detect: float
+    build: float  # bin/build wall time, as the lifecycle measures it: the buildpack time
+    done: float | None  # the build log's own "Done (…)" figure
+    total: float  # detect + restore + build + export
+    steps: dict[str, float]
+
+
+_STEP_START = re.compile(r"^\s+- (.+) \.\.\.$")
+_STEP_DONE = re.compile(r"^\s+done \((.+)\)$")
+_DONE = re.compile(r"^## Done \((.+)\)$", re.MULTILINE)
+
+
+def timed_steps(log: str) -> dict[str, float]:
+    """The build log's timed steps (`- Installing Python 3.11.7 ...` … `done (15.9s)`)."""
+    steps: dict[str, float] = {}
+    current = ""
+    for line in log.splitlines():
+        start = _STEP_START.match(line)
+        if start:
+            current = start.group(1)
+            continue
+        done = _STEP_DONE.match(line)
+        if done and current:
+            value = parse_duration(done.group(1))
+            if value is not None:
+                steps[_short(current)] = value
+            current = ""
+    return steps
+
+
+def _short(message: str) -> str:
+    if message.startswith("Downloading Python"):
+        return "runtime download"
+    if message.startswith("Installing Python"):
+        return "runtime install"
+    if message.startswith("Installing dependencies"):
+        return "dependencies"
+    return message.replace("Installing ", "").split(" ")[0] + " tool"
+
+
+def run_build(builder: Builder, source: Path) -> Build:
+    start = time.perf_counter()
+    result: BuildResult = builder.build(source)
+    total = time.perf_counter() - start
+    if not result.ok or result.build is None:
+        raise RuntimeError(f"build of {source} failed:\n{result.output}")
+    done = _DONE.search(result.build.output)
+    return Build(
+        detect=result.detect.seconds,
+        build=result.build.seconds,
+        done=parse_duration(done.group(1)) if done else None,
+        total=total,
+        steps=timed_steps(result.build.output),
+    )
+
+
+# --- bare baselines ------------------------------------------------------------------------------
+
+
+@dataclass
+class Baselines:
+    """The pinned pip (as a wheel) and uv, outside any timing; a clean environment."""
+
+    work: Path
+    env: dict[str, str]
+    pip_wheel: Path = field(init=False)
+    uv: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        wheels = self.work / "wheels"
+        pip_version, uv_version = TOOL_VERSIONS["pip"], TOOL_VERSIONS["uv"]
+        setup_env = self.env | {"PIP_CACHE_DIR": str(self.work / "setup-cache"), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", wheels, f"pip=={pip_version}"],
+            env=setup_env,
+            check=True,
+        )
+        self.pip_wheel = next(wheels.glob(f"pip-{pip_version}-*.whl"))
+        tools = self.work / "uv-tool"
+        subprocess.run([BASE_PYTHON, "-m", "venv", tools], env=self.env, check=True)
+        subprocess.run(
+            [tools / "bin" / "pip", "install", "-q", f"uv=={uv_version}"],
+            env=setup_env,
+            check=True,
+        )
+        self.uv = tools / "bin" / "uv"
+
+    def install(self, manager: str, app: Path, cache: Path) -> float:
+        """A fresh venv and the app's dependencies in it: what a developer runs by hand."""
+        venv = self.work / "bare-venv"
+        shutil.rmtree(venv, ignore_errors=True)
+        if manager == "pip":
+            env = self.env | {"PIP_CACHE_DIR": str(cache)}
+            start = time.perf_counter()
+            timed_run([BASE_PYTHON, "-m", "venv", "--without-pip", venv], env=env)
+            timed_run(
+                [venv / "bin" / "python", f"{self.pip_wheel}/pip", "install", "--no-input",
+                 "--disable-pip-version-check", "--progress-bar=off", "-r", "requirements.txt"],
+                env=env,
+                cwd=app,
+            )
+            return time.perf_counter() - start
+        env = self.env | {
+            "UV_CACHE_DIR": str(cache),
+            "UV_PROJECT_ENVIRONMENT": str(venv),
+            "UV_PYTHON_DOWNLOADS": "never",
+            "UV_LINK_MODE": "copy",
+        }
+        # The same flags as the buildpack's uv sync; uv creates the venv itself.
+        flags = ["--locked", "--no-default-groups", "--compile-bytecode", "--no-progress"]
+        argv: list[str | Path] = [self.uv, "sync", *flags, "--python", BASE_PYTHON]
+        return timed_run(argv, env=env, cwd=app)
+
+
+# --- one app: cold, warm, changed, sizes, baselines -----------------------------------------------
+
+
+@dataclass
+class AppResult:
+    spec: AppSpec
+    cold: Build
+    warm: list[Build]
+    changed: Build
+    bare_cold: float
+    bare_changed: float
+    image_layers: dict[str, int]
+    cache_layers: dict[str, int]
+    bare_cache: int  # the bare baseline's download cache after its two installs
+
+
+def bench_app(
+    spec: AppSpec, work: Path, platform_env: dict[str, str], baselines: Baselines, warm_runs: int
+) -> AppResult:
+    source = work / f"{spec.key}-app"
+    shutil.copytree(spec.fixture, source)
+    bare_cache = work / f"{spec.key}-bare-cache"
+    bare_cold = baselines.install(spec.manager, source, bare_cache)
+
+    workspace = Workspace(work / f"{spec.key}-workspace")
+    builder = Builder(ROOT, workspace, target=Target(distro_version="22.04", arch=ARCH), platform_env=platform_env)
+    cold = run_build(builder, source)
+    warm = [run_build(builder, source) for _ in range(warm_runs)]
+    spec.change(source)
+    changed = run_build(builder, source)
+    bare_changed = baselines.install(spec.manager, source, bare_cache)
+
+    image = {p.name: disk_usage(p) for p in sorted(workspace.image_layers.iterdir()) if p.is_dir()}
+    cache = {
+        p.name: disk_usage(p) for p in sorted(workspace.cache.iterdir()) if p.is_dir() and p.name not in image
+    }
+    return AppResult(spec, cold, warm, changed, bare_cold, bare_changed, image, cache, disk_usage(bare_cache))
+
+
+# --- start-up costs: detect, python -c pass, exec.d ------------------------------------------------
+
+
+def detect_interpreter() -> Path:
+    """The interpreter bin/detect runs here (lib/run-phase.sh: the checkout's venv first)."""
+    venv_python = ROOT / ".venv" / "bin" / "python3"
+    return venv_python if venv_python.exists() else Path(shutil.which("python3") or BASE_PYTHON)
+
+
+def startup_costs(work: Path, env: dict[str, str], runs: int) -> dict[str, float]:
+    app = work / "detect-app"
+    shutil.copytree(APPS / "pip-flask", app)
+    (work / "platform").mkdir()
+    detect_env = env | Target(distro_version="22.04", arch=ARCH).env() | {
+        "CNB_BUILDPACK_DIR": str(ROOT),
+        "CNB_PLATFORM_DIR": str(work / "platform"),
+        "CNB_BUILD_PLAN_PATH": str(work / "plan.toml"),
+    }
+    python = detect_interpreter()
+    return {
+        "detect": median_run([ROOT / "bin" / "detect"], runs, env=detect_env, cwd=app),
+        "python -c pass": median_run([python, "-c", "pass"], runs, env=env),
+        "python -I -S -c pass": median_run([BASE_PYTHON, "-I", "-S", "-c", "pass"], runs, env=env),
+    }
+
+
+def exec_d_costs(work: Path, runs: int) -> tuple[float, dict[str, float]]:
+    """Median ms of `/bin/sh -c :` and of the exec.d program per fake cgroup tree."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        trees = exec_d.fake_trees(work)
+        shell = statistics.median(exec_d.measure(["/bin/sh", "-c", ":"], {"PATH": "/usr/bin:/bin"}, runs, devnull))
+        program = [str(exec_d.SCRIPT)]
+        programs = {}
+        for label, env in trees.items():
+            value = re.search(r'WEB_CONCURRENCY = "(\d+)"', exec_d.output_of(env))
+            shown = f"{label}, sets WEB_CONCURRENCY={value.group(1) if value else '(nothing)'}"
+            programs[shown] = statistics.median(exec_d.measure(program, env, runs, devnull))
+    finally:
+        os.close(devnull)
+    return shell, programs
+
+
+# --- report ----------------------------------------------------------------------------------------
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}x" if a is not None and b else "–"
+
+
+def verdict(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def steps_text(build: Build) -> str:
+    return ", ".join(f"{name} {seconds(value)}" for name, value in build.steps.items()) or "no installer ran"
+
+
+def report(startup: dict[str, float], shell_ms: float, exec_d_ms: dict[str, float], apps: list[AppResult],
+           warm_runs: int, startup_runs: int, exec_d_runs: int) -> None:
+    python = detect_interpreter()
+    detect_ratio = startup["detect"] / startup["python -c pass"]
+    worst_exec_d = max(exec_d_ms.values())
+    warm_medians = {r.spec.key: statistics.median(b.build for b in r.warm) for r in apps}
+
+    print("\n## Targets\n")
+    print("| target | measured | met |")
+    print("| --- | --- | --- |")
+    detect_ok = verdict(detect_ratio <= TARGET_DETECT_RATIO)
+    print(f"| detect within {TARGET_DETECT_RATIO:g}x of `python3 -c pass` | {seconds(startup['detect'])} vs "
+          f"{seconds(startup['python -c pass'])} = {detect_ratio:.2f}x | {detect_ok} |")
+    warm_text = ", ".join(f"{key} {seconds(value)}" for key, value in warm_medians.items())
+    warm_ok = all(v < TARGET_WARM_SECONDS for v in warm_medians.values())
+    print(f"| warm rebuild, nothing changed: buildpack time under {TARGET_WARM_SECONDS:g} s | {warm_text} | "
+          f"{verdict(warm_ok)} |")
+    print(f"| exec.d (WEB_CONCURRENCY) start-up under {TARGET_EXEC_D_MS:g} ms | {worst_exec_d:.2f} ms (slowest tree) | "
+          f"{verdict(worst_exec_d < TARGET_EXEC_D_MS)} |")
+
+    print(f"\n## Start-up costs (median of {startup_runs}; exec.d: median of {exec_d_runs})\n")
+    print("| what | time | ratio |")
+    print("| --- | --- | --- |")
+    print(f"| `bin/detect` (pip app, passes) | {seconds(startup['detect'])} | {detect_ratio:.2f}x python -c pass |")
+    print(f"| `python3 -c pass` ({python}, the interpreter bin/detect runs) | "
+          f"{seconds(startup['python -c pass'])} | 1.00x |")
+    print(f"| `python3 -I -S -c pass` ({BASE_PYTHON}) | {seconds(startup['python -I -S -c pass'])} | "
+          f"{ratio(startup['python -I -S -c pass'], startup['python -c pass'])} |")
+    for label, value in exec_d_ms.items():
+        print(f"| exec.d `web_concurrency`, {label} | {value:.2f} ms | {value / shell_ms:.2f}x `/bin/sh -c :` |")
+    print(f"| `/bin/sh -c :` | {shell_ms:.2f} ms | 1.00x |")
+
+    print("\n## Builds\n")
+    print("Buildpack time = the bin/build phase as the lifecycle measures it (interpreter start included); "
+          "log = the build log's own `Done (…)`; lifecycle = detect + restore + build + export. "
+          f"Warm no-change: median of {warm_runs} rebuilds. Bare = a fresh venv and the same install by hand "
+          "(same cache state as the build it is compared with).\n")
+    print("| app | build | buildpack time | log | lifecycle | timed steps | bare baseline | buildpack / bare | "
+          "dependencies step / bare |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in apps:
+        warm = sorted(r.warm, key=lambda b: b.build)[len(r.warm) // 2]
+        rows = [
+            ("cold", r.cold, r.bare_cold),
+            ("warm, nothing changed", warm, None),
+            (f"warm, {r.spec.change_text}", r.changed, r.bare_changed),
+        ]
+        for label, build, bare in rows:
+            deps = build.steps.get("dependencies")
+            print(f"| {r.spec.key} ({r.spec.fixture.name}) | {label} | {seconds(build.build)} | "
+                  f"{seconds(build.done)} | {seconds(build.total)} | {steps_text(build)} | {seconds(bare)} | "
+                  f"{ratio(build.build, bare)} | {ratio(deps, bare)} |")
+
+    print("\n## Layer sizes (after the last build; du, hard links counted once)\n")
+    print("| app | layer | exported in the image | size |")
+    print("| --- | --- | --- | --- |")
+    for r in apps:
+        for name, size in r.image_layers.items():
+            print(f"| {r.spec.key} | {name} | yes | {megabytes(size)} |")
+        for name, size in r.cache_layers.items():
+            print(f"| {r.spec.key} | {name} | no (cache only) | {megabytes(size)} |")
+
+    print("\n## Notes\n")
+    print("- Caches: every download cache starts empty in this run. Cold builds and the bare cold baseline "
+          "download everything from pypi.org (each with its own empty cache); the warm-after-change build "
+          "uses the cache layer its cold build filled, and the bare warm baseline the cache its cold run "
+          "filled. Machine-wide pip configuration is off on both sides (PIP_CONFIG_FILE=/dev/null).")
+    print(f"- Bare baselines use the pinned versions (pip {TOOL_VERSIONS['pip']} run from its wheel, "
+          f"uv {TOOL_VERSIONS['uv']}), installed beforehand and not timed; a cold build also fetches them "
+          "and installs the runtime.")
+    print("- The runtime is served on loopback from an archive of this interpreter without byte-code, so "
+          "\"runtime install\" includes byte-compiling the standard library; the download is local.")
+    caches = "; ".join(
+        f"{r.spec.key}: buildpack {megabytes(r.cache_layers.get(r.spec.manager + '-cache', 0))}, "
+        f"bare {megabytes(r.bare_cache)}"
+        for r in apps
+    )
+    print(f"- Download caches at the end ({caches}). An almost empty pip cache means the index's "
+          "responses are not cacheable (no validators or max-age): pip then downloads again on warm "
+          "installs, on both sides alike.")
+    print("- Warm rebuilds run no installer: the time is the interpreter start (imports included), the checks "
+          "and the metadata writes; Django apps also run `collectstatic` at every build.")
+    print("- The lifecycle column is the cost of this repository's local lifecycle (restoring and exporting "
+          "layers as hard-linked copies, deleting the previous ones), not of the buildpack; a real platform "
+          "restores and exports differently.")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--apps", default="pip,uv,django", help="comma-separated subset of: " + ", ".join(APP_SPECS))
+    parser.add_argument("--warm-runs", type=int, default=5)
+    parser.add_argument("--startup-runs", type=int, default=30)
+    parser.add_argument("--exec-d-runs", type=int, default=300)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args()
+    keys = [k.strip() for k in args.apps.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in APP_SPECS]
+    if unknown:
+        parser.error(f"unknown app(s): {', '.join(unknown)}")
+
+    print("# Benchmarks\n")
+    for line in machine():
+        print(f"- {line}")
+    work = Path(tempfile.mkdtemp(prefix="buildpack-bench-"))
+    start = time.monotonic()
+    try:
+        env = {k: os.environ[k] for k in HOST_ENV_ALLOWLIST if k in os.environ}
+        env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
+        env |= NO_PIP_CONFIG
+        startup = startup_costs(work, env, args.startup_runs)
+        (work / "cgroups").mkdir()
+        shell_ms, exec_d_ms = exec_d_costs(work / "cgroups", args.exec_d_runs)
+        baselines = Baselines(work, env)
+        (work / "mirror").mkdir()
+        with runtime_mirror(work / "mirror") as mirror_env:
+            platform_env = mirror_env | NO_PIP_CONFIG
+            apps = []
+            for key in keys:
+                print(f"- benchmarking the {key} app ...", file=sys.stderr, flush=True)
+                apps.append(bench_app(APP_SPECS[key], work, platform_env, baselines, args.warm_runs))
+        report(startup, shell_ms, exec_d_ms, apps, args.warm_runs, args.startup_runs, args.exec_d_runs)
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(f"\nWhole run: {seconds(time.monotonic() - start)}; load average at the end: {load}; "
+              f"work directory: {work}" + ("" if args.keep else " (removed)"))
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
