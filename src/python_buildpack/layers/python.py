@@ -103,6 +103,9 @@ def _write_env(layer: Layer) -> None:
     # `.default`: a value the user sets (at build or run time) wins.
     layer.env.default("PYTHONUNBUFFERED", "1")
     layer.env.default("LANG", "C.UTF-8")
+    # The runtime's own pip must not install into this cached layer (a `pip install` in a
+    # hook of a uv or poetry app would otherwise land here and stick across builds).
+    layer.env.default("PIP_REQUIRE_VIRTUALENV", "1")
 
 
 def _prepend(value: str, current: str) -> str:
