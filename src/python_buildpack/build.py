@@ -63,6 +63,7 @@ def run(ctx: BuildContext) -> None:
     output.header("Installing dependencies")
     venv = install_dependencies(ctx, build_stack, runtime.home, runtime.version, env)
     env = venv_env(venv, env)
+    env.setdefault("PIP_REQUIRE_VIRTUALENV", "1")  # as at launch: see layers/python.py
 
     from . import django
 
