@@ -16,6 +16,7 @@ from typing import ClassVar
 
 from .. import output
 from ..errors import BuildError
+from ..layers.python import PythonRuntime
 from ..stack import Stack
 from .versions import TOOL_VERSIONS, Tool
 
@@ -32,20 +33,10 @@ SOURCE_DATE_EPOCH = "315532800"
 
 
 @dataclass(frozen=True)
-class Runtime:
+class Runtime(PythonRuntime):
     """The Python the venv and the tools are made from, and what their caches are keyed by."""
 
-    home: Path
-    version: str
     stack: Stack
-
-    @property
-    def python(self) -> Path:
-        return self.home / "bin" / "python3"
-
-    @property
-    def major(self) -> str:
-        return ".".join(self.version.split(".")[:2])
 
 
 @dataclass(frozen=True)
