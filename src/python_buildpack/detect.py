@@ -1,15 +1,12 @@
 """Detect: pass when the app root has one of the files that declare Python dependencies.
 
-Runs for every app a platform builds, so it is stdlib-only and reads nothing but names in
-the app root. It never writes to the app dir.
+Runs for every app a platform builds, so it imports nothing but `os` and `sys` (no pathlib,
+dataclasses or typing: they would double its start-up time) and reads nothing but names in
+the app root. It never writes to the app dir. lib/detect.sh is the same decision in sh.
 """
 
-from __future__ import annotations
-
+import os
 import sys
-from pathlib import Path
-
-from .cnb.context import ContractError, DetectContext
 
 DETECT_FILES = ("Pipfile", "requirements.txt", "poetry.lock", "uv.lock")
 
@@ -19,35 +16,35 @@ PASS, FAIL, ERROR = 0, 100, 1
 BUILD_PLAN = '[[provides]]\nname = "python"\n\n[[requires]]\nname = "python"\n'
 
 
-def detected_files(app_dir: Path) -> list[str]:
+def detected_files(app_dir: str) -> "list[str]":
     found = []
     for name in DETECT_FILES:
         try:
-            if (app_dir / name).is_file():
+            if os.path.isfile(os.path.join(app_dir, name)):
                 found.append(name)
-        except OSError:  # unreadable entry, over-long name: treat as absent
+        except (OSError, ValueError):  # unreadable entry, over-long name: treat as absent
             continue
     return found
 
 
 def main() -> int:
-    try:
-        ctx = DetectContext.from_env()
-    except ContractError as error:
-        print(f"Error: {error}", file=sys.stderr)
-        return ERROR
-    found = detected_files(ctx.app_dir)
-    if not found:
+    plan_path = os.environ.get("CNB_BUILD_PLAN_PATH", "")
+    if not plan_path:
         print(
-            "No Python app detected: none of "
-            + ", ".join(DETECT_FILES)
-            + " is at the root of the app.",
+            "Error: CNB_BUILD_PLAN_PATH is not set: this program is a buildpack phase and must be run by a "
+            "CNB lifecycle (pack, a platform, or `python -m python_buildpack.lifecycle`).",
+            file=sys.stderr,
         )
+        return ERROR
+    found = detected_files(os.getcwd())
+    if not found:
+        print("No Python app detected: none of " + ", ".join(DETECT_FILES) + " is at the root of the app.")
         return FAIL
     try:
-        ctx.build_plan_path.write_text(BUILD_PLAN, encoding="utf-8")
+        with open(plan_path, "w", encoding="utf-8") as plan:
+            plan.write(BUILD_PLAN)
     except OSError as error:
-        print(f"Error: cannot write the build plan {ctx.build_plan_path}: {error}", file=sys.stderr)
+        print(f"Error: cannot write the build plan {plan_path}: {error}", file=sys.stderr)
         return ERROR
     print(f"Python app detected ({', '.join(found)})")
     return PASS

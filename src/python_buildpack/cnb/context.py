@@ -1,7 +1,5 @@
-"""Detect and build contexts, read from the `CNB_*` variables the lifecycle sets.
-
-Stdlib only: detect imports this module and must stay fast.
-"""
+"""The build context, read from the `CNB_*` variables the lifecycle sets (detect reads its one
+variable itself, to stay light)."""
 
 from __future__ import annotations
 
@@ -63,17 +61,6 @@ class PhaseContext:
     def setting(self, name: str, default: str = "") -> str:
         """A user setting from the platform env dir (preferred) or the process environment."""
         return self.env.get(name, default)
-
-
-@dataclass(frozen=True)
-class DetectContext(PhaseContext):
-    build_plan_path: Path = Path("plan.toml")
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> DetectContext:
-        environ = os.environ if environ is None else environ
-        base = _base(environ)
-        return cls(**base, build_plan_path=Path(_require(environ, "CNB_BUILD_PLAN_PATH")))
 
 
 @dataclass(frozen=True)
