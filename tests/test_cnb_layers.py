@@ -88,3 +88,19 @@ def test_write_reset_delete(tmp_path: Path) -> None:
 def test_invalid_layer_names(tmp_path: Path, name: str) -> None:
     with pytest.raises(ValueError):
         Layer(tmp_path, name)
+
+
+class OptionalMeta(LayerMetadata):
+    pin: str | None = Field(default=None, title="the pin")
+
+
+def test_none_values_round_trip_through_toml(tmp_path: Path) -> None:
+    """TOML has no null: an unset optional field is left out and reads back as None."""
+    layer = Layer(tmp_path, "python")
+    layer.write(LayerTypes(cache=True), OptionalMeta())
+    restored = LayerToml.model_validate(toml_io.load(layer.toml_path))
+    assert restored.metadata == {}
+    toml_io.dump({"metadata": restored.metadata}, layer.toml_path)  # what a restore leaves
+    layer.path.mkdir(exist_ok=True)
+    assert layer.decide(OptionalMeta()).keep
+    assert layer.decide(OptionalMeta(pin="abc")).reasons == ["the pin changed from None to abc"]
