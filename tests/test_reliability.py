@@ -30,7 +30,7 @@ import pytest
 import zstandard
 from support.builds import APPS, ARCH, BUILDPACK_DIR, PYTHON_MAJOR, PYTHON_VERSION, AppBuild, RuntimeMirror
 
-from python_buildpack.lifecycle.builder import Builder, BuildResult, PhaseResult, Target
+from python_buildpack.lifecycle.builder import Builder, BuildResult, Target
 from python_buildpack.lifecycle.launcher import run_in_image
 from python_buildpack.lifecycle.runtime_mirror import Fault, serve, write_catalog
 from python_buildpack.lifecycle.workspace import Workspace, link_tree, remove
@@ -486,30 +486,11 @@ class InterruptingBuilder(Builder):
         self.trigger, self.delay = trigger, delay
         self.signalled = False
 
-    def _run(self, phase: str, env: dict[str, str]) -> PhaseResult:
-        if phase != "build":
-            return super()._run(phase, env)
-        start = time.monotonic()
-        proc = subprocess.Popen(
-            [str(self.buildpack_dir / "bin" / phase)],
-            cwd=self.ws.app,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-        )
-        assert proc.stdout is not None
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if not self.signalled and self.trigger in line:
-                time.sleep(self.delay)  # let the installer get going
-                proc.send_signal(signal.SIGTERM)
-                self.signalled = True
-        code = proc.wait()
-        return PhaseResult(phase, code, "".join(lines), time.monotonic() - start)
+    def on_output(self, phase: str, line: str, proc: subprocess.Popen[str]) -> None:
+        if phase == "build" and not self.signalled and self.trigger in line:
+            time.sleep(self.delay)  # let the installer get going
+            proc.send_signal(signal.SIGTERM)
+            self.signalled = True
 
 
 def processes_using(path: Path) -> list[str]:

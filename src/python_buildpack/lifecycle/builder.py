@@ -164,11 +164,15 @@ class Builder:
         lines = []
         for line in proc.stdout:
             lines.append(line)
-            if self.echo:
-                sys.stdout.write(line)
-                sys.stdout.flush()
+            self.on_output(phase, line, proc)
         code = proc.wait()
         return PhaseResult(phase, code, "".join(lines), time.monotonic() - start)
+
+    def on_output(self, phase: str, line: str, proc: subprocess.Popen[str]) -> None:
+        """Called for each line a phase prints (tests override it to act mid-build)."""
+        if self.echo:
+            sys.stdout.write(line)
+            sys.stdout.flush()
 
     def _detect(self) -> PhaseResult:
         with tempfile.TemporaryDirectory(prefix="cnb-detect-") as tmp:
