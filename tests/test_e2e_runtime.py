@@ -7,7 +7,6 @@ runtime archive made from this interpreter over loopback, and checks the result 
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -166,18 +165,24 @@ def mirror_with(tmp_path: Path, archive_bytes: bytes, sha256: str | None) -> tup
     return directory, catalog
 
 
-def test_wrong_checksum(make_app: MakeApp, runtime_mirror: RuntimeMirror, tmp_path: Path) -> None:
-    app = make_app(files={"requirements.txt": ""})
-    assert app.build().ok
-    good_catalog = app.platform_env["BP_PYTHON_RUNTIME_CATALOG"]
-    directory, catalog = mirror_with(tmp_path, runtime_mirror.archive("scalingo-24").read_bytes(), "0" * 64)
+def build_from_bad_mirror(app: AppBuild, tmp_path: Path, archive_bytes: bytes, sha256: str | None) -> str:
+    """Builds for scalingo-24 from a mirror serving `archive_bytes`; returns the failed build's log."""
+    directory, catalog = mirror_with(tmp_path, archive_bytes, sha256)
     with serve(directory) as url:
         app.platform_env |= {"BP_PYTHON_RUNTIME_BASE_URL": url, "BP_PYTHON_RUNTIME_CATALOG": str(catalog)}
         app.target = Target(distro_version="24.04", arch=ARCH)
         failed = app.build()
     assert not failed.ok
     assert_clean_failure(failed.output)
-    assert "0" * 64 in failed.output and "checksum" in failed.output.lower()
+    return failed.output
+
+
+def test_wrong_checksum(make_app: MakeApp, runtime_mirror: RuntimeMirror, tmp_path: Path) -> None:
+    app = make_app(files={"requirements.txt": ""})
+    assert app.build().ok
+    good_catalog = app.platform_env["BP_PYTHON_RUNTIME_CATALOG"]
+    out = build_from_bad_mirror(app, tmp_path, runtime_mirror.archive("scalingo-24").read_bytes(), "0" * 64)
+    assert "0" * 64 in out and "checksum" in out.lower()
     app.platform_env |= runtime_mirror.platform_env() | {"BP_PYTHON_RUNTIME_CATALOG": good_catalog}
     app.target = Target(distro_version="22.04", arch=ARCH)
     again = app.build()
@@ -197,14 +202,7 @@ def test_archive_with_path_traversal(make_app: MakeApp, tmp_path: Path) -> None:
     evil = zstandard.ZstdCompressor().compress(raw.getvalue())
     app = make_app(files={"requirements.txt": ""})
     assert app.build().ok
-    directory, catalog = mirror_with(tmp_path, evil, None)
-    with serve(directory) as url:
-        app.platform_env |= {"BP_PYTHON_RUNTIME_BASE_URL": url, "BP_PYTHON_RUNTIME_CATALOG": str(catalog)}
-        app.target = Target(distro_version="24.04", arch=ARCH)
-        failed = app.build()
-    assert not failed.ok
-    assert_clean_failure(failed.output)
-    assert "../escaped" in failed.output
+    out = build_from_bad_mirror(app, tmp_path, evil, None)
+    assert "../escaped" in out
     assert not (app.layers / "escaped").exists() and not (app.layers.parent / "escaped").exists()
     assert not (app.layers / "python").exists(), "a half-installed runtime was left in the layer"
-    shutil.rmtree(directory)
