@@ -252,9 +252,79 @@ def test_deeply_nested_toml(tmp_path: Path) -> None:
             + f'[[artifacts]]\nfile = "a.tar.zst"\nsha256 = "{DIGEST}"\n' * 2,
             "several [[artifacts]] for a.tar.zst",
         ),
+        ('pins = "done"\ndefault = "3.12"\n[stacks.scalingo-22]\n"3.12" = "3.12.1"\n', "pins: Input should be 'pending'"),
     ],
 )
 def test_invalid_catalogue(tmp_path: Path, text: str, expected: str) -> None:
     error = load_error(tmp_path, text)
     assert error.title.startswith("Invalid runtime catalogue")
     assert expected in error.details
+
+
+# --- archives and pins -------------------------------------------------------------------
+
+ARCHIVES_EXAMPLE = f"""\
+default = "3.12"
+[stacks.scalingo-20]
+"3.12" = "3.12.1"
+[stacks.scalingo-22]
+"3.11" = "3.11.0"
+"3.12" = "3.12.0"
+[[artifacts]]
+file = "python-3.12.0-ubuntu-22.04-arm64.tar.zst"
+sha256 = "{DIGEST}"
+"""
+
+
+def test_archives_are_every_patch_per_stack_and_architecture(tmp_path: Path) -> None:
+    catalog = load_text(tmp_path, ARCHIVES_EXAMPLE)
+    assert [a.file for a in catalog.archives()] == [
+        "python-3.12.0-ubuntu-20.04-amd64.tar.zst",  # scalingo-20 has no arm64 runtimes
+        "python-3.12.1-ubuntu-20.04-amd64.tar.zst",
+        "python-3.11.0-ubuntu-22.04-amd64.tar.zst",
+        "python-3.11.0-ubuntu-22.04-arm64.tar.zst",
+        "python-3.12.0-ubuntu-22.04-amd64.tar.zst",
+        "python-3.12.0-ubuntu-22.04-arm64.tar.zst",
+    ]
+    assert [a.file for a in catalog.archives(stacks=["scalingo-22"], arches=["arm64"])] == [
+        "python-3.11.0-ubuntu-22.04-arm64.tar.zst",
+        "python-3.12.0-ubuntu-22.04-arm64.tar.zst",
+    ]
+    unpinned = [a.file for a in catalog.unpinned()]
+    assert "python-3.12.0-ubuntu-22.04-arm64.tar.zst" not in unpinned and len(unpinned) == 5
+    assert catalog.pins is None
+
+
+def test_pins_pending_marker(tmp_path: Path) -> None:
+    catalog = load_text(tmp_path, 'pins = "pending"\n' + ARCHIVES_EXAMPLE)
+    assert catalog.pins == "pending"
+
+
+def test_release_check_shipped_catalogue_pins_every_archive_or_says_pending() -> None:
+    """The release check (docs/distribution.md, "Releasing"): no archive ships unpinned by mistake.
+
+    Without pins for every archive the catalogue lists, the file must say `pins = "pending"`;
+    with all of them, the marker must be gone (a stale marker would hide the next omission).
+    """
+    catalog = load_catalog({})
+    missing = [archive.file for archive in catalog.unpinned()]
+    if catalog.pins == "pending":
+        assert missing, 'every archive is pinned: remove pins = "pending" from the shipped catalogue'
+    else:
+        assert not missing, (
+            f"the shipped catalogue has no sha256 pin for {len(missing)} archive(s), e.g. {missing[:3]}: "
+            'run `python -m python_buildpack.catalog pin` (docs/distribution.md) or say pins = "pending"'
+        )
+
+
+@pytest.mark.parametrize(("value", "strict"), [("", False), ("false", False), ("0", False), ("No", False),
+                                                ("true", True), ("1", True), (" TRUE ", True), ("on", True)])
+def test_require_pin_setting(value: str, strict: bool) -> None:
+    assert runtime_catalog.require_pin({runtime_catalog.REQUIRE_PIN_SETTING: value}) is strict
+
+
+def test_require_pin_setting_invalid() -> None:
+    with pytest.raises(BuildError) as excinfo:
+        runtime_catalog.require_pin({runtime_catalog.REQUIRE_PIN_SETTING: "maybe"})
+    assert excinfo.value.title == "Invalid BP_PYTHON_RUNTIME_REQUIRE_PIN: 'maybe'"
+    assert "true or false" in excinfo.value.details

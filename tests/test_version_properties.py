@@ -213,9 +213,11 @@ def test_pipfile_lock_round_trip(version: str, key: str) -> None:
 def test_catalogue_round_trip(data: dict[str, Any]) -> None:
     with app_dir({"catalog.toml": tomli_w.dumps(data).encode()}) as directory:
         catalog = load_catalog({CATALOG_SETTING: str(directory / "catalog.toml")})
-    expected = dict(data, artifacts=[dict(a, sha256=a["sha256"].lower()) for a in data.get("artifacts", [])])
-    assert catalog.model_dump() == expected
-    for artifact in expected["artifacts"]:
+    expected = dict(data)
+    if "artifacts" in data:
+        expected["artifacts"] = [dict(a, sha256=a["sha256"].lower()) for a in data["artifacts"]]
+    assert catalog.model_dump(exclude_unset=True) == expected  # optional keys it lacks stay unset
+    for artifact in expected.get("artifacts", []):
         assert catalog.sha256_for(artifact["file"]) == artifact["sha256"]
 
 

@@ -5,9 +5,12 @@ A TOML file shipped in `data/`, replaced by `BP_PYTHON_RUNTIME_CATALOG=<path>`:
     default = "3.13"          # major version used when the app names none
     [stacks.scalingo-22]      # one table per stack
     "3.12" = "3.12.12"        # major -> newest patch; every patch from .0 up to it exists
-    [[artifacts]]             # optional sha256 pins
+    [[artifacts]]             # sha256 pins, one per archive (`python -m python_buildpack.catalog pin`)
     file = "python-3.12.12-ubuntu-22.04-amd64.tar.zst"
     sha256 = "<64 hex digits>"
+
+A top-level `pins = "pending"` says that some archives are knowingly unpinned (the release
+check accepts it; the pinning command removes it once every archive is pinned).
 
 It is loaded on every build, warm rebuilds included, so loading is one small read and parse.
 """
@@ -17,9 +20,10 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -33,9 +37,11 @@ from pydantic import (
 
 from .cnb import toml_io
 from .errors import BuildError
-from .stack import STACK_TO_UBUNTU
+from .stack import STACK_ARCHES, STACK_TO_UBUNTU
 
 CATALOG_SETTING = "BP_PYTHON_RUNTIME_CATALOG"
+REQUIRE_PIN_SETTING = "BP_PYTHON_RUNTIME_REQUIRE_PIN"
+PIN_COMMAND = "python -m python_buildpack.catalog pin"
 SHIPPED_CATALOG = Path(__file__).resolve().parent / "data" / "runtime-catalog.toml"
 MAX_CATALOG_BYTES = 4 * 1024 * 1024
 
@@ -53,6 +59,42 @@ def version_key(version: str) -> tuple[int, ...]:
 
 def major_of(full: str) -> str:
     return full.rsplit(".", 1)[0]
+
+
+def archive_name(version: str, ubuntu_version: str, arch: str) -> str:
+    """The file name of a runtime archive on the mirror (DESIGN.md §1)."""
+    return f"python-{version}-ubuntu-{ubuntu_version}-{arch}.tar.zst"
+
+
+@dataclass(frozen=True)
+class Archive:
+    """One runtime archive the catalogue promises: a version for a stack and architecture."""
+
+    stack: str
+    version: str
+    arch: str
+
+    @property
+    def file(self) -> str:
+        return archive_name(self.version, STACK_TO_UBUNTU[self.stack], self.arch)
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+def require_pin(settings: Mapping[str, str]) -> bool:
+    """Whether BP_PYTHON_RUNTIME_REQUIRE_PIN (strict mode) is on in the user's settings."""
+    value = settings.get(REQUIRE_PIN_SETTING, "").strip()
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise BuildError(
+        f"Invalid {REQUIRE_PIN_SETTING}: {value[:80]!r}",
+        f"{REQUIRE_PIN_SETTING} must be true or false (also accepted: 1/0, yes/no, on/off). "
+        "true refuses any Python runtime archive that the runtime catalogue does not pin by sha256.",
+    )
 
 
 # --- small, safe file reads (shared with python_version) ------------------------------
@@ -135,6 +177,8 @@ class RuntimeCatalog(BaseModel):
     default: str
     stacks: dict[str, dict[str, str]]
     artifacts: list[Artifact] = Field(default_factory=list)
+    # Said explicitly, so that a release cannot ship unpinned archives by mistake.
+    pins: Literal["pending"] | None = None
 
     _origin: str = PrivateAttr(default="")
 
@@ -213,6 +257,29 @@ class RuntimeCatalog(BaseModel):
     def sha256_for(self, filename: str) -> str | None:
         return next((a.sha256 for a in self.artifacts if a.file == filename), None)
 
+    def archives(self, stacks: Iterable[str] = (), arches: Iterable[str] = ()) -> list[Archive]:
+        """Every archive listed: each patch from .0 to the newest, per stack and architecture.
+
+        `stacks` / `arches` restrict the list when not empty. Ordered by stack, version, arch.
+        """
+        wanted_stacks, wanted_arches = set(stacks), set(arches)
+        found = []
+        for stack in sorted(self.stacks):
+            if wanted_stacks and stack not in wanted_stacks:
+                continue
+            for major in self.majors(stack):
+                newest = self.stacks[stack][major]
+                for patch in range(int(newest.rsplit(".", 1)[1]) + 1):
+                    for arch in STACK_ARCHES[stack]:
+                        if not wanted_arches or arch in wanted_arches:
+                            found.append(Archive(stack, f"{major}.{patch}", arch))
+        return found
+
+    def unpinned(self) -> list[Archive]:
+        """The listed archives that have no sha256 pin (the release check wants none)."""
+        pinned = {artifact.file for artifact in self.artifacts}
+        return [archive for archive in self.archives() if archive.file not in pinned]
+
 
 # --- loading --------------------------------------------------------------------------
 
@@ -225,21 +292,21 @@ def load_catalog(settings: Mapping[str, str]) -> RuntimeCatalog:
     """
     override = settings.get(CATALOG_SETTING, "").strip()
     if override:
-        return _load(Path(override), shipped=False)
-    return _load(SHIPPED_CATALOG, shipped=True)
-
-
-def _load(path: Path, *, shipped: bool) -> RuntimeCatalog:
-    if shipped:
-        fix = (
-            "The runtime catalogue shipped with the buildpack is broken: this is a bug in the "
-            f"buildpack, please report it. Meanwhile, {CATALOG_SETTING} can point to a valid catalogue."
-        )
-    else:
+        path = Path(override)
         fix = (
             f"{CATALOG_SETTING} is set to {str(path)!r}. Point it to a runtime catalogue in the "
             "documented TOML format, or unset it to use the catalogue shipped with the buildpack."
         )
+        return read_catalog(path, fix)
+    fix = (
+        "The runtime catalogue shipped with the buildpack is broken: this is a bug in the "
+        f"buildpack, please report it. Meanwhile, {CATALOG_SETTING} can point to a valid catalogue."
+    )
+    return read_catalog(SHIPPED_CATALOG, fix)
+
+
+def read_catalog(path: Path, fix: str) -> RuntimeCatalog:
+    """The catalogue in `path`, or a BuildError ending with `fix` (what to do about it)."""
     try:
         text = read_bounded(path, MAX_CATALOG_BYTES).decode("utf-8")
     except FileNotFoundError:
@@ -270,7 +337,7 @@ def _problems(error: ValidationError) -> str:
     for problem in error.errors(include_url=False)[:10]:
         where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
         if problem["type"] == "extra_forbidden":
-            message = "unknown key (expected default, [stacks.<stack>] tables and [[artifacts]])"
+            message = "unknown key (expected default, pins, [stacks.<stack>] tables and [[artifacts]])"
         else:
             message = problem["msg"].removeprefix("Value error, ")
         lines.append(f"- {where}: {message}")

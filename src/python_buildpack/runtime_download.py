@@ -2,12 +2,14 @@
 
 The archive is streamed to a `.part` file next to the destination while its sha256 is
 computed, checked against the catalogue's pin, then renamed: a failed download never
-leaves a file that looks complete. Transient failures (connection errors, timeouts,
+leaves a file that looks complete. The pinning command streams archives through the hash
+only (`archive_sha256`), with the same retries. Transient failures (connection errors, timeouts,
 truncated bodies, 5xx) are retried a few times with exponential back-off; a 4xx is not.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Mapping
@@ -18,6 +20,7 @@ import httpx
 
 from . import output
 from .errors import BuildError
+from .runtime_catalog import archive_name
 
 DEFAULT_BASE_URL = "https://python-binaries.scalingo.com"
 BASE_URL_VARIABLES = ("BP_PYTHON_RUNTIME_BASE_URL", "BUILDPACK_S3_BASE_URL")  # new name first
@@ -32,26 +35,33 @@ _MIRROR_HINT = (
 
 
 def runtime_url(base_url: str, version: str, ubuntu_version: str, arch: str) -> str:
-    return f"{base_url.rstrip('/')}/python-{version}-ubuntu-{ubuntu_version}-{arch}.tar.zst"
+    return f"{base_url.rstrip('/')}/{archive_name(version, ubuntu_version, arch)}"
 
 
 def base_url(settings: Mapping[str, str]) -> str:
     """The runtime mirror from the user's settings (process env + platform env), else the default."""
     for name in BASE_URL_VARIABLES:
         value = settings.get(name, "").strip()
-        if not value:
-            continue
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise BuildError(
-                f"Invalid {name}: {value!r}",
-                f"{name} must be an http:// or https:// URL, for example {DEFAULT_BASE_URL}. "
-                "Runtime archives are downloaded from "
-                "<URL>/python-<version>-ubuntu-<ubuntu version>-<arch>.tar.zst. "
-                f"Fix the value or unset {name} to use the default mirror.",
-            )
-        return value.rstrip("/")
+        if value:
+            return checked_base_url(value, name, f"Fix the value or unset {name} to use the default mirror.")
     return DEFAULT_BASE_URL
+
+
+def checked_base_url(value: str, name: str, fix: str) -> str:
+    """`value` without its trailing slash, or a BuildError naming `name` (where it was set)."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BuildError(
+            f"Invalid {name}: {value!r}",
+            f"{name} must be an http:// or https:// URL, for example {DEFAULT_BASE_URL}. "
+            "Runtime archives are downloaded from "
+            f"<URL>/python-<version>-ubuntu-<ubuntu version>-<arch>.tar.zst. {fix}",
+        )
+    return value.rstrip("/")
+
+
+class MissingArchiveError(BuildError):
+    """The mirror answered that the archive does not exist (HTTP 403 or 404)."""
 
 
 class _Failure(Exception):
@@ -91,20 +101,7 @@ def download(
     partial = dest.with_name(f".{dest.name}.part")
     timeout = httpx.Timeout(read_timeout, connect=connect_timeout, pool=connect_timeout)
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=True) as client:
-            for attempt in range(1, attempts + 1):
-                try:
-                    digest = _attempt(client, url, partial, read_timeout, progress_interval)
-                    break
-                except _Failure as failure:
-                    if not failure.retry or attempt == attempts:
-                        raise _final_error(url, failure, attempt, hint) from None
-                    delay = min(backoff * 2 ** (attempt - 1), max_backoff)
-                    output.detail(
-                        f"Download attempt {attempt} of {attempts} failed ({failure.reason}); "
-                        f"retrying in {output.format_duration(delay)}"
-                    )
-                time.sleep(delay)
+        digest = _fetch(url, partial, timeout, attempts, backoff, max_backoff, progress_interval, hint)
         if sha256 is not None and digest != sha256.strip().lower():
             raise _checksum_error(url, sha256.strip().lower(), digest, hint)
         partial.replace(dest)
@@ -119,8 +116,50 @@ def download(
         partial.unlink(missing_ok=True)
 
 
-def _attempt(client: httpx.Client, url: str, partial: Path, read_timeout: float, progress_every: float) -> str:
-    """One GET streamed to `partial`; returns the sha256 or raises _Failure."""
+def archive_sha256(url: str, *, attempts: int = 4, backoff: float = 1.0) -> str:
+    """The sha256 (hex) of the file at `url`, streamed through the hash and not kept.
+
+    Same timeouts, retries and errors as `download`'s defaults; a missing file raises
+    MissingArchiveError.
+    """
+    if attempts < 1:
+        raise ValueError("attempts must be at least 1")
+    timeout = httpx.Timeout(60.0, connect=10.0, pool=10.0)
+    return _fetch(url, None, timeout, attempts, backoff, 20.0, 2.0, "")
+
+
+def _fetch(
+    url: str,
+    partial: Path | None,
+    timeout: httpx.Timeout,
+    attempts: int,
+    backoff: float,
+    max_backoff: float,
+    progress_interval: float,
+    hint: str,
+) -> str:
+    """GETs `url` (into `partial` when given) with retries; returns the sha256 of the body."""
+    read_timeout = timeout.read if timeout.read is not None else 0.0
+    with httpx.Client(timeout=timeout, follow_redirects=True) as client:
+        for attempt in range(1, attempts + 1):
+            try:
+                return _attempt(client, url, partial, read_timeout, progress_interval)
+            except _Failure as failure:
+                if not failure.retry or attempt == attempts:
+                    raise _final_error(url, failure, attempt, hint) from None
+                delay = min(backoff * 2 ** (attempt - 1), max_backoff)
+                output.detail(
+                    f"Download attempt {attempt} of {attempts} failed ({failure.reason}); "
+                    f"retrying in {output.format_duration(delay)}"
+                )
+            time.sleep(delay)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _attempt(
+    client: httpx.Client, url: str, partial: Path | None, read_timeout: float, progress_every: float
+) -> str:
+    """One GET streamed through sha256 (and to `partial`); returns the digest or raises _Failure."""
     digest = hashlib.sha256()
     response: httpx.Response | None = None
     expected: int | None = None
@@ -132,9 +171,10 @@ def _attempt(client: httpx.Client, url: str, partial: Path, read_timeout: float,
                 raise _Failure(f"HTTP {status} {response.reason_phrase}".strip(), retry, status)
             expected = _content_length(response)
             started = last_report = time.monotonic()
-            with partial.open("wb") as out:
+            with partial.open("wb") if partial is not None else contextlib.nullcontext() as out:
                 for chunk in response.iter_bytes(_CHUNK):
-                    out.write(chunk)
+                    if out is not None:
+                        out.write(chunk)
                     digest.update(chunk)
                     now = time.monotonic()
                     if now - last_report >= progress_every:
@@ -187,12 +227,14 @@ def _progress(received: int, expected: int | None, elapsed: float) -> str:
 def _final_error(url: str, failure: _Failure, attempts: int, hint: str) -> BuildError:
     tries = "" if attempts == 1 else f" ({attempts} attempts)"
     host = urlsplit(url).hostname or url
+    title = f"Could not download the Python runtime: {failure.reason}"
     if failure.status in (403, 404):
         # S3-style hosts answer 403 for a missing key: same advice.
         details = (
             f"GET {url} returned {failure.reason}: no runtime archive exists at this address. "
             f"Check that this Python version is available for your stack and architecture. {_MIRROR_HINT}"
         )
+        return MissingArchiveError(title, f"{details}\n{hint}" if hint else details)
     elif failure.status is not None and not failure.retry:
         details = f"GET {url} returned {failure.reason}. {_MIRROR_HINT}"
     elif failure.status is not None:
@@ -209,7 +251,7 @@ def _final_error(url: str, failure: _Failure, attempts: int, hint: str) -> Build
         )
     if hint:
         details = f"{details}\n{hint}"
-    return BuildError(f"Could not download the Python runtime: {failure.reason}", details)
+    return BuildError(title, details)
 
 
 def _checksum_error(url: str, expected: str, got: str, hint: str) -> BuildError:

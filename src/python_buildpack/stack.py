@@ -31,6 +31,8 @@ STACK_ID_ALIASES = {
 END_OF_LIFE_STACKS = {"scalingo-20"}
 
 ARCHES = {"amd64": "amd64", "x86_64": "amd64", "arm64": "arm64", "aarch64": "arm64"}
+# Architectures with Python runtimes, per stack.
+STACK_ARCHES = {"scalingo-20": ("amd64",), "scalingo-22": ("amd64", "arm64"), "scalingo-24": ("amd64", "arm64")}
 
 OS_RELEASE = Path("/etc/os-release")
 
@@ -100,10 +102,11 @@ def _arch(value: str) -> str:
 
 
 def _checked(stack: str, arch: str, source: str) -> Stack:
-    if arch == "arm64" and stack == "scalingo-20":
+    if arch not in STACK_ARCHES[stack]:
         raise BuildError(
-            "Unsupported build target: scalingo-20 (Ubuntu 20.04) on arm64",
-            f"Python runtimes for Ubuntu 20.04 exist for amd64 only. {SUPPORTED}",
+            f"Unsupported build target: {stack} (Ubuntu {STACK_TO_UBUNTU[stack]}) on {arch}",
+            f"Python runtimes for Ubuntu {STACK_TO_UBUNTU[stack]} exist for "
+            f"{' and '.join(STACK_ARCHES[stack])} only. {SUPPORTED}",
         )
     return Stack(name=stack, ubuntu_version=STACK_TO_UBUNTU[stack], arch=arch, source=source)
 
