@@ -64,7 +64,8 @@ def _wrap(text: str) -> list[str]:
         if paragraph.startswith(("    ", "$ ")) or not paragraph.strip():
             out.append(paragraph.rstrip())  # code samples and blank lines stay as written
         else:
-            out += textwrap.wrap(paragraph, width=88) or [""]
+            # Not at hyphens: file names such as .python-version must stay whole.
+            out += textwrap.wrap(paragraph, width=88, break_on_hyphens=False) or [""]
     return out
 
 

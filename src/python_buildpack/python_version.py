@@ -13,7 +13,7 @@ uv and other tools read as well and would not understand.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,9 @@ class RequestedVersion:
     source: str  # runtime.txt, .python-version, Pipfile.lock or "default"
     raw: str  # the value as written, e.g. python-3.12.7
     key: str = ""  # the entry of a structured source: python_version in Pipfile.lock
+    # From runtime.txt only: the valid version of the .python-version it overrides, so that
+    # advice about runtime.txt says to delete it rather than overwrite that pin.
+    overridden: str | None = field(default=None, compare=False)
 
     @property
     def version(self) -> str:
@@ -78,7 +81,7 @@ def read_requested_version(app_dir: Path, default: str) -> tuple[RequestedVersio
     """The version the app requests, from the first version source present in `app_dir`."""
     text = _read_text(app_dir / RUNTIME_TXT, VERSION_FILE_LIMIT)
     if text is not None:
-        from_runtime_txt = _parse_runtime_txt(text, default)
+        from_runtime_txt = _parse_runtime_txt(text, default, _overridden_pin(app_dir))
         return from_runtime_txt, [_runtime_txt_warning(from_runtime_txt, app_dir)]
     text = _read_text(app_dir / PYTHON_VERSION_FILE, VERSION_FILE_LIMIT)
     if text is not None:
@@ -90,6 +93,15 @@ def read_requested_version(app_dir: Path, default: str) -> tuple[RequestedVersio
             if from_lock is not None:
                 return from_lock, []
     return RequestedVersion(major=default, full=None, source=DEFAULT, raw=default), []
+
+
+def _overridden_pin(app_dir: Path) -> str | None:
+    """The version a valid .python-version holds, which runtime.txt overrides."""
+    try:
+        text = _read_text(app_dir / PYTHON_VERSION_FILE, VERSION_FILE_LIMIT)
+        return None if text is None else _parse_python_version_file(text, "").raw
+    except BuildError:
+        return None  # a broken .python-version is no pin to keep
 
 
 def _read_text(path: Path, limit: int) -> str | None:
@@ -130,32 +142,52 @@ def _words(text: str) -> list[str]:
     return words
 
 
-def _single_word(name: str, text: str, default: str) -> str:
+def _single_word(name: str, text: str, default: str, overridden: str | None = None) -> str:
+    _refuse_slash_comments(name, text, default)
     words = _words(text)
     if not words:
         raise BuildError(
             f"{name} is empty",
-            f"{name} holds no version (only blank lines or comments). {_fix(name, default)}",
+            f"{name} holds no version (only blank lines or comments). {_fix(name, default, overridden)}",
         )
     if len(words) > 1:
         shown = ", ".join(_show(word) for word in words[:5]) + (", ..." if len(words) > 5 else "")
         raise BuildError(
             f"{name} lists several Python versions",
             f"{name} lists {len(words)} values ({shown}), but an app runs on one Python version "
-            f"(pyenv allows several in .python-version; this buildpack does not). {_fix(name, default)}",
+            f"(pyenv allows several in .python-version; this buildpack does not). {_fix(name, default, overridden)}",
         )
     return words[0]
 
 
-def _parse_runtime_txt(text: str, default: str) -> RequestedVersion:
-    raw = _single_word(RUNTIME_TXT, text, default)
+def _refuse_slash_comments(name: str, text: str, default: str) -> None:
+    """`// note` lines, as in C or JavaScript, would otherwise be read as several versions."""
+    lines = text.splitlines()
+    number = next((n for n, line in enumerate(lines, 1) if line.lstrip().startswith("//")), None)
+    if number is None:
+        return
+    words = [word for line in lines if not line.lstrip().startswith("//") for word in _words(line)]
+    example = words[0] if len(words) == 1 and _is_version(words[0].removeprefix("python-")) else default
+    if name == RUNTIME_TXT and not example.startswith("python-"):
+        example = f"python-{example}"
+    comment = lines[number - 1].lstrip()[2:].strip()
+    raise BuildError(
+        f"{name} has a comment starting with //",
+        f"Line {number} of {name} ({_show(lines[number - 1].strip())}) looks like a comment, but comments "
+        f"in {name} start with #: this line would be read as Python versions. Write it as:\n\n"
+        f"    # {comment}\n    {example}\n",
+    )
+
+
+def _parse_runtime_txt(text: str, default: str, overridden: str | None) -> RequestedVersion:
+    raw = _single_word(RUNTIME_TXT, text, default, overridden)
     version = raw.removeprefix("python-")
     if version != raw and _is_version(version):
-        return _requested(version, RUNTIME_TXT, raw)
+        return replace(_requested(version, RUNTIME_TXT, raw), overridden=overridden)
     expected = 'a "python-" prefix and a version like python-3.13 or python-3.13.1'
     if _is_version(raw):
-        raise _malformed(RUNTIME_TXT, raw, f"{expected} (here: python-{raw})", raw)
-    raise _malformed(RUNTIME_TXT, raw, expected, default)
+        raise _malformed(RUNTIME_TXT, raw, f"{expected} (here: python-{raw})", raw, overridden)
+    raise _malformed(RUNTIME_TXT, raw, expected, default, overridden)
 
 
 def _parse_python_version_file(text: str, default: str) -> RequestedVersion:
@@ -210,11 +242,11 @@ def _requested(version: str, source: str, raw: str, key: str = "") -> RequestedV
     return RequestedVersion(major=version, full=None, source=source, raw=raw, key=key)
 
 
-def _malformed(where: str, raw: str, expected: str, example: str) -> BuildError:
+def _malformed(where: str, raw: str, expected: str, example: str, overridden: str | None = None) -> BuildError:
     return BuildError(
         f"Invalid Python version in {where}: {_show(raw)}",
         f"{where} contains {_show(raw)}, but it must contain {expected}: only final CPython "
-        f"releases, no ranges, pre-releases or other implementations. {_fix(where.split()[0], example)}",
+        f"releases, no ranges, pre-releases or other implementations. {_fix(where.split()[0], example, overridden)}",
     )
 
 
@@ -223,8 +255,13 @@ def _show(value: str) -> str:
     return repr(value if len(value) <= 40 else value[:40] + "...")
 
 
-def _fix(name: str, version: str) -> str:
+def _fix(name: str, version: str, overridden: str | None = None) -> str:
     """How to request `version` instead of what `name` says."""
+    if name == RUNTIME_TXT and overridden:
+        return (
+            "runtime.txt is deprecated and takes precedence over .python-version: delete it, and "
+            f".python-version ({overridden}) will then be used:\n\n    $ git rm runtime.txt\n"
+        )
     if name == RUNTIME_TXT:
         return (
             "runtime.txt is deprecated: delete it and create a .python-version file holding the "
@@ -308,10 +345,8 @@ def _major_unavailable(requested: RequestedVersion, catalog: RuntimeCatalog, sta
         title = f"Python {major} is not available on {stack}"
         why = f"The runtime catalogue has no Python {major} for {stack}."
     suggestion = catalog.default if catalog.default in majors else majors[-1]
-    return BuildError(
-        title,
-        f"{_requests(requested)} {why} {_supported(catalog, stack)} {_fix(requested.source, suggestion)}",
-    )
+    fix = _fix(requested.source, suggestion, requested.overridden)
+    return BuildError(title, f"{_requests(requested)} {why} {_supported(catalog, stack)} {fix}")
 
 
 def _patch_unavailable(requested: RequestedVersion, catalog: RuntimeCatalog, stack: str, newest: str) -> BuildError:
@@ -322,7 +357,8 @@ def _patch_unavailable(requested: RequestedVersion, catalog: RuntimeCatalog, sta
         why += f" Python {full} is available on {', '.join(elsewhere)}.{_stack_advice(stack, elsewhere)}"
     return BuildError(
         f"Python {full} is not available on {stack}",
-        f"{_requests(requested)} {why} {_supported(catalog, stack)} " + _fix(requested.source, requested.major),
+        f"{_requests(requested)} {why} {_supported(catalog, stack)} "
+        + _fix(requested.source, requested.major, requested.overridden),
     )
 
 
@@ -345,6 +381,46 @@ def _stack_advice(stack: str, elsewhere: list[str]) -> str:
 def _supported(catalog: RuntimeCatalog, stack: str) -> str:
     versions = ", ".join(f"{m} (up to {catalog.stacks[stack][m]})" for m in catalog.majors(stack))
     return f"Available on {stack}: {versions}."
+
+
+# --- a tool refuses the version --------------------------------------------------------
+
+
+def change_advice(requested: RequestedVersion, version: str, wanted: str) -> str:
+    """Where this build's Python `version` came from and how to request another, for the errors
+    of tools that refuse it. `wanted` describes an acceptable version ("that matches >=3.12").
+
+    It names the file that decided, since changing another one would change nothing.
+    """
+    acceptable = f"a version {wanted}"
+    if requested.source == RUNTIME_TXT:
+        said = f"This build uses Python {version} because runtime.txt says {_show(requested.raw)}"
+        if requested.overridden:
+            return (
+                f"{said}, and runtime.txt takes precedence over .python-version ({requested.overridden}). "
+                "Delete runtime.txt (`git rm runtime.txt`): .python-version will then be used."
+            )
+        return (
+            f"{said}. runtime.txt is deprecated: delete it (`git rm runtime.txt`) and create a "
+            f".python-version file holding {acceptable}."
+        )
+    if requested.source == PYTHON_VERSION_FILE:
+        return (
+            f"This build uses Python {version} because .python-version says {_show(requested.raw)}: "
+            f"change it to {acceptable}."
+        )
+    if requested.source == PIPFILE_LOCK:
+        return (
+            f"This build uses Python {version} because Pipfile.lock says {requested.key} = "
+            f"{_show(requested.raw)}. Add a .python-version file holding {acceptable}, which takes "
+            "precedence over Pipfile.lock, or set python_version in the [requires] section of "
+            "Pipfile and run `pipenv lock`."
+        )
+    why = "the buildpack's default" if requested.source == DEFAULT else f"the version of {requested.source}"
+    return (
+        f"The app has no Python version file, so this build uses Python {version}, {why}. Add a "
+        f".python-version file holding {acceptable}."
+    )
 
 
 # --- build log ------------------------------------------------------------------------
