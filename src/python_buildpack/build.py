@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import os
 import signal
 import sys
 import time
 
-from . import hooks, output, procfile, python_version, sbom, stack
+from . import app_checks, build_env, hooks, output, procfile, python_version, sbom, stack, version_policy
 from .cnb import toml_io
 from .cnb.context import BuildContext, ContractError
 from .cnb.models import LaunchToml
@@ -32,24 +34,35 @@ def run(ctx: BuildContext) -> None:
             f"{build_stack.name} (Ubuntu {build_stack.ubuntu_version}) no longer receives security updates "
             "and gets no new Python releases. Move the app to scalingo-24.",
         )
-    env = dict(os.environ)
+    settings, env = build_env.sanitize(ctx.env, os.environ)
+    ctx = dataclasses.replace(ctx, env=settings)
     app = ctx.app_dir
     procfile.read_procfile(app)  # a malformed Procfile fails now, not after the installs
 
     if hooks.hook_path(app, "pre_compile").exists():
         output.header("Pre-compile hook")
         hooks.run_hook(app, "pre_compile", env)
+    app_checks.check_committed_environments(app)  # after the hook, which may have made one
 
     output.header("Python version")
     catalog = load_catalog(ctx.env)
     requested, warnings = python_version.read_requested_version(app, catalog.default)
-    for warning in warnings:
-        output.warning(warning.title, warning.details)
+    if requested.source not in (python_version.RUNTIME_TXT, python_version.PYTHON_VERSION_FILE):
+        app_checks.check_version_file_names(app)
+    previous = python_layer.previous_version(ctx.layers_dir)
+    requested = version_policy.sticky(requested, previous, catalog, build_stack.name)
     resolved = python_version.resolve(requested, catalog, build_stack.name)
     first, *rest = python_version.log_lines(resolved)
     output.step(first)
     for line in rest:
         output.detail(line)
+    today = datetime.date.today()
+    policy = (
+        version_policy.missing_file_warning(resolved),
+        version_policy.end_of_life_warning(resolved, catalog, build_stack.name, today),
+    )
+    for warning in [*warnings, *filter(None, policy)]:
+        output.warning(warning.title, warning.details)
 
     output.header("Installing Python")
     runtime = python_layer.install(ctx, build_stack, resolved.version, catalog)

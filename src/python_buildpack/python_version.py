@@ -34,6 +34,7 @@ PYTHON_VERSION_FILE = ".python-version"
 PIPFILE = "Pipfile"
 PIPFILE_LOCK = "Pipfile.lock"
 DEFAULT = "default"
+PREVIOUS_BUILD = "the previous build"  # no version file: the major of the cached runtime
 
 VERSION_FILE_LIMIT = 64 * 1024  # a version file is one line; anything bigger is a mistake
 PIPFILE_LOCK_LIMIT = 32 * 1024 * 1024
@@ -431,6 +432,11 @@ def log_lines(resolved: ResolvedVersion) -> list[str]:
     requested = resolved.requested
     if requested.source == DEFAULT:
         return [f"Using Python {resolved.version} (default; no Python version file found)"]
+    if requested.source == PREVIOUS_BUILD:
+        return [
+            f"Using Python {resolved.version} ({requested.major} from the previous build; "
+            "add a .python-version file to choose)"
+        ]
     lines = [f"Using Python {resolved.version} ({requested.version} from {requested.origin})"]
     if resolved.newest_patch:
         lines.append(

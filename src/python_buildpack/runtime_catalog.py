@@ -22,6 +22,7 @@ import re
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -177,10 +178,20 @@ class RuntimeCatalog(BaseModel):
     default: str
     stacks: dict[str, dict[str, str]]
     artifacts: list[Artifact] = Field(default_factory=list)
+    # Major version -> the date it stops getting security fixes (python.org's schedule).
+    end_of_life: dict[str, date] = Field(default_factory=dict)
     # Said explicitly, so that a release cannot ship unpinned archives by mistake.
     pins: Literal["pending"] | None = None
 
     _origin: str = PrivateAttr(default="")
+
+    @field_validator("end_of_life")
+    @classmethod
+    def _end_of_life_keys(cls, value: dict[str, date]) -> dict[str, date]:
+        for major in value:
+            if not MAJOR_RE.fullmatch(major):
+                raise ValueError(f'{major[:80]!r} is not a major version like "3.13" (quote it: "3.13" = 2029-10-31)')
+        return value
 
     @field_validator("default")
     @classmethod

@@ -88,6 +88,12 @@ def install(ctx: BuildContext, stack: Stack, version: str, catalog: RuntimeCatal
     return runtime
 
 
+def previous_version(layers_dir: Path) -> str | None:
+    """The Python version of the restored `python` layer, from its metadata (None if unusable)."""
+    metadata, _ = Layer(layers_dir, LAYER_NAME).restored_metadata(PythonLayerMetadata)
+    return metadata.python_version if metadata else None
+
+
 def build_env(runtime: PythonRuntime, env: dict[str, str]) -> dict[str, str]:
     """The environment later steps of this build need (a buildpack's own layer env is not applied)."""
     env = dict(env)

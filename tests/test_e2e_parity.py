@@ -1,0 +1,82 @@
+"""Behaviour apps rely on from the classic buildpack, through whole builds (issue 11):
+the sticky Python version, the end-of-life warning, refused build environments, committed
+virtual environments and misspelled version files. The refusals happen before any download,
+and leave the cache of the last good build usable."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+import tomli_w
+from support.builds import PYTHON_MAJOR, STACKS, AppBuild
+
+from python_buildpack.cnb import toml_io
+
+pytestmark = pytest.mark.e2e
+
+MakeApp = Callable[..., AppBuild]
+
+
+def catalogue_with_new_default(app: AppBuild, path: Path, end_of_life: date) -> str:
+    """The test mirror's catalogue plus a newer default major that has no archive (it must not
+    be downloaded), and an end-of-life date for the test runtime's major."""
+    data = toml_io.load(Path(app.platform_env["BP_PYTHON_RUNTIME_CATALOG"]))
+    data["default"] = "3.99"
+    for stack in STACKS:
+        data["stacks"][stack]["3.99"] = "3.99.0"
+    data["end_of_life"] = {PYTHON_MAJOR: end_of_life}
+    path.write_text(tomli_w.dumps(data))
+    return str(path)
+
+
+def test_no_version_file_keeps_the_major_of_the_previous_build(make_app: MakeApp, tmp_path: Path) -> None:
+    app = make_app(files={"requirements.txt": "", ".python-version": f"{PYTHON_MAJOR}\n"})
+    first = app.build()
+    assert first.ok, first.output
+    assert "No Python version file" not in first.output
+
+    (app.source / ".python-version").unlink()
+    eol = date.today() + timedelta(days=100)
+    catalog = catalogue_with_new_default(app, tmp_path / "catalog.toml", eol)
+    second = app.build(BP_PYTHON_RUNTIME_CATALOG=catalog)
+    assert second.ok, second.output
+    assert f"({PYTHON_MAJOR} from the previous build; add a .python-version file to choose)" in second.output
+    assert "Warning: No Python version file" in second.output
+    assert f"$ echo {PYTHON_MAJOR} > .python-version" in second.output
+    assert "Using cached Python" in second.output  # no jump to the new default 3.99
+    assert f"Warning: Python {PYTHON_MAJOR} is near its end of life" in second.output
+    assert f"reaches its end of life on {eol.isoformat()}" in second.output
+    assert "request 3.99 in .python-version" in second.output
+
+
+def test_refusals_fail_early_and_keep_the_cache(make_app: MakeApp) -> None:
+    app = make_app(files={"requirements.txt": "", ".python-version": f"{PYTHON_MAJOR}\n"})
+    assert app.build().ok
+
+    refused = app.build(PIP_TARGET="/tmp/elsewhere", UV_PROJECT_ENVIRONMENT="/tmp/uv")
+    assert not refused.ok
+    assert "Error: PIP_TARGET, UV_PROJECT_ENVIRONMENT must not be set" in refused.output
+    assert "Traceback" not in refused.output
+
+    (app.source / "venv").mkdir()
+    (app.source / "venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    committed = app.build()
+    assert not committed.ok
+    assert "Error: The app contains a virtual environment: venv/" in committed.output
+    assert "Installing Python" not in committed.output
+    (app.source / "venv" / "pyvenv.cfg").unlink()
+
+    (app.source / ".python-version").rename(app.source / ".python_version")
+    misspelled = app.build()
+    assert not misspelled.ok
+    assert "Error: Misspelled Python version file: '.python_version'" in misspelled.output
+    (app.source / ".python_version").rename(app.source / ".python-version")
+
+    again = app.build(PYTHONPATH="/somewhere", VIRTUAL_ENV="/old/venv")
+    assert again.ok, again.output
+    assert "Removed PYTHONPATH from the build environment" in again.output
+    assert "Warning: Ignoring VIRTUAL_ENV" in again.output
+    assert "Using cached Python" in again.output and "Using cached dependencies" in again.output
