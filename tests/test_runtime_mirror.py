@@ -1,18 +1,23 @@
-"""The local runtime mirror: how an interpreter prefix is packed (trimmed, deterministic,
-relocatable scripts, cached), the catalogue it writes, and the loopback server it runs.
+"""The local runtime mirror: how an interpreter prefix is packed (trimmed as the production
+archives are, byte-code by the archived interpreter, deterministic, cached), the catalogue it
+writes, and the loopback server it runs.
 """
 
 from __future__ import annotations
 
 import http.client
+import importlib.util
 import io
 import os
+import re
+import sys
 import tarfile
 from pathlib import Path
 
 import httpx
 import pytest
 import zstandard
+from support.builds import PYTHON_MAJOR, RuntimeMirror
 
 from python_buildpack.lifecycle.runtime_mirror import (
     FIXED_MTIME,
@@ -52,6 +57,7 @@ def fake_prefix(root: Path) -> Path:
         "lib/python3.12/tkinter/__init__.py": "# tk\n",
         "lib/python3.12/tkinter/test/test_tk.py": "# test\n",
         "lib/python3.12/idlelib/idle.py": "# idle\n",
+        "lib/python3.12/idlelib/idle_test/test_run.py": "# test\n",
         "lib/python3.12/turtledemo/demo.py": "# demo\n",
         "lib/python3.12/config-3.12-x86_64-linux-gnu/Makefile": "all:\n",
         "lib/python3.12/config-3.12-x86_64-linux-gnu/libpython3.12.a": "ar",
@@ -93,15 +99,12 @@ def read_member(archive: Path, name: str) -> bytes:
 
 
 def test_archive_is_the_trimmed_prefix(tmp_path: Path) -> None:
-    archive = make_runtime_archive(fake_prefix(tmp_path), tmp_path / "out", "3.12.1", "22.04", "amd64")
+    archive = make_runtime_archive(fake_prefix(tmp_path), tmp_path / "out", "3.12.1", "22.04", "amd64", bytecode=False)
 
     assert archive == tmp_path / "out" / "python-3.12.1-ubuntu-22.04-amd64.tar.zst"
     assert sorted(members(archive)) == sorted(
         [
             "bin",
-            "bin/pip",
-            "bin/pip3.12",
-            "bin/pydoc3.12",
             "bin/python3",
             "bin/python3.12",
             "bin/python3.12-config",
@@ -114,25 +117,50 @@ def test_archive_is_the_trimmed_prefix(tmp_path: Path) -> None:
             "lib/python3.12",
             "lib/python3.12/config-3.12-x86_64-linux-gnu",
             "lib/python3.12/config-3.12-x86_64-linux-gnu/Makefile",
+            "lib/python3.12/idlelib",
+            "lib/python3.12/idlelib/idle.py",
             "lib/python3.12/json",
             "lib/python3.12/json/__init__.py",
             "lib/python3.12/os.py",
             "lib/python3.12/site-packages",
-            "lib/python3.12/site-packages/pip",
-            "lib/python3.12/site-packages/pip-24.0.dist-info",
-            "lib/python3.12/site-packages/pip-24.0.dist-info/METADATA",
-            "lib/python3.12/site-packages/pip/__init__.py",
-            "lib/python3.12/site-packages/setuptools",
-            "lib/python3.12/site-packages/setuptools/__init__.py",
+            "lib/python3.12/site-packages/README.txt",
             "lib/python3.12/tkinter",
             "lib/python3.12/tkinter/__init__.py",
+            "lib/python3.12/turtledemo",
+            "lib/python3.12/turtledemo/demo.py",
             "lib/python3.12/unittest",
         ]
     )
 
 
+def test_real_archive_is_packed_like_production(runtime_mirror: RuntimeMirror) -> None:
+    """No pip, unchecked-hash byte-code of this interpreter's magic, one level, no tests."""
+    infos = members(runtime_mirror.archive())
+    names = set(infos)
+    major = PYTHON_MAJOR
+    tag = f"cpython-{major.replace('.', '')}"
+    assert not {n for n in names if "/site-packages/" in n} - {f"lib/python{major}/site-packages/README.txt"}
+    assert not {n for n in names if n.startswith("bin/") and re.search(r"pip|pydoc|idle|2to3", n)}
+    assert not {n for n in names if re.search(r"/(tests?|idle_test)/", n)}
+    assert not {n for n in names if ".opt-" in n}
+    header = read_member(runtime_mirror.archive(), f"lib/python{major}/__pycache__/os.{tag}.pyc")[:16]
+    assert header[:4] == importlib.util.MAGIC_NUMBER
+    assert int.from_bytes(header[4:8], "little") == 0b01  # hash-based, source not checked
+    sources = {n for n in names if n.endswith(".py") and n.startswith(f"lib/python{major}/")}
+    compiled = {n for n in names if n.endswith(f".{tag}.pyc")}
+    assert len(compiled) > 0.95 * len(sources)
+
+
+def test_archive_without_bytecode(tmp_path: Path) -> None:
+    prefix = Path(sys.base_prefix)
+    archive = make_runtime_archive(prefix, tmp_path, "3.0.0", "22.04", "amd64", bytecode=False)
+    names = set(members(archive))
+    assert f"lib/python{PYTHON_MAJOR}/os.py" in names
+    assert not {n for n in names if n.endswith(".pyc")}
+
+
 def test_members_are_normalised(tmp_path: Path) -> None:
-    archive = make_runtime_archive(fake_prefix(tmp_path), tmp_path, "3.12.1", "22.04", "amd64")
+    archive = make_runtime_archive(fake_prefix(tmp_path), tmp_path, "3.12.1", "22.04", "amd64", bytecode=False)
     infos = members(archive)
 
     assert {(i.uid, i.gid, i.uname, i.gname, i.mtime) for i in infos.values()} == {(0, 0, "", "", FIXED_MTIME)}
@@ -141,30 +169,28 @@ def test_members_are_normalised(tmp_path: Path) -> None:
     assert infos["bin/python3"].issym() and infos["bin/python3"].linkname == "python3.12"
 
 
-def test_scripts_naming_the_host_prefix_use_path_instead(tmp_path: Path) -> None:
-    archive = make_runtime_archive(fake_prefix(tmp_path), tmp_path, "3.12.1", "22.04", "amd64")
-    assert read_member(archive, "bin/pip3.12") == b"#!/usr/bin/env python3.12\nimport pip\n"
-    assert members(archive)["bin/pip3.12"].size == len(b"#!/usr/bin/env python3.12\nimport pip\n")
+def test_config_script_is_kept_as_is(tmp_path: Path) -> None:
+    archive = make_runtime_archive(fake_prefix(tmp_path), tmp_path, "3.12.1", "22.04", "amd64", bytecode=False)
     assert read_member(archive, "bin/python3.12-config") == b"#!/bin/sh\necho config\n"
 
 
 def test_archive_is_deterministic(tmp_path: Path) -> None:
     prefix = fake_prefix(tmp_path)
-    first = make_runtime_archive(prefix, tmp_path / "a", "3.12.1", "22.04", "amd64")
+    first = make_runtime_archive(prefix, tmp_path / "a", "3.12.1", "22.04", "amd64", bytecode=False)
     os.utime(prefix / "lib" / "python3.12" / "os.py", (0, 0))  # mtimes do not leak in
-    second = make_runtime_archive(prefix, tmp_path / "b", "3.12.1", "22.04", "amd64")
+    second = make_runtime_archive(prefix, tmp_path / "b", "3.12.1", "22.04", "amd64", bytecode=False)
     assert first.read_bytes() == second.read_bytes()
 
 
 def test_cache_builds_once_per_prefix_and_copies(tmp_path: Path) -> None:
     prefix = fake_prefix(tmp_path)
     cache = tmp_path / "cache"
-    first = make_runtime_archive(prefix, tmp_path / "a", "3.12.1", "22.04", "amd64", cache_dir=cache)
+    first = make_runtime_archive(prefix, tmp_path / "a", "3.12.1", "22.04", "amd64", cache_dir=cache, bytecode=False)
     (cached,) = cache.iterdir()
     built = cached.stat().st_mtime_ns
 
     # Other labels, same interpreter: the cached archive is reused under the new name.
-    second = make_runtime_archive(prefix, tmp_path / "b", "3.12.1", "24.04", "amd64", cache_dir=cache)
+    second = make_runtime_archive(prefix, tmp_path / "b", "3.12.1", "24.04", "amd64", cache_dir=cache, bytecode=False)
     assert list(cache.iterdir()) == [cached]
     assert cached.stat().st_mtime_ns == built
     assert second.name == "python-3.12.1-ubuntu-24.04-amd64.tar.zst"
@@ -173,25 +199,23 @@ def test_cache_builds_once_per_prefix_and_copies(tmp_path: Path) -> None:
     # A copy, not a link: damaging it does not damage the cache, and the next call repairs it.
     first.write_bytes(b"damaged")
     assert file_sha256(cached) == file_sha256(second)
-    make_runtime_archive(prefix, tmp_path / "a", "3.12.1", "22.04", "amd64", cache_dir=cache)
+    make_runtime_archive(prefix, tmp_path / "a", "3.12.1", "22.04", "amd64", cache_dir=cache, bytecode=False)
     assert first.read_bytes() == second.read_bytes()
 
 
 def test_cache_notices_a_changed_interpreter(tmp_path: Path) -> None:
     prefix = fake_prefix(tmp_path)
     cache = tmp_path / "cache"
-    make_runtime_archive(prefix, tmp_path / "a", "3.12.1", "22.04", "amd64", cache_dir=cache)
-    (prefix / "lib/python3.12/site-packages/pip-24.0.dist-info").rename(
-        prefix / "lib/python3.12/site-packages/pip-25.0.dist-info"
-    )
-    archive = make_runtime_archive(prefix, tmp_path / "a", "3.12.1", "22.04", "amd64", cache_dir=cache)
+    make_runtime_archive(prefix, tmp_path / "a", "3.12.1", "22.04", "amd64", cache_dir=cache, bytecode=False)
+    (prefix / "lib/python3.12/site-packages/README.txt").unlink()
+    archive = make_runtime_archive(prefix, tmp_path / "a", "3.12.1", "22.04", "amd64", cache_dir=cache, bytecode=False)
     assert len(list(cache.iterdir())) == 2
-    assert "lib/python3.12/site-packages/pip-25.0.dist-info/METADATA" in members(archive)
+    assert "lib/python3.12/site-packages/README.txt" not in members(archive)
 
 
 def test_not_a_prefix_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="does not look like a Python install prefix"):
-        make_runtime_archive(tmp_path, tmp_path / "out", "3.12.1", "22.04", "amd64")
+        make_runtime_archive(tmp_path, tmp_path / "out", "3.12.1", "22.04", "amd64", bytecode=False)
     assert not (tmp_path / "out" / "python-3.12.1-ubuntu-22.04-amd64.tar.zst").exists()
 
 
