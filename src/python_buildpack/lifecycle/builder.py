@@ -91,6 +91,7 @@ class BuildResult:
     detect: PhaseResult
     build: PhaseResult | None = None
     problems: list[str] = field(default_factory=list)  # spec violations found at export
+    phases: list[PhaseResult] = field(default_factory=list)  # every phase run, in order (reference engine)
 
     @property
     def ok(self) -> bool:
@@ -98,8 +99,8 @@ class BuildResult:
 
     @property
     def output(self) -> str:
-        parts = [self.detect.output] + ([self.build.output] if self.build else []) + self.problems
-        return "\n".join(parts)
+        parts = [p.output for p in self.phases] or [self.detect.output] + ([self.build.output] if self.build else [])
+        return "\n".join(parts + self.problems)
 
 
 class LifecycleError(Exception):

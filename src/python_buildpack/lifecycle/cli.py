@@ -3,6 +3,10 @@
     local-lifecycle build [APP]           detect + build + export (APP defaults to examples/flask-pip)
     local-lifecycle run [APP] [--check]   start a process of the built app (default: web)
 
+Two engines (`--engine`): `reference` runs the real CNB lifecycle phases and launcher built by
+dev/setup (the default when they are in .tools/bin) on the packaged buildpack; `emulated` is
+this package's own emulation of them, for machines without Go and for fault injection.
+
 The production runtime host may be out of reach (CI, air-gapped machines), so by default the
 runtime comes from a private mirror made from a local interpreter and served on loopback:
 exactly what a platform operator's mirror looks like (catalogue + archives, see README).
@@ -24,6 +28,7 @@ from pathlib import Path
 
 from .builder import DISTRO_VERSIONS, Builder, Target, host_arch
 from .launcher import Launcher, LaunchError
+from .reference import PLATFORM_API, ReferenceBuilder, ReferenceLauncher, ReferenceTools, default_build_python
 from .workspace import Workspace, default_root
 
 BUILDPACK_DIR = Path(__file__).resolve().parents[3]
@@ -76,12 +81,28 @@ def local_runtime_mirror(prefixes: list[Path], stack: str, arch: str) -> Iterato
         yield {"BP_PYTHON_RUNTIME_BASE_URL": base_url, "BP_PYTHON_RUNTIME_CATALOG": str(catalog)}
 
 
+def _engine(args: argparse.Namespace) -> ReferenceTools | None:
+    """The reference tools when that engine is chosen (or defaulted to), None for the emulation."""
+    tools = ReferenceTools.find()
+    if args.engine == "reference" and tools is None:
+        raise SystemExit("[local-lifecycle] --engine reference: no lifecycle/launcher in .tools/bin: run dev/setup")
+    if args.engine == "emulated":
+        return None
+    return tools
+
+
+def _workspace(app: Path, args: argparse.Namespace, reference: bool) -> Workspace:
+    root = Path(args.workdir) if args.workdir else default_root().parent / ("reference" if reference else "emulated")
+    return Workspace.for_app(app, root)
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     app = Path(args.app).resolve()
     if not app.is_dir():
         say(f"no such app directory: {app}")
         return 2
-    ws = Workspace.for_app(app, Path(args.workdir) if args.workdir else None)
+    tools = _engine(args)
+    ws = _workspace(app, args, tools is not None)
     if args.clear_cache:
         from .workspace import remove
 
@@ -89,20 +110,35 @@ def cmd_build(args: argparse.Namespace) -> int:
         say("cache cleared")
     target = Target(distro_version=DISTRO_VERSIONS[args.stack], arch=args.arch, stack_id=args.stack_id or "")
     platform_env = _env_pairs(args.env)
+    if tools is None:
+        say("engine: emulated (this package's local lifecycle)")
+    else:
+        say(f"engine: reference (lifecycle {tools.version()}, Platform API {PLATFORM_API})")
     say(f"building {app} for {args.stack} ({target.arch}) in {ws.root}")
     with ExitStack() as stack:
         if args.runtime == "local":
             prefixes = [Path(p) for p in args.python_prefix] or [Path(sys.base_prefix)]
             platform_env = stack.enter_context(local_runtime_mirror(prefixes, args.stack, target.arch)) | platform_env
-        builder = Builder(BUILDPACK_DIR, ws, target=target, platform_env=platform_env, echo=True)
         start = time.monotonic()
+        builder: Builder | ReferenceBuilder
+        if tools is None:
+            builder = Builder(BUILDPACK_DIR, ws, target=target, platform_env=platform_env, echo=True)
+        else:
+            from .build_image import ensure_artifact
+
+            artifact = ensure_artifact(BUILDPACK_DIR, default_root().parent / "artifact" / "scalingo-python", say)
+            python = default_build_python(target)
+            say(f"build image: Ubuntu {target.distro_version}, python3 = {python or 'none'}; buildpack: {artifact}")
+            builder = ReferenceBuilder(tools, artifact, ws, target=target, platform_env=platform_env,
+                                       build_python=python, echo=True)
         result = builder.build(app)
     for problem in result.problems:
         say(problem)
     status = "succeeded" if result.ok else "failed"
     say(f"build {status} in {time.monotonic() - start:.1f}s")
     if result.ok:
-        say(f"image: {ws.image}; run it with: local-lifecycle run {args.app}")
+        image = ws.layout if tools is not None else ws.image
+        say(f"image: {image}; run it with: local-lifecycle run {args.app}")
     if not result.detect.ok:
         return result.detect.exit_code or 1
     return 0 if result.ok else 1
@@ -116,8 +152,10 @@ def _free_port() -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     app = Path(args.app).resolve()
-    ws = Workspace.for_app(app, Path(args.workdir) if args.workdir else None)
-    launcher = Launcher(ws)
+    tools = _engine(args)
+    ws = _workspace(app, args, tools is not None)
+    launcher: Launcher | ReferenceLauncher = Launcher(ws) if tools is None else ReferenceLauncher(ws)
+    say("engine: emulated" if tools is None else f"engine: reference (launcher {tools.version()} from the image)")
     runtime_env = _env_pairs(args.env)
     port = args.port or (_free_port() if args.check else 5000)
     runtime_env.setdefault("PORT", str(port))
@@ -160,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("app", nargs="?", default=str(DEFAULT_APP), help="app directory (default: %(default)s)")
         p.add_argument("--workdir", help=f"where images and caches live (default: under {default_root()})")
         p.add_argument("--env", "-e", action="append", default=[], metavar="NAME=VALUE")
+        p.add_argument("--engine", choices=["reference", "emulated"],
+                       help="reference: the real lifecycle from .tools/bin (default when built); emulated: ours")
 
     build = sub.add_parser("build", help="detect, build and export an app")
     common(build)

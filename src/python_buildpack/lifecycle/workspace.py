@@ -75,6 +75,46 @@ class Workspace:
     def cache(self) -> Path:
         return self.root / "cache"
 
+    # the reference engine's platform files (a builder image's /cnb, the lifecycle's outputs)
+    @property
+    def cnb(self) -> Path:
+        return self.root / "cnb"
+
+    @property
+    def buildpacks(self) -> Path:
+        return self.cnb / "buildpacks"
+
+    @property
+    def order(self) -> Path:
+        return self.cnb / "order.toml"
+
+    @property
+    def analyzed(self) -> Path:
+        return self.layers / "analyzed.toml"
+
+    @property
+    def group(self) -> Path:
+        return self.layers / "group.toml"
+
+    @property
+    def plan(self) -> Path:
+        return self.layers / "plan.toml"
+
+    @property
+    def layout(self) -> Path:
+        """OCI layout directory: the run image and every exported app image."""
+        return self.root / "layout"
+
+    @property
+    def home(self) -> Path:
+        """HOME of the build user."""
+        return self.root / "home"
+
+    @property
+    def image_cnb(self) -> Path:
+        """The exported image's /cnb (launcher, process entrypoints), unpacked for launch."""
+        return self.root / "image-cnb"
+
 
 def remove(path: Path) -> None:
     if path.is_symlink() or path.is_file():
