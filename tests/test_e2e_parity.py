@@ -80,3 +80,17 @@ def test_refusals_fail_early_and_keep_the_cache(make_app: MakeApp) -> None:
     assert "Removed PYTHONPATH from the build environment" in again.output
     assert "Warning: Ignoring VIRTUAL_ENV" in again.output
     assert "Using cached Python" in again.output and "Using cached dependencies" in again.output
+
+
+def test_failed_install_explains_a_known_cause(make_app: MakeApp) -> None:
+    # A local package whose build fails as pysqlite3's does on a stack without SQLite headers.
+    setup = 'import sys\nprint("src/module.h:4:10: fatal error: sqlite3.h: No such file or directory")\nsys.exit(1)\n'
+    app = make_app(
+        files={"requirements.txt": "./sqlitepkg\n", "sqlitepkg/setup.py": setup, ".python-version": PYTHON_MAJOR}
+    )
+    result = app.build()
+    assert not result.ok
+    assert "Error: A package needs the SQLite headers, which are not on the stack" in result.output
+    # the installer's own output comes before the explanation
+    assert result.output.index("sqlite3.h: No such file") < result.output.index("Error: A package needs")
+    assert "Traceback" not in result.output

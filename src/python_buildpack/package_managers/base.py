@@ -18,6 +18,7 @@ from .. import output
 from ..errors import BuildError
 from ..layers.python import PythonRuntime
 from ..stack import Stack
+from .hints import hint_for
 from .versions import TOOL_VERSIONS, Tool
 
 # Lines of a failed installer's output repeated in the error, after the streamed log.
@@ -205,6 +206,9 @@ class Installer(ABC):
                     f"`{self.lock_command}` where you develop the app, commit the updated {lock} "
                     "and deploy again.",
                 )
+        hint = hint_for("\n".join(result.lines))
+        if hint:
+            return hint.title, hint.explanation
         if result.matches(NETWORK_ERRORS):
             return (
                 f"{self.name} could not reach the package index",
