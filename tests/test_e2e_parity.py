@@ -94,3 +94,28 @@ def test_failed_install_explains_a_known_cause(make_app: MakeApp) -> None:
     # the installer's own output comes before the explanation
     assert result.output.index("sqlite3.h: No such file") < result.output.index("Error: A package needs")
     assert "Traceback" not in result.output
+
+
+def test_launch_env_gunicorn_defaults_and_sqlalchemy_urls(make_app: MakeApp) -> None:
+    from python_buildpack.lifecycle.launcher import run_in_image
+
+    app = make_app(files={"requirements.txt": "# sqlalchemy comes with the app's own package\n"})
+    result = app.build()
+    assert result.ok, result.output
+    assert "SQLAlchemy URLs: requirements.txt mentions sqlalchemy" in result.output
+    platform = {"SCALINGO_POSTGRESQL_URL": "postgres://u:p@db:5432/app"}
+
+    def launch_env(runtime_env: dict[str, str]) -> dict[str, str]:
+        proc = run_in_image(app.workspace, ["sh", "-c", "env"], runtime_env)
+        return dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+
+    env = launch_env(platform)
+    assert env["SCALINGO_POSTGRESQL_ALCHEMY_URL"] == "postgresql://u:p@db:5432/app"
+    assert env["FORWARDED_ALLOW_IPS"] == "*"
+    assert env["GUNICORN_CMD_ARGS"] == "--access-logfile -"
+    assert launch_env({"GUNICORN_CMD_ARGS": "--workers 3"})["GUNICORN_CMD_ARGS"] == "--workers 3"
+
+    (app.source / "requirements.txt").write_text("")
+    assert app.build().ok
+    assert not (app.layers / "sqlalchemy-urls").exists()
+    assert "SCALINGO_POSTGRESQL_ALCHEMY_URL" not in launch_env(platform)

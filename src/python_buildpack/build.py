@@ -18,9 +18,9 @@ from .cnb import toml_io
 from .cnb.context import BuildContext, ContractError
 from .cnb.models import LaunchToml
 from .errors import BuildError
+from .layers import gunicorn, sqlalchemy_urls, web_concurrency
 from .layers import python as python_layer
 from .layers import venv as venv_layer
-from .layers import web_concurrency
 from .runtime_catalog import load_catalog
 
 
@@ -92,6 +92,14 @@ def run(ctx: BuildContext) -> None:
     output.header("Launch")
     web_concurrency.install(ctx.layers_dir, ctx.buildpack_dir)
     output.step("WEB_CONCURRENCY is set at start from the container's memory (256 MB per process)")
+    gunicorn.install(ctx.layers_dir)
+    output.step("Gunicorn defaults: FORWARDED_ALLOW_IPS=*, GUNICORN_CMD_ARGS=--access-logfile - (values you set win)")
+    mention = sqlalchemy_urls.install(ctx.layers_dir, ctx.buildpack_dir, app)
+    if mention:
+        output.step(
+            f"SQLAlchemy URLs: {mention} mentions sqlalchemy, so each SCALINGO_POSTGRESQL_URL* "
+            "gets a postgresql:// copy in *_ALCHEMY_URL at start"
+        )
     processes = procfile.launch_processes(app, venv)
     toml_io.dump(LaunchToml(processes=processes).to_toml(), ctx.layers_dir / "launch.toml")
 

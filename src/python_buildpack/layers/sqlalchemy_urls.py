@@ -1,0 +1,56 @@
+"""The `sqlalchemy-urls` launch layer: the exec.d program that gives SQLAlchemy usable URLs.
+
+SQLAlchemy 1.4+ refuses the `postgres://` scheme of the platform's SCALINGO_POSTGRESQL_URL.
+At every start the program exports SCALINGO_POSTGRESQL_ALCHEMY_URL (and one per other
+SCALINGO_POSTGRESQL_URL* variable) with `postgresql://`. Whether the app uses SQLAlchemy is
+known at build time: the layer exists only for apps whose dependency files mention it, so the
+others run no extra program at start.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from ..cnb.layers import Layer
+from ..cnb.models import LayerTypes
+
+LAYER_NAME = "sqlalchemy-urls"
+PROGRAM = "sqlalchemy_urls"
+TEMPLATE = Path("layers_templates") / "exec.d" / PROGRAM
+# The files the classic buildpack looked in; locks name their packages too, but a lock
+# without one of these is not an app this buildpack builds.
+DEPENDENCY_FILES = ("requirements.txt", "Pipfile", "pyproject.toml")
+_MENTION = re.compile(rb"sqlalchemy", re.IGNORECASE)
+_READ_LIMIT = 4 * 1024 * 1024
+
+
+def mentions_sqlalchemy(app_dir: Path) -> str | None:
+    """The first dependency file that mentions sqlalchemy, if any."""
+    for name in DEPENDENCY_FILES:
+        path = app_dir / name
+        if not path.is_file():  # not a FIFO or a device: they would block the read
+            continue
+        try:
+            with path.open("rb") as f:
+                if _MENTION.search(f.read(_READ_LIMIT)):
+                    return name
+        except OSError:
+            continue  # unreadable: the package manager reports real problems
+    return None
+
+
+def install(layers_dir: Path, buildpack_dir: Path, app_dir: Path) -> str | None:
+    """Installs the program when the app mentions sqlalchemy (returns that file), else removes the layer."""
+    layer = Layer(layers_dir, LAYER_NAME)
+    found = mentions_sqlalchemy(app_dir)
+    if found is None:
+        layer.delete()
+        return None
+    target = layer.reset() / "exec.d" / PROGRAM
+    target.parent.mkdir(parents=True)
+    shutil.copyfile(buildpack_dir / TEMPLATE, target)
+    target.chmod(0o755)
+    layer.write(LayerTypes(launch=True))
+    return found
