@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from support.boxes import warning_box
 
 from python_buildpack import app_checks
 from python_buildpack.cnb import toml_io
@@ -171,3 +172,21 @@ def test_correct_names_pass(tmp_path: Path) -> None:
     (tmp_path / "runtime.txt").write_text("python-3.12.1\n")
     app_checks.check_version_file_names(tmp_path)
     assert read_requested_version(tmp_path, "3.13")[0].source == "runtime.txt"
+
+
+def test_end_of_life_major_offered_by_a_catalogue_without_its_date() -> None:
+    # A private mirror's catalogue may still offer 3.10 without an [end_of_life] entry.
+    catalog = RuntimeCatalog.model_validate(
+        {"default": "3.13", "stacks": {STACK: {"3.10": "3.10.13", "3.13": "3.13.11"}}}
+    )
+    resolved = resolve(RequestedVersion("3.10", None, ".python-version", "3.10"), catalog, STACK)
+    warning = end_of_life_warning(resolved, catalog, STACK, date(2026, 11, 29))
+    assert warning is not None
+    assert warning_box(warning.title, warning.details) == (
+        "   ! Warning: Python 3.10 is end-of-life\n"
+        "   ! Python 3.10 is end-of-life: it gets no security fixes, and builds will refuse it once\n"
+        "   ! the platform stops offering it. Upgrade the app to Python 3.13: test it locally, then\n"
+        "   ! request 3.13 in .python-version, for example:\n"
+        "   !\n"
+        "   !     $ echo 3.13 > .python-version"
+    )

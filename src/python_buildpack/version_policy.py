@@ -10,8 +10,15 @@ from __future__ import annotations
 
 from datetime import date
 
-from .python_version import DEFAULT, PREVIOUS_BUILD, RequestedVersion, ResolvedVersion, VersionWarning
-from .runtime_catalog import FULL_RE, RuntimeCatalog, major_of
+from .python_version import (
+    DEFAULT,
+    NEWEST_END_OF_LIFE,
+    PREVIOUS_BUILD,
+    RequestedVersion,
+    ResolvedVersion,
+    VersionWarning,
+)
+from .runtime_catalog import FULL_RE, RuntimeCatalog, major_of, version_key
 
 # Warn this long before a major version's end of life.
 EOL_NOTICE_DAYS = 365
@@ -49,21 +56,28 @@ def missing_file_warning(resolved: ResolvedVersion) -> VersionWarning | None:
 def end_of_life_warning(
     resolved: ResolvedVersion, catalog: RuntimeCatalog, stack: str, today: date
 ) -> VersionWarning | None:
-    """A warning when the major version's end of life (catalogue data) is less than a year away."""
+    """A warning when the major version's end of life (catalogue data) is less than a year away,
+    or has passed: a catalogue may offer an end-of-life major (3.10) without saying when it ended.
+    """
     major = resolved.requested.major
     end = catalog.end_of_life.get(major)
+    undated = end is None and version_key(major) <= NEWEST_END_OF_LIFE
+    if undated:
+        end = date.min
     if end is None or (end - today).days > EOL_NOTICE_DAYS:
         return None
     newer = [m for m in catalog.majors(stack) if m != major and catalog.end_of_life.get(m, date.max) > end]
     target = catalog.default if catalog.default in newer else (newer[-1] if newer else None)
     when = (
-        f"reached its end of life on {end.isoformat()}"
+        "is end-of-life"
+        if undated
+        else f"reached its end of life on {end.isoformat()}"
         if end <= today
         else f"reaches its end of life on {end.isoformat()}"
     )
     details = (
-        f"Python {major} {when}: from then on it gets no security fixes, and builds will refuse "
-        "it once the platform stops offering it."
+        f"Python {major} {when}: {'it' if undated else 'from then on it'} gets no security fixes, and "
+        "builds will refuse it once the platform stops offering it."
     )
     if target:
         source = resolved.requested.source
