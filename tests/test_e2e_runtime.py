@@ -95,8 +95,12 @@ def test_runtime_layer_has_no_stale_bytecode(make_app: MakeApp) -> None:
     flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
     assert flags & 1, "os.pyc is timestamp-based"
     assert (app.layers / "python" / "bin" / "python").exists()
+    # One pip in the image, the venv's: the runtime layer never gets one (no ensurepip).
     runtime_python = str(app.layers / "python" / "bin" / "python3")
     proc = run_in_image(app.workspace, [runtime_python, "-m", "pip", "--version"])
+    assert proc.returncode != 0 and "No module named pip" in proc.stderr
+    assert not list((app.layers / "python" / "lib" / f"python{PYTHON_MAJOR}" / "site-packages").glob("pip*"))
+    proc = run_in_image(app.workspace, [str(app.layers / "venv" / "bin" / "pip"), "--version"])
     assert proc.returncode == 0, proc.stderr
 
 

@@ -131,11 +131,11 @@ def _post_install(runtime: PythonRuntime) -> None:
         (bin_dir / "python").symlink_to("python3")
     env = build_env(runtime, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
     stdlib = runtime.home / "lib" / f"python{runtime.major}"
-    if not (stdlib / "site-packages" / "pip").is_dir():
-        _run(runtime, [str(runtime.python), "-m", "ensurepip", "--default-pip"], env | {"PYTHONDONTWRITEBYTECODE": "1"})
+    # No ensurepip, whatever the archive holds: the pinned pip runs from the `pip` tool layer
+    # and only pip apps get it, in their venv (see layers/tools.py).
     if not _has_hash_pycs(stdlib, runtime.major):
-        _run(runtime, [str(runtime.python), "-m", "compileall", "-q", "-f", "-j", "0",
-                       "--invalidation-mode", "unchecked-hash", str(stdlib)], env)
+        # The production archives ship this byte-code; compiling it here is the fallback.
+        _compile(runtime, stdlib, env)
 
 
 def _has_hash_pycs(stdlib: Path, major: str) -> bool:
@@ -148,13 +148,16 @@ def _has_hash_pycs(stdlib: Path, major: str) -> bool:
     return len(header) == 8 and bool(int.from_bytes(header[4:8], "little") & 1)
 
 
-def _run(runtime: PythonRuntime, cmd: list[str], env: dict[str, str]) -> None:
+def _compile(runtime: PythonRuntime, stdlib: Path, env: dict[str, str]) -> None:
+    cmd = [str(runtime.python), "-m", "compileall", "-q", "-f", "-j", "0", "--invalidation-mode", "unchecked-hash",
+           str(stdlib)]  # fmt: skip
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, errors="replace")
-    # compileall exits 1 when a file fails to compile (e.g. lib2to3 grammar tests): not fatal.
-    if proc.returncode != 0 and cmd[2] != "compileall":
+    # Exit status 1: some file did not compile (e.g. lib2to3 grammar tests), not fatal. Any
+    # other status means the interpreter itself does not run.
+    if proc.returncode not in (0, 1):
         raise BuildError(
             f"Python {runtime.version} does not run after installation",
-            f"`{' '.join(cmd[1:])}` failed with exit status {proc.returncode}. The runtime archive "
-            "may not match this stack.",
+            f"`python3 -m compileall` failed with exit status {proc.returncode}. The runtime "
+            "archive may not match this stack.",
             output=proc.stdout + proc.stderr,
         )

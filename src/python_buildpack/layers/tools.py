@@ -2,9 +2,11 @@
 
 Reused while the pinned version, the Python version and the stack are unchanged.
 
-- `pip` holds the pinned pip's wheel, fetched with the runtime's pip (or the one bundled in
-  its `ensurepip`). A pip wheel runs as is (`python <wheel>/pip ...`, which is how ensurepip
-  works): it installs the other tools, and pip itself into the venv of pip apps.
+- `pip` holds the pinned pip's wheel, fetched with the pip wheel bundled in the runtime's
+  `ensurepip` (run as is, never installed: the runtime layer gets no pip), and the same pip
+  unpacked with its byte-code in `lib/`. That copy runs everything that needs pip at build
+  time: it installs the other tools, and pip apps' requirements, run by the venv's own
+  interpreter. The image carries no copy of it; pip apps' venvs get pip from the wheel.
 - `pipenv`, `poetry` and `uv` each live in a small venv made from the runtime, in
   `<layer>/venv` rather than at the layer root: no `bin/` of a build-only layer must land on
   the PATH of later build steps (its python or pip would act on the tool's venv).
@@ -13,6 +15,7 @@ Reused while the pinned version, the Python version and the stack are unchanged.
 from __future__ import annotations
 
 import re
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -103,13 +106,20 @@ def pip_options(env: Mapping[str, str]) -> list[str]:
 
 
 def _fetch_pip(tool: ToolInstall, runtime: Runtime, env: dict[str, str]) -> None:
-    # Only to download the pinned wheel: the runtime's own pip when it has one (compiled, so
-    # 2 s faster than running from a wheel), else the pip wheel bundled with ensurepip.
+    # Only to download the pinned wheel: a pip that a private mirror's archive may ship, else
+    # the pip wheel bundled with ensurepip, run as is.
     wheel = _bundled_pip_wheel(runtime)
-    if _runtime_has_pip(runtime) or wheel is None:
+    if _runtime_has_pip(runtime):
         pip: list[str | Path] = [runtime.python, "-m", "pip"]
-    else:
+    elif wheel is not None:
         pip = [runtime.python, f"{wheel}/pip"]
+    else:
+        raise BuildError(
+            f"Python {runtime.version} has no ensurepip module to bootstrap pip with",
+            "The buildpack downloads its pinned pip with the pip wheel that CPython bundles in "
+            "lib/python3.X/ensurepip/_bundled. If you run a private runtime mirror "
+            "(BP_PYTHON_RUNTIME_BASE_URL), keep the ensurepip module in its archives.",
+        )
     requirement = f"pip=={tool.version}"
     download: list[str | Path] = [
         "download",
@@ -129,13 +139,28 @@ def _fetch_pip(tool: ToolInstall, runtime: Runtime, env: dict[str, str]) -> None
             "the app's environment points pip at a private index (PIP_INDEX_URL), check that it "
             f"serves the wheel of pip {tool.version}.",
         )
+    _unpack(tool, runtime, env)
+
+
+def _unpack(tool: ToolInstall, runtime: Runtime, env: dict[str, str]) -> None:
+    """The wheel unpacked with unchecked-hash byte-code: run from a zip, pip would import
+    every module from source at each run (seconds per command)."""
+    lib = tool.pip_main.parent
+    with zipfile.ZipFile(tool.pip_wheel) as wheel:
+        # The package only: a pip-*.dist-info on the path would make the venv's interpreter
+        # see pip as installed when it runs this copy. zipfile drops absolute and `..` paths.
+        wheel.extractall(lib, [name for name in wheel.namelist() if name.startswith("pip/")])
+    compile_cmd: list[str | Path] = [
+        runtime.python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", lib,
+    ]  # fmt: skip
+    _check(tool, run(compile_cmd, env, tool.layer, echo=False))
 
 
 def _install(tool: ToolInstall, runtime: Runtime, env: dict[str, str], pip: ToolInstall) -> None:
     _check(tool, run([runtime.python, "-m", "venv", "--without-pip", tool.home], env, tool.layer, echo=False))
     python = tool.home / "bin" / "python"
     install = ["install", *pip_options(env), "--root-user-action=ignore", f"{tool.name}=={tool.version}"]
-    _check(tool, run([python, f"{pip.pip_wheel}/pip", *install], env, tool.layer, echo=False))
+    _check(tool, run([python, pip.pip_main, *install], env, tool.layer, echo=False))
     if not tool.executable().exists():
         raise BuildError(
             f"Installing {tool.name} {tool.version} did not produce {tool.executable().name}",

@@ -44,9 +44,10 @@ class Runtime(PythonRuntime):
 class ToolInstall:
     """A pinned tool in its build-only layer.
 
-    pip is kept as its wheel (`wheels/pip-*.whl`), which runs as is (`python <wheel>/pip`) to
-    install the other tools, and pip itself into pip apps' venvs, without a download. The
-    other tools live in a small venv (`venv/`) made from the runtime.
+    pip is kept as its wheel (`wheels/pip-*.whl`, what pip apps' venvs get pip from without a
+    download) and unpacked with its byte-code (`lib/pip`), which any interpreter of the same
+    Python version runs as is (`python <layer>/lib/pip ...`): it installs the other tools and
+    pip apps' requirements. The other tools live in a small venv (`venv/`) made from the runtime.
     """
 
     name: Tool
@@ -65,11 +66,18 @@ class ToolInstall:
     def pip_wheel(self) -> Path:
         return self.wheels / f"pip-{self.version}-py3-none-any.whl"
 
+    @property
+    def pip_main(self) -> Path:
+        """What `python <pip_main> install ...` runs: the unpacked pip package."""
+        return self.layer / "lib" / "pip"
+
     def executable(self, name: str | None = None) -> Path:
         return self.home / "bin" / (name or self.name)
 
     def complete(self) -> bool:
-        return self.pip_wheel.is_file() if self.name == "pip" else self.executable().exists()
+        if self.name == "pip":
+            return self.pip_wheel.is_file() and (self.pip_main / "__main__.py").is_file()
+        return self.executable().exists()
 
 
 def user_settings(settings: Mapping[str, str]) -> dict[str, str]:
