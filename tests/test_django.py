@@ -92,6 +92,15 @@ def test_probe_finds_django(venv: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
+def test_django_without_manage_py(venv: Path, app: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (app / "manage.py").unlink()
+    assert collectstatic(app, venv / "bin" / "python", build_env(venv)) is False
+    assert capsys.readouterr().out == (
+        "   - Django is installed but there is no manage.py at the root of the app: skipping collectstatic\n"
+    )
+    assert not (app / "staticfiles").exists()
+
+
 def test_collects_static_files_into_the_app(venv: Path, app: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert django_installed(venv / "bin" / "python")
     assert collectstatic(app, venv / "bin" / "python", build_env(venv)) is True

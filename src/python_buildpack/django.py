@@ -43,10 +43,15 @@ def django_installed(python: Path) -> bool:
 
 def collectstatic(app_dir: Path, python: Path, env: Mapping[str, str]) -> bool:
     """Collects the static files of a Django app; returns whether it did."""
-    if not (app_dir / "manage.py").is_file():
-        return False
+    has_manage_py = (app_dir / "manage.py").is_file()
     if not django_installed(python):
-        output.step("manage.py found but Django is not installed: skipping collectstatic")
+        if has_manage_py:
+            output.step("manage.py found but Django is not installed: skipping collectstatic")
+        return False
+    if not has_manage_py:
+        # Django may only be a dependency of another framework's app, or the project may live
+        # in a subdirectory: either way, say why nothing was collected.
+        output.step("Django is installed but there is no manage.py at the root of the app: skipping collectstatic")
         return False
     disabled = env.get("DISABLE_COLLECTSTATIC", "")
     if disabled.strip().lower() not in _NOT_DISABLED:
