@@ -14,7 +14,16 @@ for name in Pipfile requirements.txt poetry.lock uv.lock; do
 	fi
 done
 if [ -z "$found" ]; then
-	echo "No Python app detected: none of Pipfile, requirements.txt, poetry.lock, uv.lock is at the root of the app."
+	with_pip='no requirements.txt: add one holding the line `.` (pip then installs the project and its dependencies)'
+	if [ -f pyproject.toml ]; then
+		echo 'No Python app detected: pyproject.toml found but no uv.lock or poetry.lock: run `uv lock` or `poetry lock` and commit the lock file.'
+	elif [ -f setup.py ]; then
+		echo "No Python app detected: setup.py found but $with_pip."
+	elif [ -f setup.cfg ]; then
+		echo "No Python app detected: setup.cfg found but $with_pip."
+	else
+		echo "No Python app detected: none of Pipfile, requirements.txt, poetry.lock, uv.lock is at the root of the app."
+	fi
 	exit 100
 fi
 if ! printf '[[provides]]\nname = "python"\n\n[[requires]]\nname = "python"\n' >"$plan"; then

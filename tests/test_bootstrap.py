@@ -136,6 +136,7 @@ LAYOUTS = {
     "uv": {"uv.lock": ""},
     "several": {"uv.lock": "", "Pipfile": "", "requirements.txt": ""},
     "none": {"pyproject.toml": "[project]\nname = 'x'\n"},
+    "none-setup": {"setup.cfg": "[metadata]\nname = x\n"},
 }
 
 
@@ -155,7 +156,7 @@ def test_detect_without_python_decides_like_python_detect(artifact: Artifact, tm
     with_python = run_detect(artifact.directory, app, tmp_path, INTERPRETERS[BOOTSTRAP_MAJOR])
     without = run_detect(artifact.directory, app, tmp_path, None)
     assert without == with_python
-    assert with_python[0] == (100 if layout == "none" else 0), with_python[1]
+    assert with_python[0] == (100 if layout.startswith("none") else 0), with_python[1]
 
 
 def test_detect_without_python_on_odd_entries(artifact: Artifact, tmp_path: Path) -> None:

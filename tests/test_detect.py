@@ -39,14 +39,32 @@ def test_passes_and_writes_plan(tmp_path: Path, marker: str) -> None:
     assert [r.name for r in parsed.requires] == ["python"]
 
 
-@pytest.mark.parametrize("layout", ["empty", "pyproject-only", "setup.py", "nested", "dir-named-requirements"])
-def test_fails_with_100_and_says_what_it_looked_for(tmp_path: Path, layout: str) -> None:
+NOT_FOUND = "No Python app detected: none of Pipfile, requirements.txt, poetry.lock, uv.lock is at the root of the app."
+WITH_PIP = "no requirements.txt: add one holding the line `.` (pip then installs the project and its dependencies)."
+
+
+@pytest.mark.parametrize(
+    ("layout", "message"),
+    [
+        ("empty", NOT_FOUND),
+        ("nested", NOT_FOUND),
+        ("dir-named-requirements", NOT_FOUND),
+        (
+            "pyproject-only",
+            "No Python app detected: pyproject.toml found but no uv.lock or poetry.lock: run `uv lock` or "
+            "`poetry lock` and commit the lock file.",
+        ),
+        ("setup.py", f"No Python app detected: setup.py found but {WITH_PIP}"),
+        ("setup.cfg", f"No Python app detected: setup.cfg found but {WITH_PIP}"),
+    ],
+)
+def test_fails_with_100_and_says_what_it_looked_for(tmp_path: Path, layout: str, message: str) -> None:
     app = tmp_path / "app"
     app.mkdir()
     if layout == "pyproject-only":
         (app / "pyproject.toml").write_text("[project]\nname='x'\n")
-    elif layout == "setup.py":
-        (app / "setup.py").write_text("")
+    elif layout in ("setup.py", "setup.cfg"):
+        (app / layout).write_text("")
     elif layout == "nested":
         (app / "sub").mkdir()
         (app / "sub" / "requirements.txt").write_text("flask")
@@ -54,8 +72,13 @@ def test_fails_with_100_and_says_what_it_looked_for(tmp_path: Path, layout: str)
         (app / "requirements.txt").mkdir()
     code, out, plan = run_detect(app, tmp_path)
     assert code == 100
-    assert "requirements.txt" in out and "uv.lock" in out
+    assert out == message + "\n"
     assert not plan.exists()
+    # The shell version, for build images without Python, says the same.
+    without_python = subprocess.run(["sh", str(BUILDPACK_DIR / "lib" / "detect.sh")], cwd=app,
+                                    env={"PATH": os.environ["PATH"], "CNB_BUILD_PLAN_PATH": str(plan)},
+                                    capture_output=True, text=True, check=False)
+    assert (without_python.returncode, without_python.stdout) == (100, out)
 
 
 def test_malformed_files_never_crash_detect(tmp_path: Path) -> None:
