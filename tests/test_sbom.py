@@ -175,7 +175,9 @@ def test_runtime_sbom_of_real_interpreter_prefixes(tmp_path: Path, python: Path)
         "scalingo:stack": STACK.name,
         "scalingo:ubuntu-version": STACK.ubuntu_version,
         "scalingo:arch": STACK.arch,
+        "scalingo:archive": f"python-{version}-ubuntu-{STACK.ubuntu_version}-{STACK.arch}.tar.zst",
     }
+    assert "hashes" not in runtime  # no archive digest given
     truth = installed(python, prefix / "lib" / f"python{major}" / "site-packages")
     assert "pip" in {d["name"] for d in truth}
     assert listed(document) == expected(truth)
@@ -209,6 +211,16 @@ def test_runtime_sbom_without_site_packages_lists_the_interpreter(tmp_path: Path
     assert [(c["name"], c["version"]) for c in document["components"]] == [("python", "3.13.0rc2")]
     # A pre-release would need CPE's `update` field: no CPE rather than a wrong one.
     assert "cpe" not in document["components"][0]
+
+
+def test_runtime_component_carries_the_archive_sha256(tmp_path: Path) -> None:
+    (tmp_path / "python" / "bin").mkdir(parents=True)
+    digest = "0123456789abcdef" * 4
+    document = validate(sbom.write_runtime_sbom(tmp_path, "python", "3.12.1", STACK, archive_sha256=digest))
+    runtime = document["components"][0]
+    assert runtime["hashes"] == [{"alg": "SHA-256", "content": digest}]
+    archive = {p["name"]: p["value"] for p in runtime["properties"]}["scalingo:archive"]
+    assert archive == f"python-3.12.1-ubuntu-{STACK.ubuntu_version}-{STACK.arch}.tar.zst"
 
 
 def test_buildpack_version_comes_from_buildpack_toml(tmp_path: Path) -> None:

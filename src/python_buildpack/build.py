@@ -67,7 +67,12 @@ def run(ctx: BuildContext) -> None:
     output.header("Installing Python")
     runtime = python_layer.install(ctx, build_stack, resolved.version, catalog)
     sbom.write_runtime_sbom(
-        ctx.layers_dir, python_layer.LAYER_NAME, runtime.version, build_stack, buildpack_dir=ctx.buildpack_dir
+        ctx.layers_dir,
+        python_layer.LAYER_NAME,
+        runtime.version,
+        build_stack,
+        buildpack_dir=ctx.buildpack_dir,
+        archive_sha256=runtime.archive_sha256,
     )
     env = python_layer.build_env(runtime, env)
 

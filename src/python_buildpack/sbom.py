@@ -12,7 +12,9 @@ random serial number (optional in CycloneDX), components sorted.
 Package URLs follow the purl spec: `pkg:pypi/<name>@<version>` with the name lowercased and
 `_` replaced by `-` (dots are kept, as the pypi purl type says); the CPython runtime is
 `pkg:generic/python@<version>` with the NVD CPE `cpe:2.3:a:python:python:<version>`, as the
-CPython release SBOMs and vulnerability scanners use.
+CPython release SBOMs and vulnerability scanners use. Its `hashes` hold the sha256 of the
+runtime archive the layer was installed from (what the catalogue pins, or the build recorded),
+so an image can be traced to the exact archive.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from . import BUILDPACK_ID
+from .runtime_catalog import archive_name
 
 if TYPE_CHECKING:
     from .stack import Stack
@@ -55,11 +58,18 @@ def sbom_path(layers_dir: Path, layer_name: str) -> Path:
 
 
 def write_runtime_sbom(
-    layers_dir: Path, layer_name: str, python_version: str, stack: Stack, *, buildpack_dir: Path | None = None
+    layers_dir: Path,
+    layer_name: str,
+    python_version: str,
+    stack: Stack,
+    *,
+    buildpack_dir: Path | None = None,
+    archive_sha256: str | None = None,
 ) -> Path:
     """The runtime layer's SBOM: CPython itself and the distributions in its site-packages."""
     distributions = _runtime_distributions(layers_dir / layer_name, python_version)
-    components = [_python_component(python_version, stack)] + [_pypi_component(d) for d in distributions]
+    python = _python_component(python_version, stack, archive_sha256)
+    components = [python] + [_pypi_component(d) for d in distributions]
     return _write(sbom_path(layers_dir, layer_name), _document(components, buildpack_dir))
 
 
@@ -184,7 +194,7 @@ def _runtime_distributions(prefix: Path, python_version: str) -> list[Distributi
 _NUMERIC_VERSION = re.compile(r"^\d+(\.\d+)*$")
 
 
-def _python_component(version: str, stack: Stack) -> dict[str, Any]:
+def _python_component(version: str, stack: Stack, archive_sha256: str | None) -> dict[str, Any]:
     purl = python_purl(version)
     component: dict[str, Any] = {
         "type": "platform",  # CycloneDX: "a runtime environment which interprets or executes software"
@@ -195,11 +205,13 @@ def _python_component(version: str, stack: Stack) -> dict[str, Any]:
         "description": "CPython interpreter and standard library",
         "licenses": [{"license": {"id": "PSF-2.0"}}],
         "purl": purl,
+        **({"hashes": [{"alg": "SHA-256", "content": archive_sha256}]} if archive_sha256 else {}),
         "externalReferences": [{"type": "website", "url": "https://www.python.org"}],
         "properties": [
             {"name": "scalingo:stack", "value": stack.name},
             {"name": "scalingo:ubuntu-version", "value": stack.ubuntu_version},
             {"name": "scalingo:arch", "value": stack.arch},
+            {"name": "scalingo:archive", "value": archive_name(version, stack.ubuntu_version, stack.arch)},
         ],
     }
     if _NUMERIC_VERSION.match(version):  # a pre-release needs CPE's `update` field: better none than wrong

@@ -1,6 +1,13 @@
 """The `python` layer: the CPython runtime (build, launch, cache).
 
-Reused while stack, architecture, version and the archive's pinned checksum are unchanged.
+Reused while stack, architecture, version and the archive's checksum are unchanged. The
+metadata records the sha256 of the archive the layer was installed from: the catalogue's pin,
+or unpinned, what the download gave (trust on first use). The same record goes to the
+launch-only layer `python-archive` (metadata and an empty directory): the lifecycle restores a
+launch-only layer's metadata from the previous image even when the cache is lost, which it
+does not do for the cached `python` layer. A later download of the same archive with other
+bytes is then a warning naming both digests, an error in strict mode
+(BP_PYTHON_RUNTIME_REQUIRE_PIN, which also refuses unpinned archives).
 Byte-code is compiled with unchecked-hash invalidation: the exported layer's mtimes are
 normalised, which would make timestamp-based .pyc files stale at every start.
 """
@@ -9,7 +16,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import Field
@@ -19,11 +26,12 @@ from ..cnb.context import BuildContext
 from ..cnb.layers import Layer, LayerMetadata
 from ..cnb.models import LayerTypes
 from ..errors import BuildError
-from ..runtime_catalog import RuntimeCatalog
+from ..runtime_catalog import PIN_COMMAND, REQUIRE_PIN_SETTING, RuntimeCatalog, archive_name, require_pin
 from ..stack import Stack
 
 LAYER_NAME = "python"
 TYPES = LayerTypes(build=True, launch=True, cache=True)
+RECORD_LAYER_NAME = "python-archive"
 
 
 class PythonLayerMetadata(LayerMetadata):
@@ -35,10 +43,19 @@ class PythonLayerMetadata(LayerMetadata):
     )
 
 
+class ArchiveRecord(LayerMetadata):
+    """The runtime archive the app's image was built with (the `python-archive` layer)."""
+
+    file: str
+    sha256: str
+
+
 @dataclass(frozen=True)
 class PythonRuntime:
     home: Path  # the install prefix: bin/python3, lib/...
     version: str
+    # The archive it came from, for the SBOM (None: a layer from before digests were recorded).
+    archive_sha256: str | None = field(default=None, kw_only=True, compare=False)
 
     @property
     def python(self) -> Path:
@@ -51,15 +68,29 @@ class PythonRuntime:
 
 def install(ctx: BuildContext, stack: Stack, version: str, catalog: RuntimeCatalog) -> PythonRuntime:
     layer = Layer(ctx.layers_dir, LAYER_NAME)
-    filename = f"python-{version}-ubuntu-{stack.ubuntu_version}-{stack.arch}.tar.zst"
+    filename = archive_name(version, stack.ubuntu_version, stack.arch)
     pin = catalog.sha256_for(filename)
-    expected = PythonLayerMetadata(stack=stack.name, arch=stack.arch, python_version=version, archive_sha256=pin)
-    runtime = PythonRuntime(layer.path, version)
+    strict = require_pin(ctx.env)
+    if strict and pin is None:
+        raise _unpinned_error(filename, catalog)
+    previous, _ = layer.restored_metadata(PythonLayerMetadata)
+    same_archive = previous is not None and (previous.stack, previous.arch, previous.python_version) == (
+        stack.name, stack.arch, version,
+    )  # fmt: skip
+    recorded = (previous.archive_sha256 if previous is not None and same_archive else None) or _recorded(
+        ctx.layers_dir, filename
+    )
+    # Unpinned, the digest recorded at download is the reference: no reason to discard the layer.
+    expected = PythonLayerMetadata(
+        stack=stack.name, arch=stack.arch, python_version=version, archive_sha256=pin or recorded
+    )
+    runtime = PythonRuntime(layer.path, version, archive_sha256=expected.archive_sha256)
 
     decision = layer.decide(expected)
     if decision.keep:
         output.step(f"Using cached Python {version}")
         layer.write(TYPES, expected)
+        _record(ctx.layers_dir, filename, expected.archive_sha256)
         return runtime
     if decision.had_previous:
         old = decision.previous.python_version if decision.previous else "runtime"
@@ -74,7 +105,11 @@ def install(ctx: BuildContext, stack: Stack, version: str, catalog: RuntimeCatal
     archive = ctx.layers_dir / f".{filename}.download"
     try:
         with output.timed(f"Downloading Python {version} ({filename})"):
-            download(url, archive, sha256=pin)
+            digest = download(url, archive, sha256=pin)
+        if recorded is not None and digest != recorded:
+            _archive_changed(filename, url, recorded, digest, strict=strict, pinned=pin is not None)
+        runtime = PythonRuntime(layer.path, version, archive_sha256=digest)
+        expected = expected.model_copy(update={"archive_sha256": digest})
         with output.timed(f"Installing Python {version}"):
             extract_tar_zst(archive, layer.path)
             _post_install(runtime)
@@ -85,13 +120,71 @@ def install(ctx: BuildContext, stack: Stack, version: str, catalog: RuntimeCatal
         archive.unlink(missing_ok=True)
     layer.write(TYPES, expected)
     _write_env(layer)
+    _record(ctx.layers_dir, filename, expected.archive_sha256)
     return runtime
+
+
+def _recorded(layers_dir: Path, filename: str) -> str | None:
+    record, _ = Layer(layers_dir, RECORD_LAYER_NAME).restored_metadata(ArchiveRecord)
+    return record.sha256 if record is not None and record.file == filename else None
+
+
+def _record(layers_dir: Path, filename: str, sha256: str | None) -> None:
+    layer = Layer(layers_dir, RECORD_LAYER_NAME)
+    if sha256 is None:  # a runtime layer from before digests were recorded
+        layer.delete()
+        return
+    layer.reset()
+    layer.write(LayerTypes(launch=True), ArchiveRecord(file=filename, sha256=sha256))
 
 
 def previous_version(layers_dir: Path) -> str | None:
     """The Python version of the restored `python` layer, from its metadata (None if unusable)."""
     metadata, _ = Layer(layers_dir, LAYER_NAME).restored_metadata(PythonLayerMetadata)
     return metadata.python_version if metadata else None
+
+
+def _unpinned_error(filename: str, catalog: RuntimeCatalog) -> BuildError:
+    pending = (
+        ' The catalogue shipped with this buildpack version has no pins yet (pins = "pending").'
+        if catalog.pins == "pending"
+        else ""
+    )
+    return BuildError(
+        f"No sha256 pin for {filename}",
+        f"{REQUIRE_PIN_SETTING} is on, so only runtime archives pinned in the runtime catalogue are "
+        f"installed, and {catalog.origin} has no [[artifacts]] pin for this one.{pending} To pin every "
+        "archive of a catalogue, run on a machine that reaches the mirror:\n\n"
+        f"    $ {PIN_COMMAND} --base-url <mirror URL> <catalogue.toml>\n\n"
+        "then point BP_PYTHON_RUNTIME_CATALOG at that catalogue (see the buildpack's docs/distribution.md, "
+        f'"Pinning runtime archives"). Or set {REQUIRE_PIN_SETTING}=false to accept unpinned archives.',
+    )
+
+
+def _archive_changed(filename: str, url: str, recorded: str, digest: str, *, strict: bool, pinned: bool) -> None:
+    """The same archive, downloaded again, has other bytes than when this app last installed it."""
+    title = f"{filename} changed since this app's previous build"
+    details = (
+        f"The previous build installed a file of this name with other bytes:\n"
+        f"    previous sha256 {recorded}\n"
+        f"    now      sha256 {digest}\n"
+        f"The same file name with different bytes means the archive at {url} was rebuilt, or "
+        "tampered with. Ask the mirror's maintainers which."
+    )
+    if pinned:
+        details += " The runtime catalogue pins the new file: its pin was changed too."
+    if strict:
+        raise BuildError(
+            title,
+            f"{details}\n{REQUIRE_PIN_SETTING} is on, so the build stops. If the change is expected, run "
+            f"one build with {REQUIRE_PIN_SETTING}=false: it installs the pinned archive and records its digest.",
+        )
+    if not pinned:
+        details += (
+            f" Pin the archives in a runtime catalogue ({PIN_COMMAND}) to make any change an error, "
+            f"and set {REQUIRE_PIN_SETTING}=true to refuse unpinned ones."
+        )
+    output.warning(title, details)
 
 
 def build_env(runtime: PythonRuntime, env: dict[str, str]) -> dict[str, str]:
