@@ -125,7 +125,7 @@ def test_pip_installs_into_an_isolated_venv_and_reuses_it(make: Callable[[str, s
     assert layer_types(app.layers_dir, "pip")["cache"] is True  # the tool layer is kept too
 
 
-def test_changes_rebuild_from_scratch_and_identical_inputs_give_an_identical_venv(
+def test_changes_update_exactly_and_identical_inputs_give_an_identical_venv(
     make: Callable[[str, str], DepsApp],
 ) -> None:
     app = make("pip-flask", "pip")
@@ -134,17 +134,33 @@ def test_changes_rebuild_from_scratch_and_identical_inputs_give_an_identical_ven
     first = snapshot(venv)
     assert "flask" in distributions(venv)
 
-    app.write("requirements.txt", "gunicorn==23.0.0\n")
+    app.write("requirements.txt", "gunicorn==22.0.0\n")
     changed = app.install()
     assert changed.ok() == venv
-    assert "Discarding cached dependencies since requirements.txt changed" in changed.log
+    assert "Updating cached dependencies since requirements.txt changed" in changed.log
+    assert "Removing blinker, click, flask, itsdangerous, jinja2, markupsafe, werkzeug (no longer required)" in changed.log
+    assert "rebuilding" not in changed.log.lower()
     assert distributions(venv) == {"gunicorn", "packaging", "pip"}  # flask and its dependencies are gone
     assert venv_python(venv, "import flask").returncode != 0
+    assert "22.0.0" in run_script(venv, "gunicorn", "--version").stdout
 
     app.write("requirements.txt", original)
     again = app.install()
-    assert "requirements.txt changed" in again.log
-    assert snapshot(again.ok()) == first  # byte for byte: identical layers export identically
+    assert "Updating cached dependencies since requirements.txt changed" in again.log
+    assert snapshot(again.ok()) == first  # byte for byte: an update gives what a fresh install gives
+
+
+def test_update_with_a_direct_reference_rebuilds_from_scratch(make: Callable[[str, str], DepsApp]) -> None:
+    app = make("pip-flask", "pip")
+    venv = app.install().ok()
+    (app.app_dir / "localpkg").mkdir()
+    app.write("localpkg/pyproject.toml", '[project]\nname = "localpkg"\nversion = "1.0"\n')
+    app.write("localpkg/localpkg.py", "")
+    app.write("requirements.txt", "gunicorn==23.0.0\n./localpkg\n")
+    outcome = app.install()
+    assert outcome.ok() == venv
+    assert "Rebuilding from scratch: direct references (localpkg) are not compared by version" in outcome.log
+    assert distributions(venv) == {"gunicorn", "localpkg", "packaging", "pip"}
 
 
 def test_failed_installs_explain_and_keep_the_previous_venv(make: Callable[[str, str], DepsApp]) -> None:

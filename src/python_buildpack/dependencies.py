@@ -17,14 +17,25 @@ runtime layer is installed, then `venv_env` for the steps that follow (collectst
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import cast
 
 from . import output
 from .cnb.context import BuildContext
 from .layers import caches, tools
 from .layers.venv import VenvLayer, VenvMetadata
-from .package_managers.base import Installer, Runtime, ToolInstall, installer_env, prepend_path, run, user_settings
+from .package_managers import pip_update
+from .package_managers.base import (
+    Completed,
+    Installer,
+    Runtime,
+    ToolInstall,
+    installer_env,
+    prepend_path,
+    run,
+    user_settings,
+)
 from .package_managers.choice import ORDER_TEXT, Choice, choose
 from .package_managers.pip import Pip
 from .package_managers.pipenv import Pipenv
@@ -74,20 +85,32 @@ def install_dependencies(
         venv.keep(expected)
         output.step(f"Using cached dependencies ({', '.join(expected.inputs) or 'no dependency files'} unchanged)")
         return venv.path
-    if decision.had_previous:
+    # pip apps update the venv in place when only their requirements changed (pip_update.py).
+    updatable = isinstance(installer, Pip) and venv.can_update(decision, expected)
+    if updatable:
+        output.step(f"Updating cached dependencies since {decision.reason_text}")
+    elif decision.had_previous:
         output.step(f"Discarding cached dependencies since {decision.reason_text}")
 
     tool = _tools(layers_dir, installer.name, runtime, base_env)
     cache_setting = caches.prepare(layers_dir, installer.name, installer.cache_env_var, runtime, settings)
     install_env = installer.environment(base_env | cache_setting, venv.path, app_dir)
 
+    def run_checked(command: Sequence[str | Path]) -> Completed:
+        result = run(command, install_env, app_dir, hide=installer.hide_line)
+        if result.returncode != 0:
+            raise installer.failure(result, choice.files)
+        return result
+
     def install(venv_dir: Path) -> None:
         with output.timed(f"Installing dependencies with {installer.name} {installer.version}"):
             for command in installer.commands(tool, venv_dir):
-                result = run(command, install_env, app_dir, hide=installer.hide_line)
-                if result.returncode != 0:
-                    raise installer.failure(result, choice.files)
+                run_checked(command)
 
+    if updatable and venv.update(
+        expected, lambda venv_dir: pip_update.update(cast(Pip, installer), tool, venv_dir, app_dir, run_checked)
+    ):
+        return venv.path
     venv.rebuild(expected, runtime, base_env, install)
     return venv.path
 

@@ -5,14 +5,18 @@ The layer is the venv itself, made with the runtime's `python3 -m venv --without
 and VIRTUAL_ENV points at it. It links to the runtime layer only, never to a build-only one.
 
 Reused as is while the Python version, stack, package manager and version, and the digests
-of the dependency files are unchanged; any change rebuilds it from scratch, so that packages
-removed from the requirements do not survive. The venv cannot be built elsewhere and moved
-(scripts and pyvenv.cfg hold its absolute path), so a rebuild moves the previous one aside and
-puts it back, with its metadata, if the install fails: the next build can still reuse it.
+of the dependency files are unchanged. When only the dependency files changed, a package
+manager that can make the venv exactly match the new target set updates it in place (see
+`dependencies.py`); any other change, or an update whose result does not verify, rebuilds it
+from scratch, so that packages removed from the requirements never survive. The venv cannot be
+built elsewhere and moved (scripts and pyvenv.cfg hold its absolute path), so a rebuild moves
+the previous one aside, and an update first copies it aside; either puts it back, with its
+metadata, if the install fails: the next build can still reuse it.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -73,6 +77,45 @@ class VenvLayer:
         if decision.keep and not (self.path / "bin" / "python").exists():
             return Decision(False, ["its files are incomplete"], had_previous=True)
         return decision
+
+    def can_update(self, decision: Decision, expected: VenvMetadata) -> bool:
+        """Whether only the dependency files changed: the previous venv is then a fine start."""
+        previous = decision.previous
+        return (
+            isinstance(previous, VenvMetadata)
+            and previous.model_copy(update={"inputs": expected.inputs}) == expected
+            and (self.path / "bin" / "python").exists()
+        )
+
+    def update(self, expected: VenvMetadata, update: Callable[[Path], bool]) -> bool:
+        """Updates the venv in place with `update`, which says whether the result verified.
+
+        A copy of the previous venv waits aside: it is put back, with its metadata, when
+        `update` fails (the error goes on) or returns False (the caller then rebuilds).
+        """
+        old_toml = self.layer.toml_path.read_bytes()
+        _remove(self.previous)
+        # Hard links: pip never rewrites an installed file in place (uninstalled files are moved
+        # away, a file is unlinked before it is written, metadata and byte-code are written to a
+        # temporary file and renamed), so the copy stays intact without copying any data.
+        shutil.copytree(self.path, self.previous, symlinks=True, copy_function=os.link)
+        self.layer.toml_path.unlink()
+        try:
+            verified = update(self.path)
+        except BaseException:
+            self._put_back(old_toml)
+            raise
+        if not verified:
+            self._put_back(old_toml)
+            return False
+        _remove(self.previous)
+        self.keep(expected)
+        return True
+
+    def _put_back(self, old_toml: bytes) -> None:
+        _remove(self.path)
+        self.previous.rename(self.path)
+        self.layer.toml_path.write_bytes(old_toml)
 
     def keep(self, expected: VenvMetadata) -> None:
         self.layer.write(TYPES, expected)

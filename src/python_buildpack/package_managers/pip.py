@@ -1,7 +1,9 @@
 """pip: `pip install -r requirements.txt` into the app's venv.
 
-The pinned pip is installed into the venv, then runs from there: build hooks and one-off
-commands that run `pip` act on the app's venv, as they did with the classic buildpack.
+The pinned pip of the `pip` tool layer does the install, run by the venv's interpreter (what
+pip's `--python` option does, without a second interpreter start). The venv also gets that
+pip, from its wheel: build hooks and one-off commands that run `pip` act on the app's venv,
+as they did with the classic buildpack. It is the image's only pip.
 
 The venv is reused while its inputs are unchanged: requirements.txt, the files it includes
 (`-r`, `-c`), and local path requirements (an editable package's build files, a non-editable
@@ -39,11 +41,11 @@ class Pip(Installer):
         python = venv / "bin" / "python"
         options = ["--no-input", "--disable-pip-version-check", "--root-user-action=ignore", "--progress-bar=off"]
         # The pinned pip goes into the venv first, from the wheel in the pip layer (no download),
-        # then installs the requirements. requirements.txt may still pin another pip.
+        # so that requirements.txt may still pin another pip.
         offline: list[str | Path] = ["--quiet", "--no-index", "--find-links", tool.wheels, f"pip=={self.version}"]
         return [
-            [python, f"{tool.pip_wheel}/pip", "install", *options, *offline],
-            [python, "-m", "pip", "install", *options, "-r", REQUIREMENTS],
+            [python, tool.pip_main, "install", *options, *offline],
+            [python, tool.pip_main, "install", *options, "-r", REQUIREMENTS],
         ]
 
     def python_mismatch(self, result: Completed) -> tuple[str, str] | None:

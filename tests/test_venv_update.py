@@ -1,0 +1,112 @@
+"""In-place venv updates: the copy-aside rollback of the venv layer and pip's target-set helpers.
+
+The real updates with pip are in test_dependencies.py; these pin the failure paths, which real
+installs rarely reach.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from python_buildpack.cnb.layers import Decision
+from python_buildpack.layers.venv import PREVIOUS, VenvLayer, VenvMetadata
+from python_buildpack.package_managers import pip_update
+
+METADATA = VenvMetadata(
+    python_version="3.12.1",
+    stack="scalingo-22",
+    arch="amd64",
+    package_manager="pip",
+    package_manager_version="26.3",
+    app_dir="/workspace",
+    inputs={"requirements.txt": "a" * 64},
+)
+CHANGED = METADATA.model_copy(update={"inputs": {"requirements.txt": "b" * 64}})
+
+
+def venv_layer(tmp_path: Path) -> VenvLayer:
+    layer = VenvLayer(tmp_path)
+    (layer.path / "bin").mkdir(parents=True)
+    (layer.path / "bin" / "python").write_text("python")
+    (layer.path / "old").write_text("previous")
+    layer.keep(METADATA)
+    return layer
+
+
+def test_only_changed_dependency_files_allow_an_update(tmp_path: Path) -> None:
+    layer = venv_layer(tmp_path)
+    assert layer.can_update(Decision(False, ["requirements.txt changed"], True, METADATA), CHANGED)
+    other_python = CHANGED.model_copy(update={"python_version": "3.12.2"})
+    assert not layer.can_update(Decision(False, ["the Python version changed"], True, METADATA), other_python)
+    assert not layer.can_update(Decision(False, ["its metadata file could not be read"], True, None), CHANGED)
+
+
+def test_a_verified_update_keeps_the_new_files_and_metadata(tmp_path: Path) -> None:
+    layer = venv_layer(tmp_path)
+
+    def update(venv: Path) -> bool:
+        (venv / "old").unlink()
+        (venv / "new").write_text("updated")
+        return True
+
+    assert layer.update(CHANGED, update)
+    assert (layer.path / "new").is_file() and not (layer.path / "old").exists()
+    assert not (tmp_path / PREVIOUS).exists()
+    assert "b" * 64 in layer.layer.toml_path.read_text()
+
+
+@pytest.mark.parametrize("outcome", ["unverified", "error"])
+def test_a_failed_update_puts_the_previous_venv_back(tmp_path: Path, outcome: str) -> None:
+    layer = venv_layer(tmp_path)
+    toml_before = layer.layer.toml_path.read_bytes()
+
+    def update(venv: Path) -> bool:
+        (venv / "old").unlink()
+        (venv / "new").write_text("half done")
+        if outcome == "error":
+            raise RuntimeError("pip failed")
+        return False
+
+    if outcome == "error":
+        with pytest.raises(RuntimeError):
+            layer.update(CHANGED, update)
+    else:
+        assert not layer.update(CHANGED, update)
+    assert (layer.path / "old").read_text() == "previous"
+    assert not (layer.path / "new").exists()
+    assert layer.layer.toml_path.read_bytes() == toml_before
+    assert not (tmp_path / PREVIOUS).exists()
+
+
+def test_report_gives_the_target_set_and_direct_references(tmp_path: Path) -> None:
+    report = tmp_path / "report.json"
+    report.write_text(
+        json.dumps(
+            {
+                "install": [
+                    {"metadata": {"name": "Flask", "version": "3.1.3"}, "is_direct": False},
+                    {"metadata": {"name": "zope.interface", "version": "7.0"}, "is_direct": False},
+                    {"metadata": {"name": "local_pkg", "version": "1.0"}, "is_direct": True},
+                ]
+            }
+        )
+    )
+    target, direct = pip_update.read_report(report)
+    assert target == {"flask": "3.1.3", "zope-interface": "7.0", "local-pkg": "1.0"}
+    assert direct == ["local-pkg"]
+
+
+def test_installed_and_compare(tmp_path: Path) -> None:
+    site = tmp_path / "lib" / "python3.12" / "site-packages"
+    for name, version in (("Flask", "3.1.3"), ("Jinja2", "3.1.6"), ("pip", "26.3")):
+        dist = site / f"{name}-{version}.dist-info"
+        dist.mkdir(parents=True)
+        (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\nbody\n")
+    actual = pip_update.installed(tmp_path)
+    assert actual == {"flask": "3.1.3", "jinja2": "3.1.6", "pip": "26.3"}
+    assert pip_update.compare(actual, actual) == []
+    target = {"flask": "3.1.2", "pip": "26.3", "gunicorn": "23.0.0"}
+    assert pip_update.compare(target, actual) == ["gunicorn missing", "jinja2 not required", "flask 3.1.3 instead of 3.1.2"]
