@@ -23,6 +23,7 @@ from typing import cast
 
 from . import output
 from .cnb.context import BuildContext
+from .errors import BuildError
 from .layers import caches, tools
 from .layers.venv import VenvLayer, VenvMetadata
 from .package_managers import pip_update
@@ -37,7 +38,7 @@ from .package_managers.base import (
     user_settings,
 )
 from .package_managers.choice import ORDER_TEXT, Choice, choose
-from .package_managers.pip import Pip
+from .package_managers.pip import DEV_REQUIREMENTS, Pip
 from .package_managers.pipenv import Pipenv
 from .package_managers.poetry import Poetry
 from .package_managers.uv import Uv
@@ -45,6 +46,16 @@ from .package_managers.versions import Tool
 from .stack import Stack
 
 INSTALLERS: dict[Tool, Installer] = {"pip": Pip(), "pipenv": Pipenv(), "poetry": Poetry(), "uv": Uv()}
+
+DEV_SETTING = "BP_PYTHON_INSTALL_DEV_DEPENDENCIES"
+DEV_DESCRIPTION: dict[Tool, str] = {
+    "pip": f"{DEV_REQUIREMENTS} after requirements.txt, when it exists",
+    "pipenv": "pipenv install --dev ([dev-packages])",
+    "poetry": "poetry sync --all-groups",
+    "uv": "uv sync with uv's default groups (dev)",
+}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
 
 
 def install_dependencies(
@@ -59,7 +70,11 @@ def install_dependencies(
     app_dir, layers_dir = ctx.app_dir.absolute(), ctx.layers_dir.absolute()
     choice = choose(app_dir)
     installer = INSTALLERS[choice.manager]
+    if dev_dependencies(ctx.env):
+        installer = installer.for_development(app_dir)
     _log_choice(choice, installer)
+    if installer.dev:
+        output.step(f"Including development dependencies ({DEV_SETTING}=true): {DEV_DESCRIPTION[installer.name]}")
     runtime = Runtime(python_home, python_version, stack)
     settings = user_settings(ctx.env)
     base_env = installer_env(env, settings)
@@ -75,6 +90,7 @@ def install_dependencies(
         package_manager_version=installer.version,
         app_dir=str(app_dir),
         inputs=installer.inputs(app_dir),
+        dev_dependencies=installer.dev,
     )
     decision = venv.decide(expected)
     if decision.keep:
@@ -113,6 +129,21 @@ def install_dependencies(
         return venv.path
     venv.rebuild(expected, runtime, base_env, install)
     return venv.path
+
+
+def dev_dependencies(settings: Mapping[str, str]) -> bool:
+    """BP_PYTHON_INSTALL_DEV_DEPENDENCIES: a boolean; anything else is a mistake worth a stop."""
+    value = settings.get(DEV_SETTING, "").strip()
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise BuildError(
+        f"Invalid {DEV_SETTING}: {value[:80]!r}",
+        f"{DEV_SETTING} must be true or false (also accepted: 1/0, yes/no, on/off). true also "
+        "installs the development dependencies (for CI builds that run tests); unset it for "
+        "images that serve the app.",
+    )
 
 
 def venv_env(venv: Path, env: Mapping[str, str]) -> dict[str, str]:

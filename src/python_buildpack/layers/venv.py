@@ -45,6 +45,8 @@ class VenvMetadata(LayerMetadata):
     app_dir: str = Field(title="the app directory")
     # Dependency files (relative path → sha256): requirements, locks, local packages.
     inputs: dict[str, str] = Field(title="the dependency files", json_schema_extra={"opaque": True})
+    # BP_PYTHON_INSTALL_DEV_DEPENDENCIES; the default keeps venvs of older builds reusable.
+    dev_dependencies: bool = Field(default=False, title="BP_PYTHON_INSTALL_DEV_DEPENDENCIES")
 
     def changes_from(self, old: LayerMetadata) -> list[str]:
         if not isinstance(old, VenvMetadata):

@@ -4,6 +4,7 @@ its output streamed into the build log, the installer environment, and failure e
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import re
@@ -174,6 +175,14 @@ class Installer(ABC):
     lock_command: ClassVar[str] = ""
     # Output patterns that mean the lock file does not match the project file.
     out_of_sync: ClassVar[tuple[str, ...]] = ()
+    # Also the development dependencies (BP_PYTHON_INSTALL_DEV_DEPENDENCIES, for CI builds).
+    dev: bool = False
+
+    def for_development(self, app_dir: Path) -> Installer:
+        """A copy of this installer that also installs the app's development dependencies."""
+        development = copy.copy(self)
+        development.dev = True
+        return development
 
     @property
     def version(self) -> str:

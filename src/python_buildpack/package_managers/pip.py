@@ -12,12 +12,14 @@ directory's whole tree, a wheel or archive file, a `--find-links` directory).
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 
 from .base import Completed, Installer, ToolInstall, file_digest, tree_digest
 
 REQUIREMENTS = "requirements.txt"
+DEV_REQUIREMENTS = "requirements-test.txt"  # installed too with BP_PYTHON_INSTALL_DEV_DEPENDENCIES
 
 _INCLUDE_OPTIONS = ("-r", "--requirement", "-c", "--constraint")
 _EDITABLE_OPTIONS = ("-e", "--editable")
@@ -32,9 +34,20 @@ class Pip(Installer):
     name = "pip"
     cache_env_var = "PIP_CACHE_DIR"
 
+    dev_requirements = False  # requirements-test.txt exists and development dependencies are wanted
+
+    def for_development(self, app_dir: Path) -> Pip:
+        development = copy.copy(self)
+        development.dev = True
+        development.dev_requirements = (app_dir / DEV_REQUIREMENTS).is_file()
+        return development
+
     def inputs(self, app_dir: Path) -> dict[str, str]:
         found: dict[str, str] = {}
-        _scan(app_dir / REQUIREMENTS, app_dir, found, set())
+        seen: set[Path] = set()
+        _scan(app_dir / REQUIREMENTS, app_dir, found, seen)
+        if self.dev_requirements:
+            _scan(app_dir / DEV_REQUIREMENTS, app_dir, found, seen)
         return found
 
     def commands(self, tool: ToolInstall, venv: Path) -> list[list[str | Path]]:
@@ -45,8 +58,11 @@ class Pip(Installer):
         offline: list[str | Path] = ["--quiet", "--no-index", "--find-links", tool.wheels, f"pip=={self.version}"]
         return [
             [python, tool.pip_main, "install", *options, *offline],
-            [python, tool.pip_main, "install", *options, "-r", REQUIREMENTS],
+            [python, tool.pip_main, "install", *options, "-r", REQUIREMENTS, *self._dev_options()],
         ]
+
+    def _dev_options(self) -> list[str | Path]:
+        return ["-r", DEV_REQUIREMENTS] if self.dev_requirements else []
 
     def python_mismatch(self, result: Completed) -> tuple[str, str] | None:
         if result.matches(r"Requires-Python|requires a different Python"):

@@ -32,7 +32,7 @@ class Pipenv(Installer):
         return digests(app_dir, ("Pipfile", "Pipfile.lock"))
 
     def commands(self, tool: ToolInstall, venv: Path) -> list[list[str | Path]]:
-        return [[tool.executable(), "install", "--deploy"]]
+        return [[tool.executable(), "install", "--deploy", *(["--dev"] if self.dev else [])]]
 
     def environment(self, env: Mapping[str, str], venv: Path, app_dir: Path) -> dict[str, str]:
         result = super().environment(env, venv, app_dir)

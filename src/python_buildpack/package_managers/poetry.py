@@ -25,7 +25,8 @@ class Poetry(Installer):
         return digests(app_dir, ("pyproject.toml", "poetry.lock", "poetry.toml"))
 
     def commands(self, tool: ToolInstall, venv: Path) -> list[list[str | Path]]:
-        return [[tool.executable(), "sync", "--only", "main", "--compile", "--no-interaction", "--no-ansi"]]
+        groups = ["--all-groups"] if self.dev else ["--only", "main"]
+        return [[tool.executable(), "sync", *groups, "--compile", "--no-interaction", "--no-ansi"]]
 
     def environment(self, env: Mapping[str, str], venv: Path, app_dir: Path) -> dict[str, str]:
         result = super().environment(env, venv, app_dir)

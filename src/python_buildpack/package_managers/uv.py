@@ -30,7 +30,7 @@ class Uv(Installer):
                 tool.executable(),
                 "sync",
                 "--locked",
-                "--no-default-groups",
+                *([] if self.dev else ["--no-default-groups"]),  # uv's default groups: `dev`
                 "--compile-bytecode",
                 "--no-progress",
                 "--python",
