@@ -34,6 +34,7 @@ from pathlib import Path
 from python_buildpack.cnb.context import BuildContext, Target
 from python_buildpack.dependencies import install_dependencies
 from python_buildpack.lifecycle.builder import HOST_ENV_ALLOWLIST
+from python_buildpack.python_version import read_requested_version
 from python_buildpack.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,11 +63,12 @@ def install(app: Path, layers: Path) -> float:
         layers_dir=layers,
         buildpack_plan_path=layers.parent / "plan.toml",
     )
+    requested, _ = read_requested_version(app, platform.python_version().rsplit(".", 1)[0])
     log = io.StringIO()
     start = time.perf_counter()
     try:
         with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-            install_dependencies(ctx, STACK, PYTHON_HOME, platform.python_version(), env)
+            install_dependencies(ctx, STACK, PYTHON_HOME, platform.python_version(), env, requested=requested)
     except BaseException:
         print(log.getvalue(), file=sys.stderr)
         raise

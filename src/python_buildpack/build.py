@@ -79,7 +79,7 @@ def run(ctx: BuildContext) -> None:
     from .dependencies import install_dependencies, venv_env
 
     output.header("Installing dependencies")
-    venv = install_dependencies(ctx, build_stack, runtime.home, runtime.version, env)
+    venv = install_dependencies(ctx, build_stack, runtime.home, runtime.version, env, requested=requested)
     env = venv_env(venv, env)
     env.setdefault("PIP_REQUIRE_VIRTUALENV", "1")  # as at launch: see layers/python.py
 

@@ -18,6 +18,7 @@ runtime layer is installed, then `venv_env` for the steps that follow (collectst
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -43,6 +44,7 @@ from .package_managers.pipenv import Pipenv
 from .package_managers.poetry import Poetry
 from .package_managers.uv import Uv
 from .package_managers.versions import Tool
+from .python_version import RequestedVersion, change_advice
 from .stack import Stack
 
 INSTALLERS: dict[Tool, Installer] = {"pip": Pip(), "pipenv": Pipenv(), "poetry": Poetry(), "uv": Uv()}
@@ -59,9 +61,17 @@ _FALSE = {"", "0", "false", "no", "off"}
 
 
 def install_dependencies(
-    ctx: BuildContext, stack: Stack, python_home: Path, python_version: str, env: Mapping[str, str]
+    ctx: BuildContext,
+    stack: Stack,
+    python_home: Path,
+    python_version: str,
+    env: Mapping[str, str],
+    *,
+    requested: RequestedVersion,
 ) -> Path:
     """Installs the app's dependencies into the `venv` layer (or reuses it); returns the venv dir.
+
+    `requested` says where `python_version` came from, for errors of installers that refuse it.
 
     `env` is the build environment (the runtime's bin on PATH, its lib on LD_LIBRARY_PATH);
     it is copied, never changed. User settings for the installers (PIP_*, PIPENV_*, POETRY_*,
@@ -115,7 +125,8 @@ def install_dependencies(
     def run_checked(command: Sequence[str | Path]) -> Completed:
         result = run(command, install_env, app_dir, hide=installer.hide_line)
         if result.returncode != 0:
-            raise installer.failure(result, choice.files)
+            advice = partial(change_advice, requested, python_version)
+            raise installer.failure(result, choice.files, python_version, advice)
         return result
 
     def install(venv_dir: Path) -> None:

@@ -24,6 +24,7 @@ from python_buildpack.cnb.context import BuildContext, Target
 from python_buildpack.dependencies import install_dependencies
 from python_buildpack.errors import BuildError
 from python_buildpack.lifecycle.builder import HOST_ENV_ALLOWLIST
+from python_buildpack.python_version import read_requested_version
 from python_buildpack.stack import Stack
 
 PYTHON_HOME = Path(sys.base_prefix)
@@ -73,10 +74,15 @@ class DepsApp:
             layers_dir=self.layers_dir,
             buildpack_plan_path=self.layers_dir.parent / "plan.toml",
         )
+        # Where the build's version "came from", read from the app as the build does: it is named
+        # in the errors of installers that refuse it. The version installed is always python_home's.
+        requested, _ = read_requested_version(self.app_dir, self.python_version.rsplit(".", 1)[0])
         stream = io.StringIO()
         with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
             try:
-                venv = install_dependencies(ctx, STACK, self.python_home, self.python_version, env | extra_settings)
+                venv = install_dependencies(
+                    ctx, STACK, self.python_home, self.python_version, env | extra_settings, requested=requested
+                )
             except BuildError as error:
                 return Outcome(stream.getvalue(), error=error)
         return Outcome(stream.getvalue(), venv=venv)

@@ -22,7 +22,7 @@ from ..stack import Stack
 from .hints import hint_for
 from .versions import TOOL_VERSIONS, Tool
 
-# Lines of a failed installer's output repeated in the error, after the streamed log.
+# Lines of a failed tool's output kept for its error when the output was not streamed.
 TAIL_LINES = 25
 
 # User settings for the installers pass through (private indexes, timeouts, ...).
@@ -207,11 +207,17 @@ class Installer(ABC):
         """Output lines not worth showing (tracebacks a tool prints around its own errors)."""
         return False
 
-    def failure(self, result: Completed, files: Iterable[str]) -> BuildError:
-        title, details = self.explain(result, ", ".join(files))
-        return BuildError(title, details, output=result.tail(lambda line: not self.hide_line(line)))
+    def failure(
+        self, result: Completed, files: Iterable[str], version: str, advice: Callable[[str], str]
+    ) -> BuildError:
+        """The error of a failed install, after its output streamed into the log (not repeated).
 
-    def explain(self, result: Completed, files: str) -> tuple[str, str]:
+        `version` is the build's Python; `advice` says how to request another one, given what
+        the project accepts (python_version.change_advice).
+        """
+        return BuildError(*self.explain(result, ", ".join(files), version, advice))
+
+    def explain(self, result: Completed, files: str, version: str, advice: Callable[[str], str]) -> tuple[str, str]:
         """The error title and paragraph for a failed install; specific causes first."""
         for pattern in self.out_of_sync:
             if result.matches(pattern):
@@ -223,6 +229,15 @@ class Installer(ABC):
                     f"`{self.lock_command}` where you develop the app, commit the updated {lock} "
                     "and deploy again.",
                 )
+        host = unreachable_git_host(result)
+        if host:
+            return (
+                f"{self.name} could not reach {host}",
+                f"{self.name} could not fetch a git dependency from {host}: the host name could not be "
+                f"resolved or the host did not answer (see the output above). Check the repository URL "
+                f"in {files}, and that {host} is reachable from the platform (a private git server must "
+                "accept connections from the build). If it is, this is usually temporary: build again.",
+            )
         hint = hint_for("\n".join(result.lines))
         if hint:
             return hint.title, hint.explanation
@@ -234,12 +249,13 @@ class Installer(ABC):
                 f"again. If the app uses a private index, check its URL and credentials in the "
                 f"app's environment ({self.index_settings()}) and that the platform can reach it.",
             )
-        python_problem = self.python_mismatch(result)
+        python_problem = self.python_mismatch(result, version, advice)
         if python_problem:
             return python_problem
         return self.generic_failure(result, files)
 
-    def python_mismatch(self, result: Completed) -> tuple[str, str] | None:
+    def python_mismatch(self, result: Completed, version: str, advice: Callable[[str], str]) -> tuple[str, str] | None:
+        """The error when the tool refused the build's Python version, naming where it came from."""
         return None
 
     def generic_failure(self, result: Completed, files: str) -> tuple[str, str]:
@@ -267,8 +283,35 @@ NETWORK_ERRORS = "|".join(
         r"error sending request",
         r"dns error",
         r"Connection reset",
+        r"All attempts to connect to \S+ failed",  # poetry
     )
 )
+
+
+# Network failures of git (and curl, which git uses), ssh and dulwich (poetry's git client),
+# each naming the host.
+_UNREACHABLE = (
+    r"Could not resolve host: ([\w.-]+)",
+    r"Could not resolve hostname ([\w.-]+)",
+    r"Failed to connect to ([\w.-]+) port",
+    r"connect to host ([\w.-]+) port \d+: (?:Connection|Network)",
+    r"unable to access '\w+://(?:[^@/']*@)?([\w.-]+)[^']*': .*(?:timed out|Connection reset|Couldn't connect)",
+    r"ConnectionPool\(host='([\w.-]+)', port=\d+\): Max retries exceeded",
+)
+# Output that says a git dependency was being fetched: pip's and uv's git commands, uv's and
+# dulwich's errors.
+_GIT_FETCH = r"\bgit (?:clone|fetch)\b|Git operation failed|GitProtocolError|git-upload-pack|fatal: unable to access"
+
+
+def unreachable_git_host(result: Completed) -> str | None:
+    """The host of a git dependency that could not be reached, if that is why the install failed."""
+    if not result.matches(_GIT_FETCH):
+        return None
+    for pattern in _UNREACHABLE:
+        found = result.matches(pattern)
+        if found:
+            return found.group(1)
+    return None
 
 
 def file_digest(path: Path) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from .base import Completed, Installer, ToolInstall, file_digest, tree_digest
@@ -64,15 +65,25 @@ class Pip(Installer):
     def _dev_options(self) -> list[str | Path]:
         return ["-r", DEV_REQUIREMENTS] if self.dev_requirements else []
 
-    def python_mismatch(self, result: Completed) -> tuple[str, str] | None:
-        if result.matches(r"Requires-Python|requires a different Python"):
+    def python_mismatch(self, result: Completed, version: str, advice: Callable[[str], str]) -> tuple[str, str] | None:
+        package = result.matches(r"Package '([^']+)' requires a different Python: \S+ not in '([^']+)'")
+        if package:
+            name, requirement = package.groups()
             return (
-                "A requirement does not support this Python version",
-                "pip found no release of a package that supports the Python version of this build "
-                "(see the output above). Choose another Python version in .python-version, or "
-                f"require a release of the package that supports it in {REQUIREMENTS}.",
+                f"{name} does not support Python {version}",
+                f"{name} requires Python {requirement}, so pip refused to install it with Python "
+                f"{version}. {advice(f'that matches {requirement}')} Or require a release of {name} "
+                f"that supports Python {version} in {REQUIREMENTS}.",
             )
-        return None
+        if not result.matches(r"Requires-Python|requires a different Python"):
+            return None
+        wanted = advice("that every requirement supports")
+        return (
+            f"A requirement does not support Python {version}",
+            f"pip found no release of a package that supports Python {version} (see the output "
+            f"above: the versions it ignored name the Python they require). {wanted} Or require a "
+            f"release of the package that supports Python {version} in {REQUIREMENTS}.",
+        )
 
     def generic_failure(self, result: Completed, files: str) -> tuple[str, str]:
         missing = result.matches(r"No matching distribution found for (\S+)")

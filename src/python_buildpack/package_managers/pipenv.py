@@ -8,7 +8,7 @@ environment named by VIRTUAL_ENV, with its own bundled pip, so the venv needs no
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ..cnb import toml_io
@@ -53,16 +53,18 @@ class Pipenv(Installer):
     def hide_line(self, line: str) -> bool:
         return bool(_TRACEBACK_LINE.match(line))
 
-    def python_mismatch(self, result: Completed) -> tuple[str, str] | None:
-        if result.matches(r"Pipfile requires \W?python_(full_)?version"):
-            return (
-                "The Pipfile requires another Python version",
-                "pipenv refused to install because the Pipfile's [requires] python_version does not "
-                "match the Python of this build (see the output above). The build uses the version "
-                "from .python-version, else Pipfile.lock: make them agree, run `pipenv lock` and "
-                "deploy again.",
-            )
-        return None
+    def python_mismatch(self, result: Completed, version: str, advice: Callable[[str], str]) -> tuple[str, str] | None:
+        # 'Warning: Your Pipfile requires "python_version" 3.12, but you are using 3.11.7 from ...'
+        refused = result.matches(r"Pipfile requires \W?(python_(?:full_)?version)\W? ([^\s,]+)")
+        if not refused:
+            return None
+        key, required = refused.groups()
+        return (
+            f"The Pipfile requires Python {required}",
+            f"The Pipfile's [requires] {key} is {required}, so pipenv refused to install with Python "
+            f"{version}. {advice(f'that matches {required}')} Or change {key} in the Pipfile, run "
+            "`pipenv lock` and deploy again.",
+        )
 
     def index_settings(self) -> str:
         return "the [[source]] entries of the Pipfile, PIPENV_PYPI_MIRROR"

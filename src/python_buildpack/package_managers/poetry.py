@@ -6,7 +6,7 @@ one of its own here); `sync` fails when poetry.lock no longer matches pyproject.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from .base import Completed, Installer, ToolInstall, digests
@@ -33,16 +33,20 @@ class Poetry(Installer):
         result.update({"POETRY_VIRTUALENVS_CREATE": "false", "POETRY_NO_INTERACTION": "1"})
         return result
 
-    def python_mismatch(self, result: Completed) -> tuple[str, str] | None:
-        if result.matches(r"is not supported by the project|not compatible with the project"):
-            return (
-                "pyproject.toml does not allow this Python version",
-                "The project's Python requirement (requires-python, or python in "
-                "[tool.poetry.dependencies]) excludes the Python version of this build (see the "
-                "output above). Choose a version it allows in .python-version, or widen the "
-                "requirement, run `poetry lock` and deploy again.",
-            )
-        return None
+    def python_mismatch(self, result: Completed, version: str, advice: Callable[[str], str]) -> tuple[str, str] | None:
+        # "Current Python version (3.13.0) is not allowed by the project (3.12.*)." when
+        # installing into the active venv; "... is not supported by the project" when choosing one.
+        refused = result.matches(r"is not (?:allowed|supported) by the project \((.+)\)\.?$")
+        if not refused:
+            return None
+        requirement = refused.group(1)
+        return (
+            f"pyproject.toml does not allow Python {version}",
+            f"The project requires Python {requirement} (requires-python, or python in "
+            f"[tool.poetry.dependencies]), so poetry refused to install with Python {version}. "
+            f"{advice(f'that matches {requirement}')} Or widen the requirement in pyproject.toml, "
+            "run `poetry lock` and deploy again.",
+        )
 
     def index_settings(self) -> str:
         return "the [[tool.poetry.source]] entries, POETRY_HTTP_BASIC_<SOURCE>_USERNAME/PASSWORD"

@@ -6,7 +6,7 @@ a Python of its own here. `--locked` fails when uv.lock no longer matches pyproj
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from .base import Completed, Installer, ToolInstall, digests
@@ -46,15 +46,21 @@ class Uv(Installer):
         result.setdefault("UV_LINK_MODE", "copy")
         return result
 
-    def python_mismatch(self, result: Completed) -> tuple[str, str] | None:
-        if result.matches(r"incompatible with the project's Python requirement"):
-            return (
-                "pyproject.toml does not allow this Python version",
-                "The project's requires-python excludes the Python version of this build (see the "
-                "output above). Choose a version it allows in .python-version, or widen "
-                "requires-python, run `uv lock` and deploy again.",
-            )
-        return None
+    def python_mismatch(self, result: Completed, version: str, advice: Callable[[str], str]) -> tuple[str, str] | None:
+        # "... resolved to Python 3.11.7, which is incompatible with the project's Python
+        # requirement: `==3.12.*` (from `project.requires-python`)", or against the lock's.
+        refused = result.matches(
+            r"(?:incompatible with the project's|not compatible with the locked) Python requirement: `([^`]+)`"
+        )
+        if not refused:
+            return None
+        requirement = refused.group(1)
+        return (
+            f"pyproject.toml does not allow Python {version}",
+            f"The project's requires-python is {requirement}, so uv refused to install with Python "
+            f"{version}. {advice(f'that matches {requirement}')} Or widen requires-python, run "
+            "`uv lock` and deploy again.",
+        )
 
     def index_settings(self) -> str:
         return "the [[tool.uv.index]] entries, UV_INDEX_URL, UV_INDEX_<NAME>_USERNAME/PASSWORD"
