@@ -7,9 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from support.boxes import box
 
 from python_buildpack.errors import BuildError
-from python_buildpack.hooks import TAIL_LINES, run_hook
+from python_buildpack.hooks import run_hook
 
 ENV = {"PATH": os.environ["PATH"], "HOOK_VAR": "from-the-build"}
 
@@ -51,11 +52,15 @@ def test_failure_shows_status_and_output(tmp_path: Path, capsys: pytest.CaptureF
     write_hook(tmp_path, "#!/bin/sh\necho compiling assets\necho 'npm: not found' >&2\nexit 3\n")
     with pytest.raises(BuildError) as raised:
         run_hook(tmp_path, "pre_compile", ENV)
-    error = raised.value
-    assert error.title == "bin/pre_compile failed (exited with status 3)"
-    assert error.output == "compiling assets\nnpm: not found"
-    assert "exited with status 3" in error.details
-    assert "npm: not found" in capsys.readouterr().out  # streamed as it ran
+    assert box(raised.value) == (
+        "! Error: bin/pre_compile failed (exited with status 3)\n"
+        "!\n"
+        "! The build hook bin/pre_compile exited with status 3; its output is above.\n"
+        "! Fix the hook (it runs from the root of the app with the build environment), then build\n"
+        "! again."
+    )
+    assert raised.value.output == ""  # streamed as it ran, not repeated in the error
+    assert capsys.readouterr().out.count("npm: not found") == 1
 
 
 def test_killed_hook(tmp_path: Path) -> None:
@@ -66,12 +71,13 @@ def test_killed_hook(tmp_path: Path) -> None:
     assert "out of memory" in raised.value.details
 
 
-def test_error_output_keeps_the_last_lines(tmp_path: Path) -> None:
+def test_long_failing_output_is_shown_once_and_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_hook(tmp_path, "#!/bin/sh\ni=0\nwhile [ $i -lt 100 ]; do echo line $i; i=$((i+1)); done\nexit 1\n")
     with pytest.raises(BuildError) as raised:
         run_hook(tmp_path, "pre_compile", ENV)
-    lines = raised.value.output.splitlines()
-    assert len(lines) == TAIL_LINES and lines[-1] == "line 99" and lines[0] == f"line {100 - TAIL_LINES}"
+    assert raised.value.output == ""
+    out = capsys.readouterr().out
+    assert [line.strip() for line in out.splitlines() if "line " in line] == [f"line {i}" for i in range(100)]
 
 
 def test_non_utf8_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,7 +9,6 @@ before running them, so apps rely on it.
 
 from __future__ import annotations
 
-import collections
 import errno
 import os
 import signal
@@ -19,9 +18,6 @@ from pathlib import Path
 
 from . import output
 from .errors import BuildError
-
-# Lines of a failed hook's output repeated in the error, after the streamed log.
-TAIL_LINES = 30
 
 
 def hook_path(app_dir: Path, name: str) -> Path:
@@ -41,19 +37,19 @@ def run_hook(app_dir: Path, name: str, env: Mapping[str, str]) -> bool:
             f"Make {shown} an executable script, or remove it.",
         )
     with output.timed(f"Running {shown} hook"):
-        status, tail = _run(path, shown, app_dir, env)
+        status = _run(path, shown, app_dir, env)
     if status != 0:
+        # No copy of the output in the error: it was streamed just above.
         raise BuildError(
             f"{shown} failed ({_describe(status)})",
             f"The build hook {shown} {_describe(status)}; its output is above.\n"
             f"Fix the hook (it runs from the root of the app with the build environment), "
             f"then build again.",
-            output=tail,
         )
     return True
 
 
-def _run(path: Path, shown: str, app_dir: Path, env: Mapping[str, str]) -> tuple[int, str]:
+def _run(path: Path, shown: str, app_dir: Path, env: Mapping[str, str]) -> int:
     try:
         try:
             return _stream(_command(path, shown), app_dir, env)
@@ -87,9 +83,8 @@ def _shebang(path: Path) -> list[str]:
     return [interpreter, argument] if argument else [interpreter] if interpreter else []
 
 
-def _stream(command: Sequence[str], cwd: Path, env: Mapping[str, str]) -> tuple[int, str]:
-    """Runs `command`, printing its merged output as it comes; the exit status and last lines."""
-    tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+def _stream(command: Sequence[str], cwd: Path, env: Mapping[str, str]) -> int:
+    """Runs `command`, printing its merged output as it comes; returns its exit status."""
     process = subprocess.Popen(
         list(command),
         cwd=cwd,
@@ -101,10 +96,8 @@ def _stream(command: Sequence[str], cwd: Path, env: Mapping[str, str]) -> tuple[
     assert process.stdout is not None
     with process:
         for raw in process.stdout:
-            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            tail.append(line)
-            output.raw(line)
-    return process.returncode, "\n".join(tail)
+            output.raw(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+    return process.returncode
 
 
 def _start_error(path: Path, shown: str, error: OSError) -> BuildError:
