@@ -129,34 +129,58 @@ def test_pip_package_refuses_the_version_of_python_version(make: Callable[..., D
     )
 
 
-GIT_REQUIREMENT = "gitpkg @ git+https://github.invalid/acme/gitpkg.git@v1\n"
+def git_requirement(host: str) -> dict[str, str]:
+    return {"requirements.txt": f"gitpkg @ git+https://{host}/acme/gitpkg.git@v1\n"}
 
 
 @pytest.mark.parametrize(
-    ("fixture", "manager", "files", "said", "declared_in"),
+    ("fixture", "manager", "files", "host", "said", "declared_in"),
     [
+        # .invalid never resolves (RFC 2606), and nothing listens on port 9 of the loopback
+        # interface: no request leaves the machine.
         (
             None,
             "pip",
-            {"requirements.txt": GIT_REQUIREMENT},
-            "Could not resolve host: github.invalid",
+            git_requirement("github.invalid"),
+            "github.invalid",
+            "Could not resolve host",
             "requirements.txt",
         ),
-        ("uv-git-unreachable", "uv", {}, "Git operation failed", "uv.lock, pyproject.toml"),
-        ("poetry-git-unreachable", "poetry", {}, "Max retries exceeded", "poetry.lock, pyproject.toml"),
+        (
+            None,
+            "pip",
+            git_requirement("127.0.0.1:9"),
+            "127.0.0.1",
+            "Failed to connect to 127.0.0.1",
+            "requirements.txt",
+        ),
+        ("uv-git-unreachable", "uv", {}, "github.invalid", "Git operation failed", "uv.lock, pyproject.toml"),
+        (
+            "poetry-git-unreachable",
+            "poetry",
+            {},
+            "github.invalid",
+            "Max retries exceeded",
+            "poetry.lock, pyproject.toml",
+        ),
     ],
 )
 def test_unreachable_git_host(
-    make: Callable[..., DepsApp], fixture: str | None, manager: str, files: dict[str, str], said: str, declared_in: str
+    make: Callable[..., DepsApp],
+    fixture: str | None,
+    manager: str,
+    files: dict[str, str],
+    host: str,
+    said: str,
+    declared_in: str,
 ) -> None:
-    # .invalid never resolves (RFC 2606): no request leaves the machine.
     log, error = failure(make(fixture, manager, files))
     assert said in log
     assert message(error) == (
-        f"{manager} could not reach github.invalid\n"
-        f"{manager} could not fetch a git dependency from github.invalid: the host name could not be resolved "
+        f"{manager} could not reach {host}\n"
+        f"{manager} could not fetch a git dependency from {host}: the host name could not be resolved "
         "or the host did not answer (see the output above). Check the repository URL in "
-        f"{declared_in}, and that github.invalid is reachable from the platform (a private git server must "
+        f"{declared_in}, and that {host} is reachable from the platform (a private git server must "
         "accept connections from the build). If it is, this is usually temporary: build again."
     )
 
