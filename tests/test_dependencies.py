@@ -325,6 +325,40 @@ def test_switching_manager_drops_the_old_tool_layers(make: Callable[[str, str], 
     assert not (app.layers_dir / "uv").exists() and not (app.layers_dir / "uv.toml").exists()
 
 
+def test_uv_as_the_installer_of_a_requirements_app(make: Callable[[str, str], DepsApp]) -> None:
+    app = make("pip-flask", "uv-installer")
+    # uv trusts its own root certificates unless told otherwise: this machine's index may sit
+    # behind a proxy whose CA only the system store has.
+    app.settings["UV_NATIVE_TLS"] = "1"
+    outcome = app.install(BP_PYTHON_INSTALLER="uv")
+    venv = outcome.ok()
+    assert "Installing requirements.txt with uv instead of pip (BP_PYTHON_INSTALLER=uv)" in outcome.log
+    assert f"Installing dependencies with uv {TOOL_VERSIONS['uv']}" in outcome.log
+    # The same venv layout as with pip: the app's packages and the pinned pip, hash-based byte-code.
+    assert distributions(venv) == {
+        "blinker", "click", "flask", "gunicorn", "itsdangerous", "jinja2", "markupsafe", "packaging", "werkzeug",
+        "pip",
+    }  # fmt: skip
+    assert run_script(venv, "pip", "--version").stdout.startswith(f"pip {TOOL_VERSIONS['pip']} ")
+    assert {pyc_flags(p) for p in site_packages(venv).rglob("*.pyc")} == {3}
+
+    assert "Using cached dependencies" in app.install(BP_PYTHON_INSTALLER="uv").log
+    # The installer is part of the reuse key.
+    back = app.install()
+    back.ok()
+    assert "Discarding cached dependencies since the package manager changed from uv to pip" in back.log
+    assert not (app.layers_dir / "uv").exists()
+
+    invalid = app.install(BP_PYTHON_INSTALLER="poetry").error
+    assert invalid is not None and invalid.title == "Invalid BP_PYTHON_INSTALLER: 'poetry'"
+
+
+def test_uv_installer_setting_is_ignored_for_lock_based_apps(make: Callable[[str, str], DepsApp]) -> None:
+    outcome = make("uv-basic", "uv-lock").install(BP_PYTHON_INSTALLER="uv")
+    outcome.ok()
+    assert "Ignoring BP_PYTHON_INSTALLER=uv" in outcome.log
+
+
 def test_other_python_versions(tmp_path: Path, shared_download_cache: dict[str, str]) -> None:
     """The pinned tools install and run on another Python; a Pipfile's python_version is enforced."""
     home = other_python("3.13")

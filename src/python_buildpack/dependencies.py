@@ -27,7 +27,7 @@ from .cnb.context import BuildContext
 from .errors import BuildError
 from .layers import caches, tools
 from .layers.venv import VenvLayer, VenvMetadata
-from .package_managers import pip_update
+from .package_managers import pip_update, uv_pip
 from .package_managers.base import (
     Completed,
     Installer,
@@ -79,7 +79,7 @@ def install_dependencies(
     """
     app_dir, layers_dir = ctx.app_dir.absolute(), ctx.layers_dir.absolute()
     choice = choose(app_dir)
-    installer = INSTALLERS[choice.manager]
+    installer = uv_pip.select(choice.manager, INSTALLERS[choice.manager], ctx.env)
     if dev_dependencies(ctx.env):
         installer = installer.for_development(app_dir)
     _log_choice(choice, installer)
@@ -88,8 +88,8 @@ def install_dependencies(
     runtime = Runtime(python_home, python_version, stack)
     settings = user_settings(ctx.env)
     base_env = installer_env(env, settings)
-    tools.remove_unused(layers_dir, {"pip", choice.manager})
-    caches.remove_unused(layers_dir, {choice.manager})
+    tools.remove_unused(layers_dir, {"pip", installer.name})
+    caches.remove_unused(layers_dir, {installer.name})
 
     venv = VenvLayer(layers_dir)
     expected = VenvMetadata(
@@ -112,7 +112,7 @@ def install_dependencies(
         output.step(f"Using cached dependencies ({', '.join(expected.inputs) or 'no dependency files'} unchanged)")
         return venv.path
     # pip apps update the venv in place when only their requirements changed (pip_update.py).
-    updatable = isinstance(installer, Pip) and venv.can_update(decision, expected)
+    updatable = isinstance(installer, Pip) and installer.name == "pip" and venv.can_update(decision, expected)
     if updatable:
         output.step(f"Updating cached dependencies since {decision.reason_text}")
     elif decision.had_previous:

@@ -1,0 +1,80 @@
+"""uv as the installer of a requirements.txt app (opt-in: `BP_PYTHON_INSTALLER=uv`).
+
+Same inputs and same venv layout as with pip (the venv gets the pinned pip too, so that hooks
+and one-off commands can still run `pip`); the pinned uv runs `uv pip install` into it from
+the `uv` tool layer, with the `uv-cache` layer as its download cache. The installer's name is
+the venv's package manager in the reuse key: switching installers rebuilds the venv.
+
+Where uv reads a requirements file differently from pip is documented in the README.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from .. import output
+from ..errors import BuildError
+from .base import Completed, Installer, ToolInstall
+from .pip import Pip
+from .versions import TOOL_VERSIONS, Tool
+
+SETTING = "BP_PYTHON_INSTALLER"
+CHOICES = ("pip", "uv")
+
+
+class UvPip(Pip):
+    name = "uv"  # type: ignore[assignment]  # Pip narrows the name to "pip"; uv is a Tool too
+    cache_env_var = "UV_CACHE_DIR"
+
+    def commands(self, tool: ToolInstall, venv: Path) -> list[list[str | Path]]:
+        *_, pip_install = super().commands(tool, venv)
+        requirements = pip_install[pip_install.index("-r") :]  # requirements.txt (and the dev file)
+        uv: list[str | Path] = [tool.executable(), "pip", "install", "--python", venv / "bin" / "python"]
+        options = ["--compile-bytecode", "--no-progress"]
+        return [
+            [*uv, *options, "--quiet", f"pip=={TOOL_VERSIONS['pip']}"],
+            [*uv, *options, *requirements],
+        ]
+
+    def environment(self, env: Mapping[str, str], venv: Path, app_dir: Path) -> dict[str, str]:
+        result = super().environment(env, venv, app_dir)
+        result["UV_PYTHON_DOWNLOADS"] = "never"
+        # Copies, not hard links into the cache layer: the venv layer must stand on its own.
+        result.setdefault("UV_LINK_MODE", "copy")
+        return result
+
+    def generic_failure(self, result: Completed, files: str) -> tuple[str, str]:
+        return (
+            f"uv could not install the dependencies from {files}",
+            f"uv {self.version} (BP_PYTHON_INSTALLER=uv) exited with status {result.returncode}; its "
+            "output above says which package failed and why. Check the package names and versions "
+            f"in {files}. uv reads requirements files slightly differently from pip (see the "
+            f"buildpack's README): unset {SETTING} to install with pip instead.",
+        )
+
+    def index_settings(self) -> str:
+        return "UV_DEFAULT_INDEX, UV_INDEX (uv does not read PIP_INDEX_URL)"
+
+
+def select(manager: Tool, default: Installer, settings: Mapping[str, str]) -> Installer:
+    """The app's installer: `default`, or uv for a requirements.txt app with BP_PYTHON_INSTALLER=uv."""
+    value = settings.get(SETTING, "").strip()
+    if value.lower() not in ("", *CHOICES):
+        raise BuildError(
+            f"Invalid {SETTING}: {value[:80]!r}",
+            f"{SETTING} chooses the installer of requirements.txt apps: pip (the default) or uv "
+            "(faster; see the buildpack's README for how it reads requirements files). Set one of "
+            "these, or unset it.",
+        )
+    if value.lower() != "uv":
+        return default
+    if manager != "pip":
+        output.warning(
+            f"Ignoring {SETTING}=uv",
+            f"{SETTING} applies to requirements.txt apps only. This app's dependencies are installed "
+            f"by {manager}, from its lock file.",
+        )
+        return default
+    output.step(f"Installing requirements.txt with uv instead of pip ({SETTING}=uv)")
+    return UvPip()
