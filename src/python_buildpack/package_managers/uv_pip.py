@@ -45,12 +45,11 @@ class UvPip(Pip):
         return result
 
     def generic_failure(self, result: Completed, files: str) -> tuple[str, str]:
-        return (
-            f"uv could not install the dependencies from {files}",
-            f"uv {self.version} (BP_PYTHON_INSTALLER=uv) exited with status {result.returncode}; its "
-            "output above says which package failed and why. Check the package names and versions "
-            f"in {files}. uv reads requirements files slightly differently from pip (see the "
-            f"buildpack's README): unset {SETTING} to install with pip instead.",
+        # The generic explanation, not pip's: its patterns match pip's wording only.
+        title, details = Installer.generic_failure(self, result, files)
+        return title, (
+            f"{details} uv reads requirements files slightly differently from pip (see the "
+            f"buildpack's README): unset {SETTING} to install with pip instead."
         )
 
     def index_settings(self) -> str:
