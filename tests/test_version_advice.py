@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.boxes import box
+from support.boxes import box, warning_box
 
 from python_buildpack.errors import BuildError
 from python_buildpack.python_version import RequestedVersion, change_advice, read_requested_version, resolve
@@ -125,3 +125,31 @@ def test_hash_comments_are_still_fine(tmp_path: Path) -> None:
 )
 def test_change_advice_names_the_deciding_source(requested: RequestedVersion, advice: str) -> None:
     assert change_advice(requested, "3.11.7", "that matches >=3.12") == advice
+
+
+def warning_for(tmp_path: Path, files: dict[str, str]) -> str:
+    for name, content in files.items():
+        (tmp_path / name).write_text(content, encoding="utf-8")
+    _, [warning] = read_requested_version(tmp_path, "3.13")
+    return warning_box(warning.title, warning.details)
+
+
+def test_runtime_txt_warning_does_not_overwrite_another_pin_silently(tmp_path: Path) -> None:
+    assert warning_for(tmp_path, {"runtime.txt": "python-3.12\n", ".python-version": "3.11\n"}) == (
+        "   ! Warning: runtime.txt is deprecated\n"
+        "   ! Python tools (pyenv, uv, ...) read the app's .python-version instead, which holds 3.11\n"
+        "   ! and is ignored while runtime.txt exists. Deleting runtime.txt moves the app to 3.11; to\n"
+        "   ! keep 3.12, write it into .python-version as well:\n"
+        "   !\n"
+        "   !     $ git rm runtime.txt && echo 3.12 > .python-version"
+    )
+
+
+def test_runtime_txt_warning_when_python_version_agrees(tmp_path: Path) -> None:
+    assert warning_for(tmp_path, {"runtime.txt": "python-3.12\n", ".python-version": "3.12\n"}) == (
+        "   ! Warning: runtime.txt is deprecated\n"
+        "   ! The app's .python-version already holds 3.12, which Python tools (pyenv, uv, ...) read,\n"
+        "   ! and which is used once runtime.txt is gone:\n"
+        "   !\n"
+        "   !     $ git rm runtime.txt"
+    )

@@ -286,18 +286,32 @@ def _fix(name: str, version: str, overridden: str | None = None) -> str:
 
 
 def _runtime_txt_warning(requested: RequestedVersion, app_dir: Path) -> VersionWarning:
-    version = requested.version
-    details = (
-        "Python tools (pyenv, uv, ...) read a .python-version file instead. Replace runtime.txt "
-        f"with a .python-version file holding this one line:\n\n    {version}\n\nfor example:\n\n"
-        f"    $ git rm runtime.txt && echo {version} > .python-version\n"
-    )
+    version, pinned = requested.version, requested.overridden
+    if pinned == version:
+        details = (
+            f"The app's .python-version already holds {version}, which Python tools (pyenv, uv, ...) "
+            "read, and which is used once runtime.txt is gone:\n\n    $ git rm runtime.txt\n"
+        )
+    elif pinned:
+        # Never suggest overwriting the pin silently: say what each choice builds with.
+        details = (
+            f"Python tools (pyenv, uv, ...) read the app's .python-version instead, which holds {pinned} "
+            f"and is ignored while runtime.txt exists. Deleting runtime.txt moves the app to {pinned}; "
+            f"to keep {version}, write it into .python-version as well:\n\n"
+            f"    $ git rm runtime.txt && echo {version} > .python-version\n"
+        )
+    else:
+        details = (
+            "Python tools (pyenv, uv, ...) read a .python-version file instead. Replace runtime.txt "
+            f"with a .python-version file holding this one line:\n\n    {version}\n\nfor example:\n\n"
+            f"    $ git rm runtime.txt && echo {version} > .python-version\n"
+        )
     if requested.full:
         details += (
             f"\nWriting just {requested.major} would get the newest {requested.major} patch, "
             "with its security fixes, at each build."
         )
-    if (app_dir / PYTHON_VERSION_FILE).exists():
+    if not pinned and (app_dir / PYTHON_VERSION_FILE).exists():
         details += "\nThe app also has a .python-version file: it is ignored while runtime.txt exists."
     return VersionWarning("runtime.txt is deprecated", details)
 
