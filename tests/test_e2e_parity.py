@@ -119,3 +119,44 @@ def test_launch_env_gunicorn_defaults_and_sqlalchemy_urls(make_app: MakeApp) -> 
     assert app.build().ok
     assert not (app.layers / "sqlalchemy-urls").exists()
     assert "SCALINGO_POSTGRESQL_ALCHEMY_URL" not in launch_env(platform)
+
+
+def test_nltk_corpora_from_a_loopback_server(make_app: MakeApp, tmp_path: Path) -> None:
+    from support.nltk_server import serve_nltk_data
+
+    from python_buildpack.lifecycle.launcher import run_in_image
+
+    # nltk 3.10+ refuses loopback servers (its SSRF guard); 3.9.1 is a release apps still pin.
+    app = make_app(
+        files={
+            "requirements.txt": "nltk==3.9.1\n",
+            "nltk.txt": "tinycorpus\ntinytok\n",
+            ".python-version": PYTHON_MAJOR,
+        }
+    )
+    packages = {"tinycorpus": "corpora", "tinytok": "tokenizers"}
+    with serve_nltk_data(tmp_path / "nltk-server", packages) as server:
+        result = app.build(BP_PYTHON_NLTK_INDEX_URL=server.index_url)
+        assert result.ok, result.output
+        assert "Downloading NLTK corpora: tinycorpus, tinytok" in result.output
+        assert "/packages/corpora/tinycorpus.zip" in server.requests
+
+        code = "import nltk; print(nltk.data.find('corpora/tinycorpus/README')); print(nltk.data.find('tokenizers/tinytok'))"
+        proc = run_in_image(app.workspace, ["python", "-c", code])
+        assert proc.returncode == 0, proc.stderr
+        assert all(line.startswith(str(app.layers / "nltk" / "data")) for line in proc.stdout.split())
+
+        fetched = len(server.requests)
+        warm = app.build(BP_PYTHON_NLTK_INDEX_URL=server.index_url)
+        assert warm.ok, warm.output
+        assert "Using cached NLTK corpora (tinycorpus, tinytok; nltk.txt unchanged)" in warm.output
+        assert len(server.requests) == fetched  # nothing downloaded again
+
+        (app.source / "nltk.txt").write_text("tinycorpus\nnot-in-the-index\n")
+        failed = app.build(BP_PYTHON_NLTK_INDEX_URL=server.index_url)
+        assert not failed.ok
+        assert "Error: Could not download the NLTK corpora" in failed.output
+        assert "Traceback" not in failed.output
+        (app.source / "nltk.txt").write_text("tinycorpus\ntinytok\n")
+        again = app.build(BP_PYTHON_NLTK_INDEX_URL=server.index_url)
+        assert again.ok and "Using cached NLTK corpora" in again.output  # the failed build changed no cache

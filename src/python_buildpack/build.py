@@ -19,6 +19,7 @@ from .cnb.context import BuildContext, ContractError
 from .cnb.models import LaunchToml
 from .errors import BuildError
 from .layers import gunicorn, sqlalchemy_urls, web_concurrency
+from .layers import nltk as nltk_layer
 from .layers import python as python_layer
 from .layers import venv as venv_layer
 from .runtime_catalog import load_catalog
@@ -82,6 +83,7 @@ def run(ctx: BuildContext) -> None:
     venv = install_dependencies(ctx, build_stack, runtime.home, runtime.version, env, requested=requested)
     env = venv_env(venv, env)
     env.setdefault("PIP_REQUIRE_VIRTUALENV", "1")  # as at launch: see layers/python.py
+    nltk_layer.install(app, ctx.layers_dir, venv, ctx.env, env)
 
     from . import django
 
