@@ -195,3 +195,27 @@ def test_an_unreachable_mirror_stops_the_run(tmp_path: Path, capsys: pytest.Capt
     err = failed(capsys, ["pin", "--base-url", "http://127.0.0.1:9", "--stack", "scalingo-22", str(path)], status=1)
     assert "could not connect" in err and "--new-only" in err
     assert path.read_text() == CATALOG_HEAD
+
+
+def test_crlf_file_without_final_newline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    for name in ALL:
+        tiny_archive(mirror / name, name)
+    path = tmp_path / "catalog.toml"
+    original = CATALOG_HEAD.replace('pins = "pending"  # until the release machine runs\n', "").rstrip("\n")
+    path.write_bytes(original.replace("\n", "\r\n").encode())
+    with serve(mirror) as url:
+        assert pin_command.main(["pin", "--base-url", url, str(path)]) == 0
+    capsys.readouterr()
+    data = path.read_bytes()
+    assert data.startswith(original.replace("\n", "\r\n").encode() + b"\r\n\r\n[[artifacts]]\r\n")
+    assert b"\n" not in data.replace(b"\r\n", b"")
+    catalog = load_catalog({CATALOG_SETTING: str(path)})
+    assert {a.file: a.sha256 for a in catalog.artifacts} == {name: file_sha256(mirror / name) for name in ALL}
+
+
+def test_help_names_the_command() -> None:
+    proc = run_cli("pin", "--help")
+    assert proc.returncode == 0
+    assert "usage: python -m python_buildpack.catalog pin" in proc.stdout and "--accept-changed" in proc.stdout

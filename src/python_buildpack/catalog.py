@@ -114,7 +114,7 @@ def pin(
     """The `pin` command; returns the exit status. Raises BuildError for unusable input."""
     path = path.resolve()
     catalog = read_catalog(path, f"Fix {path} to follow {_FORMAT} and run the command again.")
-    text = path.read_text(encoding="utf-8")
+    text = path.read_bytes().decode("utf-8")  # not read_text: it would turn CRLF into LF
     located = _locate_pins(text, path, catalog)
     mirror = checked_base_url(base, "--base-url", "Pass the mirror's base URL.") if base else base_url(os.environ)
     selected = catalog.archives(stacks, arches)
