@@ -1,6 +1,6 @@
 """The whole benchmark behind `benchmarks/run`: detect, builds, exec.d, layer sizes, baselines.
 
-    benchmarks/run [--apps pip,uv,django] [--warm-runs 5] [--startup-runs 30] [--keep]
+    benchmarks/run [--apps pip,uv,django,pip-uv,pip-nobc] [--warm-runs 5] [--startup-runs 30] [--keep]
 
 Every figure is measured in this run, in a fresh temporary directory, with empty download
 caches at the start; the runtime comes from a loopback mirror made from this interpreter, the
@@ -47,6 +47,10 @@ BENCH_APPS = Path(__file__).resolve().parent / "apps"
 BASE_PYTHON = Path(sys.base_prefix) / "bin" / "python3"
 # No /etc/pip.conf or ~/.config/pip: both the buildpack and the baselines go to pypi.org.
 NO_PIP_CONFIG = {"PIP_CONFIG_FILE": os.devnull}
+# The machine's own trust settings (a TLS-inspecting proxy's CA), for both sides alike: older pips
+# (ensurepip's) and uv do not read the system store by default.
+HOST_TRUST = {k: os.environ[k] for k in ("PIP_CERT", "SSL_CERT_FILE", "SSL_CERT_DIR") if k in os.environ}
+HOST_TRUST |= {"UV_NATIVE_TLS": "1"} if HOST_TRUST else {}
 TARGET_DETECT_RATIO = 2.0
 TARGET_WARM_SECONDS = 1.0
 TARGET_EXEC_D_MS = 5.0
@@ -78,6 +82,8 @@ class AppSpec:
     manager: str
     change: Callable[[Path], None]
     change_text: str
+    settings: dict[str, str] = field(default_factory=dict)  # platform env of this app's builds
+    bytecode: bool = True  # whether the runtime archive ships the standard library's byte-code
 
 
 REQUESTS, WHITENOISE = "requests==2.32.5", "whitenoise==6.12.0"
@@ -92,6 +98,15 @@ APP_SPECS = {
     ),
     "django": AppSpec(
         "django", APPS / "django-gunicorn", "pip", _append(WHITENOISE), f"requirements.txt + {WHITENOISE}"
+    ),
+    # The pip app installed by uv (BP_PYTHON_INSTALLER=uv), compared with the same bare pip baseline.
+    "pip-uv": AppSpec(
+        "pip-uv", APPS / "pip-flask", "pip", _append(REQUESTS), f"requirements.txt + {REQUESTS}",
+        settings={"BP_PYTHON_INSTALLER": "uv"},
+    ),
+    # The pip app on an archive without byte-code: the fallback that compiles the standard library.
+    "pip-nobc": AppSpec(
+        "pip-nobc", APPS / "pip-flask", "pip", _append(REQUESTS), f"requirements.txt + {REQUESTS}", bytecode=False
     ),
 }
 
@@ -138,6 +153,8 @@ def _short(message: str) -> str:
         return "runtime install"
     if message.startswith("Installing dependencies"):
         return "dependencies"
+    if message.startswith("Resolving the requirements"):
+        return "update: resolve"
     return message.replace("Installing ", "").split(" ")[0] + " tool"
 
 
@@ -188,14 +205,17 @@ class Baselines:
         )
         self.uv = tools / "bin" / "uv"
 
-    def install(self, manager: str, app: Path, cache: Path) -> float:
-        """A fresh venv and the app's dependencies in it: what a developer runs by hand."""
+    def install(self, manager: str, app: Path, cache: Path, *, fresh: bool = True) -> float:
+        """The app's dependencies installed by hand: into a fresh venv, or (`fresh=False`, pip)
+        into the venv of the previous call, as a developer updates a venv after a change."""
         venv = self.work / "bare-venv"
-        shutil.rmtree(venv, ignore_errors=True)
+        if fresh:
+            shutil.rmtree(venv, ignore_errors=True)
         if manager == "pip":
             env = self.env | {"PIP_CACHE_DIR": str(cache)}
             start = time.perf_counter()
-            timed_run([BASE_PYTHON, "-m", "venv", "--without-pip", venv], env=env)
+            if fresh:
+                timed_run([BASE_PYTHON, "-m", "venv", "--without-pip", venv], env=env)
             timed_run(
                 [venv / "bin" / "python", f"{self.pip_wheel}/pip", "install", "--no-input",
                  "--disable-pip-version-check", "--progress-bar=off", "-r", "requirements.txt"],
@@ -225,7 +245,8 @@ class AppResult:
     warm: list[Build]
     changed: Build
     bare_cold: float
-    bare_changed: float
+    bare_changed: float  # fresh venv after the change
+    bare_incremental: float | None  # pip: the same install into the venv of the cold baseline
     image_layers: dict[str, int]
     cache_layers: dict[str, int]
     bare_cache: int  # the bare baseline's download cache after its two installs
@@ -240,18 +261,24 @@ def bench_app(
     bare_cold = baselines.install(spec.manager, source, bare_cache)
 
     workspace = Workspace(work / f"{spec.key}-workspace")
-    builder = Builder(ROOT, workspace, target=Target(distro_version="22.04", arch=ARCH), platform_env=platform_env)
+    target = Target(distro_version="22.04", arch=ARCH)
+    builder = Builder(ROOT, workspace, target=target, platform_env=platform_env | spec.settings)
     cold = run_build(builder, source)
     warm = [run_build(builder, source) for _ in range(warm_runs)]
     spec.change(source)
     changed = run_build(builder, source)
+    bare_incremental = None
+    if spec.manager == "pip":
+        bare_incremental = baselines.install(spec.manager, source, bare_cache, fresh=False)
     bare_changed = baselines.install(spec.manager, source, bare_cache)
 
     image = {p.name: disk_usage(p) for p in sorted(workspace.image_layers.iterdir()) if p.is_dir()}
     cache = {
         p.name: disk_usage(p) for p in sorted(workspace.cache.iterdir()) if p.is_dir() and p.name not in image
     }
-    return AppResult(spec, cold, warm, changed, bare_cold, bare_changed, image, cache, disk_usage(bare_cache))
+    return AppResult(
+        spec, cold, warm, changed, bare_cold, bare_changed, bare_incremental, image, cache, disk_usage(bare_cache)
+    )
 
 
 # --- start-up costs: detect, python -c pass, exec.d ------------------------------------------------
@@ -299,6 +326,42 @@ def exec_d_costs(work: Path, runs: int) -> tuple[float, dict[str, float]]:
 
 # --- report ----------------------------------------------------------------------------------------
 
+# Issue 13's targets; classic = the classic buildpack's Flask image (runtime + deps), measured
+# in the issue's side-by-side run (the classic buildpack does not run here).
+TARGET_COLD_RATIO = 1.3
+TARGET_CHANGE_RATIO = 1.5
+CLASSIC_FLASK_IMAGE_MB = 115.0
+
+
+def issue_13_targets(apps: list[AppResult], warm_medians: dict[str, float]) -> None:
+    by_key = {r.spec.key: r for r in apps}
+    print("\n## Targets of issue 13 (cold and changed builds)\n")
+    print("| target | measured | met |")
+    print("| --- | --- | --- |")
+    for key in ("pip", "django"):
+        r = by_key.get(key)
+        if r is None:
+            continue
+        cold = r.cold.build / r.bare_cold
+        met = verdict(cold <= TARGET_COLD_RATIO)
+        print(f"| {key}: cold build within {TARGET_COLD_RATIO:g}x bare venv + `pip install -r` | "
+              f"{seconds(r.cold.build)} vs {seconds(r.bare_cold)} = {cold:.2f}x | {met} |")
+        if r.bare_incremental:
+            change = r.changed.build / r.bare_incremental
+            print(f"| {key}: one-package change within {TARGET_CHANGE_RATIO:g}x bare incremental `pip install -r` | "
+                  f"{seconds(r.changed.build)} vs {seconds(r.bare_incremental)} = {change:.2f}x | "
+                  f"{verdict(change <= TARGET_CHANGE_RATIO)} |")
+    uv, pip = by_key.get("pip-uv"), by_key.get("pip")
+    if uv is not None:
+        bare = pip.bare_cold if pip is not None else uv.bare_cold
+        print(f"| BP_PYTHON_INSTALLER=uv: cold pip-app build no slower than bare `pip install -r` | "
+              f"{seconds(uv.cold.build)} vs {seconds(bare)} = {uv.cold.build / bare:.2f}x | "
+              f"{verdict(uv.cold.build <= bare)} |")
+    if pip is not None:
+        image = (pip.image_layers.get("python", 0) + pip.image_layers.get("venv", 0)) / 1e6
+        print(f"| pip (Flask) image, runtime + venv, no larger than classic's {CLASSIC_FLASK_IMAGE_MB:g} MB | "
+              f"{image:.1f} MB | {verdict(image <= CLASSIC_FLASK_IMAGE_MB)} |")
+
 
 def ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}x" if a is not None and b else "–"
@@ -344,20 +407,26 @@ def report(startup: dict[str, float], shell_ms: float, exec_d_ms: dict[str, floa
         print(f"| exec.d `web_concurrency`, {label} | {value:.2f} ms | {value / shell_ms:.2f}x `/bin/sh -c :` |")
     print(f"| `/bin/sh -c :` | {shell_ms:.2f} ms | 1.00x |")
 
+    issue_13_targets(apps, warm_medians)
+
     print("\n## Builds\n")
     print("Buildpack time = the bin/build phase as the lifecycle measures it (interpreter start included); "
           "log = the build log's own `Done (…)`; lifecycle = detect + restore + build + export. "
           f"Warm no-change: median of {warm_runs} rebuilds. Bare = a fresh venv and the same install by hand "
-          "(same cache state as the build it is compared with).\n")
+          "(same cache state as the build it is compared with); for pip apps' changes, bare incremental = "
+          "`pip install -r` into the bare venv of the cold run. pip-uv = the pip app with "
+          "BP_PYTHON_INSTALLER=uv (bare: pip); pip-nobc = the pip app on a runtime archive without byte-code.\n")
     print("| app | build | buildpack time | log | lifecycle | timed steps | bare baseline | buildpack / bare | "
           "dependencies step / bare |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in apps:
         warm = sorted(r.warm, key=lambda b: b.build)[len(r.warm) // 2]
+        incremental = r.bare_incremental is not None
         rows = [
             ("cold", r.cold, r.bare_cold),
             ("warm, nothing changed", warm, None),
-            (f"warm, {r.spec.change_text}", r.changed, r.bare_changed),
+            (f"warm, {r.spec.change_text}" + (" (bare: incremental)" if incremental else ""), r.changed,
+             r.bare_incremental if incremental else r.bare_changed),
         ]
         for label, build, bare in rows:
             deps = build.steps.get("dependencies")
@@ -378,12 +447,15 @@ def report(startup: dict[str, float], shell_ms: float, exec_d_ms: dict[str, floa
     print("- Caches: every download cache starts empty in this run. Cold builds and the bare cold baseline "
           "download everything from pypi.org (each with its own empty cache); the warm-after-change build "
           "uses the cache layer its cold build filled, and the bare warm baseline the cache its cold run "
-          "filled. Machine-wide pip configuration is off on both sides (PIP_CONFIG_FILE=/dev/null).")
+          "filled. Machine-wide pip configuration is off on both sides (PIP_CONFIG_FILE=/dev/null); the "
+          "machine's trust settings (PIP_CERT, SSL_CERT_FILE, UV_NATIVE_TLS when it has a custom CA) apply to "
+          "both sides.")
     print(f"- Bare baselines use the pinned versions (pip {TOOL_VERSIONS['pip']} run from its wheel, "
           f"uv {TOOL_VERSIONS['uv']}), installed beforehand and not timed; a cold build also fetches them "
           "and installs the runtime.")
-    print("- The runtime is served on loopback from an archive of this interpreter without byte-code, so "
-          "\"runtime install\" includes byte-compiling the standard library; the download is local.")
+    print("- The runtime is served on loopback from an archive of this interpreter packed as the production "
+          "ones (no pip, standard library byte-code compiled with unchecked-hash, no tests); the download is "
+          "local. pip-nobc's archive has no byte-code, so its \"runtime install\" compiles the standard library.")
     caches = "; ".join(
         f"{r.spec.key}: buildpack {megabytes(r.cache_layers.get(r.spec.manager + '-cache', 0))}, "
         f"bare {megabytes(r.bare_cache)}"
@@ -401,7 +473,8 @@ def report(startup: dict[str, float], shell_ms: float, exec_d_ms: dict[str, floa
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--apps", default="pip,uv,django", help="comma-separated subset of: " + ", ".join(APP_SPECS))
+    names = ", ".join(APP_SPECS)
+    parser.add_argument("--apps", default=",".join(APP_SPECS), help="comma-separated subset of: " + names)
     parser.add_argument("--warm-runs", type=int, default=5)
     parser.add_argument("--startup-runs", type=int, default=30)
     parser.add_argument("--exec-d-runs", type=int, default=300)
@@ -420,18 +493,19 @@ def main() -> int:
     try:
         env = {k: os.environ[k] for k in HOST_ENV_ALLOWLIST if k in os.environ}
         env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
-        env |= NO_PIP_CONFIG
+        env |= NO_PIP_CONFIG | HOST_TRUST
         startup = startup_costs(work, env, args.startup_runs)
         (work / "cgroups").mkdir()
         shell_ms, exec_d_ms = exec_d_costs(work / "cgroups", args.exec_d_runs)
         baselines = Baselines(work, env)
-        (work / "mirror").mkdir()
-        with runtime_mirror(work / "mirror") as mirror_env:
-            platform_env = mirror_env | NO_PIP_CONFIG
-            apps = []
-            for key in keys:
+        apps = []
+        for key in keys:
+            spec = APP_SPECS[key]
+            mirror = work / f"mirror-{key}"
+            mirror.mkdir()
+            with runtime_mirror(mirror, bytecode=spec.bytecode) as mirror_env:
                 print(f"- benchmarking the {key} app ...", file=sys.stderr, flush=True)
-                apps.append(bench_app(APP_SPECS[key], work, platform_env, baselines, args.warm_runs))
+                apps.append(bench_app(spec, work, mirror_env | NO_PIP_CONFIG | HOST_TRUST, baselines, args.warm_runs))
         report(startup, shell_ms, exec_d_ms, apps, args.warm_runs, args.startup_runs, args.exec_d_runs)
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"\nWhole run: {seconds(time.monotonic() - start)}; load average at the end: {load}; "

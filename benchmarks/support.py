@@ -30,10 +30,13 @@ ARCHIVE_CACHE = Path.home() / ".cache" / "python-buildpack" / "benchmarks" / "ru
 
 
 @contextmanager
-def runtime_mirror(directory: Path, stack: str = "scalingo-22", ubuntu: str = "22.04") -> Iterator[dict[str, str]]:
-    """Serves this interpreter as the runtime archive; yields the platform env that selects it."""
+def runtime_mirror(
+    directory: Path, stack: str = "scalingo-22", ubuntu: str = "22.04", *, bytecode: bool = True
+) -> Iterator[dict[str, str]]:
+    """Serves this interpreter as the runtime archive (packed as in production, or without the
+    standard library's byte-code); yields the platform env that selects it."""
     archive = make_runtime_archive(
-        Path(sys.base_prefix), directory, PYTHON_VERSION, ubuntu, ARCH, cache_dir=ARCHIVE_CACHE
+        Path(sys.base_prefix), directory, PYTHON_VERSION, ubuntu, ARCH, cache_dir=ARCHIVE_CACHE, bytecode=bytecode
     )
     catalog = write_catalog(
         directory / "catalog.toml",
