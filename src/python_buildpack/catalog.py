@@ -154,8 +154,8 @@ def _check(catalog: RuntimeCatalog, selected: list[Archive], mirror: str, new_on
         try:
             served = archive_sha256(url)
         except MissingArchiveError as error:
-            outcome.missing.append((archive.file, error.title.rsplit(": ", 1)[-1]))
-            output.step(f"{archive.file}: MISSING ({error.title.rsplit(': ', 1)[-1]})")
+            outcome.missing.append((archive.file, error.reason))
+            output.step(f"{archive.file}: MISSING ({error.reason})")
             continue
         except BuildError as error:
             # The mirror itself is failing: stop here, keep what was found so far.

@@ -63,6 +63,10 @@ def checked_base_url(value: str, name: str, fix: str) -> str:
 class MissingArchiveError(BuildError):
     """The mirror answered that the archive does not exist (HTTP 403 or 404)."""
 
+    def __init__(self, title: str, details: str, *, reason: str) -> None:
+        super().__init__(title, details)
+        self.reason = reason  # the HTTP status line
+
 
 class _Failure(Exception):
     """One failed attempt: what happened (for the log and the final error) and whether to retry."""
@@ -234,7 +238,7 @@ def _final_error(url: str, failure: _Failure, attempts: int, hint: str) -> Build
             f"GET {url} returned {failure.reason}: no runtime archive exists at this address. "
             f"Check that this Python version is available for your stack and architecture. {_MIRROR_HINT}"
         )
-        return MissingArchiveError(title, f"{details}\n{hint}" if hint else details)
+        return MissingArchiveError(title, f"{details}\n{hint}" if hint else details, reason=failure.reason)
     elif failure.status is not None and not failure.retry:
         details = f"GET {url} returned {failure.reason}. {_MIRROR_HINT}"
     elif failure.status is not None:
