@@ -16,8 +16,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support.builds import APPS, ARCH, PYTHON_MAJOR, PYTHON_VERSION, STACKS, AppBuild, RuntimeMirror
+from support.builds import APPS, ARCH, PYTHON_MAJOR, PYTHON_VERSION, STACKS, AppBuild, Reference, RuntimeMirror
 
+from python_buildpack.lifecycle.build_image import build_user, grant_traverse, host_trust_env
+from python_buildpack.lifecycle.builder import Target
+from python_buildpack.lifecycle.reference import ReferenceTools, default_build_python
 from python_buildpack.lifecycle.runtime_mirror import (
     Faults,
     file_sha256,
@@ -61,6 +64,45 @@ def shared_download_cache() -> dict[str, str]:
     return {name: str(root / sub) for name, sub in names.items()}
 
 
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
+    """The reference engine on the packaged buildpack (dev/setup builds the tools; CI requires them)."""
+    from support.artifact import packaged_artifact
+
+    tools = ReferenceTools.find()
+    if tools is None:
+        pytest.skip("no reference lifecycle in .tools/bin (dev/setup builds it when Go is available)")
+    artifact = packaged_artifact(tmp_path_factory.getbasetemp() / "packaged")
+    return Reference(tools, artifact.directory, default_build_python(Target(distro_version="22.04", arch=ARCH)))
+
+
+@pytest.fixture(scope="session")
+def reference_download_cache() -> dict[str, str]:
+    """Like shared_download_cache, but owned by the build user the reference engine runs as."""
+    root = TEST_CACHE / f"downloads-uid{build_user().uid}"
+    names = {"PIP_CACHE_DIR": "pip", "UV_CACHE_DIR": "uv", "POETRY_CACHE_DIR": "poetry", "PIPENV_CACHE_DIR": "pipenv"}
+    for sub in names.values():
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    grant_traverse(root, lambda _: None)
+    build_user().own(root)
+    return {name: str(root / sub) for name, sub in names.items()}
+
+
+@pytest.fixture
+def make_reference_app(
+    make_app: Callable[..., AppBuild], reference: Reference, reference_download_cache: dict[str, str]
+) -> Callable[..., AppBuild]:
+    """make_reference_app("pip-flask"): make_app, built and launched on the reference engine."""
+
+    def _make(name: str | None = None, **kwargs: object) -> AppBuild:
+        app = make_app(name, shared_cache=False, **kwargs)
+        app.reference = reference
+        app.platform_env |= reference_download_cache
+        return app
+
+    return _make
+
+
 @pytest.fixture
 def make_app(
     tmp_path: Path, runtime_mirror: RuntimeMirror, shared_download_cache: dict[str, str]
@@ -77,7 +119,8 @@ def make_app(
         for rel, content in (files or {}).items():
             (source / rel).parent.mkdir(parents=True, exist_ok=True)
             (source / rel).write_text(content)
-        env = runtime_mirror.platform_env() | (shared_download_cache if shared_cache else {})
+        # CA settings reach builds only as platform env, as on a platform behind a TLS proxy
+        env = runtime_mirror.platform_env() | host_trust_env() | (shared_download_cache if shared_cache else {})
         return AppBuild(source, Workspace(tmp_path / f"ws-{source.name}"), env)
 
     yield _make

@@ -50,10 +50,25 @@ echo built > output-in-app
 """
 
 
+DESCRIPTOR = """api = "0.10"
+[buildpack]
+id = "test/recorder"
+name = "Recorder"
+version = "0.0.1"
+[[targets]]
+os = "linux"
+arch = "amd64"
+[[targets.distros]]
+name = "ubuntu"
+version = "24.04"
+"""
+
+
 @pytest.fixture
 def buildpack(tmp_path: Path) -> Path:
     bp = tmp_path / "bp"
     (bp / "bin").mkdir(parents=True)
+    (bp / "buildpack.toml").write_text(DESCRIPTOR)
     for name, text in (("detect", DETECT), ("build", BUILD)):
         path = bp / "bin" / name
         path.write_text(text)

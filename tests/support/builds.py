@@ -1,13 +1,19 @@
-"""Test support: the private runtime mirror and app builds through the local lifecycle."""
+"""Test support: the private runtime mirror and app builds on either engine.
+
+`AppBuild` drives the emulated lifecycle by default, or the reference lifecycle (the real
+phases and launcher from .tools/bin, on the packaged buildpack) when given a `Reference`.
+"""
 
 from __future__ import annotations
 
 import platform
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from python_buildpack.lifecycle.builder import Builder, BuildResult, Target
-from python_buildpack.lifecycle.launcher import Launcher
+from python_buildpack.lifecycle.launcher import Launcher, run_in_image
+from python_buildpack.lifecycle.reference import ReferenceBuilder, ReferenceLauncher, ReferenceTools
 from python_buildpack.lifecycle.runtime_mirror import Faults
 from python_buildpack.lifecycle.workspace import Workspace
 
@@ -36,6 +42,15 @@ class RuntimeMirror:
         return {"BP_PYTHON_RUNTIME_BASE_URL": self.base_url, "BP_PYTHON_RUNTIME_CATALOG": str(self.catalog)}
 
 
+@dataclass(frozen=True)
+class Reference:
+    """The reference engine: the lifecycle binaries, the packaged buildpack, the image's python3."""
+
+    tools: ReferenceTools
+    artifact: Path
+    build_python: Path | None
+
+
 @dataclass
 class AppBuild:
     """One app's successive builds, sharing a workspace (image + cache) like redeploys do."""
@@ -44,14 +59,28 @@ class AppBuild:
     workspace: Workspace
     platform_env: dict[str, str]
     target: Target = field(default_factory=lambda: Target(distro_version="22.04", arch=ARCH))
+    reference: Reference | None = None
+
+    def builder(self, **extra_env: str) -> Builder | ReferenceBuilder:
+        env = self.platform_env | extra_env
+        if self.reference is None:
+            return Builder(BUILDPACK_DIR, self.workspace, target=self.target, platform_env=env)
+        ref = self.reference
+        return ReferenceBuilder(ref.tools, ref.artifact, self.workspace, target=self.target, platform_env=env,
+                                build_python=ref.build_python)
 
     def build(self, **extra_env: str) -> BuildResult:
-        builder = Builder(BUILDPACK_DIR, self.workspace, target=self.target, platform_env=self.platform_env | extra_env)
-        return builder.build(self.source)
+        return self.builder(**extra_env).build(self.source)
 
     @property
-    def launcher(self) -> Launcher:
-        return Launcher(self.workspace)
+    def launcher(self) -> Launcher | ReferenceLauncher:
+        return Launcher(self.workspace) if self.reference is None else ReferenceLauncher(self.workspace)
+
+    def run(self, argv: list[str], runtime_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """A one-off command in the image's launch environment."""
+        if self.reference is None:
+            return run_in_image(self.workspace, argv, runtime_env)
+        return ReferenceLauncher(self.workspace).run(argv, runtime_env)
 
     @property
     def layers(self) -> Path:

@@ -49,6 +49,16 @@ class BuildUser:
             os.lchown(path, self.uid, self.gid)
 
 
+# Where this machine's TLS trust is configured. The lifecycle passes none of these to buildpacks:
+# a platform behind a TLS-intercepting proxy sets them as platform env (`pack build --env`).
+TRUST_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR", "PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+def host_trust_env() -> dict[str, str]:
+    """This machine's CA settings, to hand to builds as platform env (as an operator would)."""
+    return {name: os.environ[name] for name in TRUST_VARIABLES if os.environ.get(name)}
+
+
 def build_user() -> BuildUser:
     """uid/gid 1000 when we are root (creating a `cnb` user if the machine has none), else ourselves."""
     if os.geteuid() != 0:

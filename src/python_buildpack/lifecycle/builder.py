@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -26,24 +27,28 @@ from .workspace import (
     remove,
 )
 
-# What the lifecycle's own environment contributes to detect and build: the basics plus
-# proxies and the machine's CA bundle settings, as a builder image would configure them.
+# What the lifecycle passes of its own environment to detect and build (lifecycle
+# env.BuildEnvIncludelist plus the path variables it prepends layer dirs to). Nothing else:
+# CA bundles, TMPDIR, LANG... reach a buildpack only as platform env.
 HOST_ENV_ALLOWLIST = (
-    "PATH",
+    "CNB_STACK_ID",
+    "HOSTNAME",
     "HOME",
-    "TMPDIR",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
-    "HTTP_PROXY",
     "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
     "NO_PROXY",
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-    "REQUESTS_CA_BUNDLE",
-    "CURL_CA_BUNDLE",
-    "PIP_CERT",
+    "no_proxy",
+    "PATH",
+    "LD_LIBRARY_PATH",
+    "LIBRARY_PATH",
+    "CPATH",
+    "PKG_CONFIG_PATH",
 )
+
+# The variables the lifecycle prepends layer (and platform) directories to.
+PATH_VARIABLES = ("PATH", "LD_LIBRARY_PATH", "LIBRARY_PATH", "CPATH", "PKG_CONFIG_PATH")
 
 DISTRO_VERSIONS = {"scalingo-20": "20.04", "scalingo-22": "22.04", "scalingo-24": "24.04"}
 
@@ -64,14 +69,16 @@ class Target:
     stack_id: str = ""  # set to emulate an older platform that sends CNB_STACK_ID instead
 
     def env(self) -> dict[str, str]:
-        if self.stack_id:
-            return {"CNB_STACK_ID": self.stack_id}
-        return {
+        """The lifecycle (Platform API 0.12+) always sends the target; a stack id only besides it."""
+        env = {
             "CNB_TARGET_OS": "linux",
             "CNB_TARGET_ARCH": self.arch,
             "CNB_TARGET_DISTRO_NAME": self.distro_name,
             "CNB_TARGET_DISTRO_VERSION": self.distro_version,
         }
+        if self.stack_id:
+            env["CNB_STACK_ID"] = self.stack_id
+        return env
 
 
 @dataclass
@@ -143,7 +150,9 @@ class Builder:
 
     def _base_env(self) -> dict[str, str]:
         env = dict(self.host_env)
-        env.update(self.platform_env)  # clear-env = false: user env is in the process env
+        for name, value in self.platform_env.items():  # clear-env = false: user env is in the process env
+            # as the lifecycle does, path variables are prepended to, others replaced
+            env[name] = f"{value}{os.pathsep}{env[name]}" if name in PATH_VARIABLES and env.get(name) else value
         env.update(self.target.env())
         env["CNB_BUILDPACK_DIR"] = str(self.buildpack_dir)
         env["CNB_PLATFORM_DIR"] = str(self.ws.platform)
@@ -176,8 +185,12 @@ class Builder:
             sys.stdout.flush()
 
     def _detect(self) -> PhaseResult:
+        mismatch = _target_mismatch(self.buildpack_dir, self.target)
+        if mismatch:  # the lifecycle skips such a buildpack; alone in its group, detect fails
+            return PhaseResult("detect", 100, f"[lifecycle] {mismatch}\n", 0.0)
         with tempfile.TemporaryDirectory(prefix="cnb-detect-") as tmp:
             plan_path = Path(tmp) / "plan.toml"
+            plan_path.touch()  # the lifecycle creates it empty; the buildpack writes into it
             env = self._base_env() | {"CNB_BUILD_PLAN_PATH": str(plan_path)}
             result = self._run("detect", env)
             if result.exit_code != 0:
@@ -214,26 +227,43 @@ class Builder:
             (env_dir / name).write_text(value, encoding="utf-8")
 
     def _restore(self) -> None:
-        """Cached layers come back with contents, launch layers as metadata only; others not at all.
+        """The reference restorer's rules (Platform API 0.13), on the stores of the last export:
 
-        Restored `<layer>.toml` files hold only `[metadata]`, as the spec says.
+        - launch layers: metadata from the previous image, unless build=true and cache=false, or
+          cache=true and the cache does not hold the layer;
+        - cache layers that are not launch layers: metadata from the cache;
+        - contents: cache=true layers whose metadata came back, copied from the cache (copies,
+          so that a failed build cannot change the cache through a shared file);
+        - SBOMs of restored cache layers and of the previous image's launch layers.
+        Restored `<layer>.toml` files hold only `[metadata]`.
         """
         remove(self.ws.layers)
         self.ws.buildpack_layers.mkdir(parents=True)
-        restored: set[str] = set()
-        for store, with_contents in ((self.ws.cache, True), (self.ws.image_layers, False)):
-            for toml_path in sorted(store.glob("*.toml")) if store.is_dir() else []:
-                name = toml_path.stem
-                if name in restored:
-                    continue
-                try:
-                    layer = LayerToml.model_validate(toml_io.load(toml_path))
-                except (OSError, ValueError):  # TOML and validation errors are ValueErrors
-                    continue  # a damaged entry is not restored: the buildpack rebuilds that layer
-                toml_io.dump({"metadata": layer.metadata}, self.ws.buildpack_layers / toml_path.name)
-                if with_contents and (store / name).is_dir():
-                    link_tree(store / name, self.ws.buildpack_layers / name)
-                restored.add(name)
+        cached = _layer_tomls(self.ws.cache)
+        launched = _layer_tomls(self.ws.image_layers)
+        in_cache = {name for name, layer in cached.items() if layer.types and layer.types.cache}
+        restored: dict[str, LayerToml] = {}
+        for name, layer in launched.items():
+            types = layer.types or LayerTypes()
+            if (types.build and not types.cache) or (types.cache and name not in in_cache):
+                continue
+            restored[name] = layer
+        for name in in_cache:
+            types = cached[name].types or LayerTypes()
+            if not types.launch:
+                restored[name] = cached[name]
+        for name, layer in sorted(restored.items()):
+            # The lifecycle keeps metadata as JSON in image labels: integers come back as floats.
+            metadata = json.loads(json.dumps(layer.metadata), parse_int=float)
+            toml_io.dump({"metadata": metadata}, self.ws.buildpack_layers / f"{name}.toml")
+            if name in in_cache and (self.ws.cache / name).is_dir():
+                shutil.copytree(self.ws.cache / name, self.ws.buildpack_layers / name, symlinks=True)
+        for store, sbom_root in ((self.ws.cache, self.ws.cache / "sbom"),
+                                 (self.ws.image, self.ws.image / "sbom" / "launch" / LAYERS_SUBDIR)):
+            for sbom in sorted(sbom_root.glob("*/sbom.*")) if sbom_root.is_dir() else []:
+                name, ext = sbom.parent.name, sbom.name[len("sbom."):]
+                if name in restored and (store is self.ws.image or name in cached):
+                    copy_file(sbom, self.ws.buildpack_layers / f"{name}.sbom.{ext}")
 
     def _export_sboms(self, kept: dict[str, LayerTypes], image: Path) -> list[str]:
         """Launch layers' SBOMs go to the image's sbom/launch/<buildpack>/<layer>/ directory."""
@@ -264,8 +294,8 @@ class Builder:
                 continue
             name = toml_path.stem
             try:
-                layer = LayerToml.model_validate(toml_io.load(toml_path))
-            except (ValidationError, toml_io.TOMLDecodeError) as error:
+                layer = decode_layer_toml(toml_path)
+            except (ValidationError, toml_io.TOMLDecodeError, ValueError) as error:
                 problems.append(f"[lifecycle] invalid {toml_path.name}: {error}")
                 continue
             if layer.types is None or not (layer.types.launch or layer.types.cache or layer.types.build):
@@ -315,6 +345,10 @@ class Builder:
             if types.cache and (layers_dir / name).is_dir():
                 link_tree(layers_dir / name, new_cache / name)
                 copy_file(layers_dir / f"{name}.toml", new_cache / f"{name}.toml")
+                for sbom in layers_dir.glob(f"{name}.sbom.*"):
+                    target = new_cache / "sbom" / name / f"sbom.{sbom.name.partition('.sbom.')[2]}"
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    copy_file(sbom, target)
         if problems:
             remove(new_image)
             remove(new_cache)
@@ -330,6 +364,46 @@ SBOM_MEDIA_TYPES = {
     "spdx.json": "application/spdx+json",
     "syft.json": "application/vnd.syft+json",
 }
+
+
+def _layer_tomls(store: Path) -> dict[str, LayerToml]:
+    """`<layer>.toml` files of an image or cache store; a damaged one is left out (not restored)."""
+    found = {}
+    for toml_path in sorted(store.glob("*.toml")) if store.is_dir() else []:
+        try:
+            found[toml_path.stem] = LayerToml.model_validate(toml_io.load(toml_path))
+        except (OSError, ValueError):  # TOML and validation errors are ValueErrors
+            continue
+    return found
+
+
+def decode_layer_toml(path: Path) -> LayerToml:
+    """As the lifecycle decodes what a buildpack wrote: flags outside `[types]` are an error,
+    and `[types]` values must be booleans."""
+    data = toml_io.load(path)
+    if any(flag in data for flag in ("launch", "build", "cache")):
+        raise ValueError(f"the launch, cache and build flags should be in the types table of {path}")
+    types = data.get("types", {})
+    for flag in ("launch", "build", "cache"):
+        if flag in types and not isinstance(types[flag], bool):
+            raise ValueError(f"toml: types.{flag}: cannot decode {type(types[flag]).__name__} into bool")
+    return LayerToml.model_validate(data)
+
+
+def _target_mismatch(buildpack_dir: Path, target: Target) -> str:
+    """Why the lifecycle would not run this buildpack on `target` ("" when a [[targets]] matches)."""
+    descriptor = BuildpackDescriptor.model_validate(toml_io.load(buildpack_dir / "buildpack.toml"))
+    targets = descriptor.targets
+    if not targets:
+        return ""
+    for candidate in targets:
+        if candidate.os not in ("", "linux") or candidate.arch not in ("", target.arch):
+            continue
+        distros = candidate.distros
+        if not distros or any(d.name == target.distro_name and d.version == target.distro_version for d in distros):
+            return ""
+    return (f"unable to satisfy target os/arch constraints; run image: linux/{target.arch} "
+            f"{target.distro_name} {target.distro_version}")
 
 
 def _check_build_plan(path: Path) -> str:

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from .build_image import host_trust_env
 from .builder import DISTRO_VERSIONS, Builder, Target, host_arch
 from .launcher import Launcher, LaunchError
 from .reference import PLATFORM_API, ReferenceBuilder, ReferenceLauncher, ReferenceTools, default_build_python
@@ -109,7 +110,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         remove(ws.cache)
         say("cache cleared")
     target = Target(distro_version=DISTRO_VERSIONS[args.stack], arch=args.arch, stack_id=args.stack_id or "")
-    platform_env = _env_pairs(args.env)
+    # This machine's CA settings, as an operator behind a TLS-intercepting proxy passes them.
+    platform_env = host_trust_env() | _env_pairs(args.env)
     if tools is None:
         say("engine: emulated (this package's local lifecycle)")
     else:

@@ -58,21 +58,23 @@ class Launcher:
         raise LaunchError(f"no process of type {process_type!r} in the image (processes: {known})")
 
     def environment(self, process_type: str | None, runtime_env: Mapping[str, str]) -> dict[str, str]:
-        """Run-time env (like `docker run -e`), then each launch layer's bin/, lib/ and env files."""
+        """As the reference launcher: run-time env (like `docker run -e`), then every launch layer's
+        bin/ and lib/, then every layer's env files, then exec.d output. The launcher's own
+        CNB_* settings are not passed to the process."""
         env = dict(BASE_ENV)
         env.update(runtime_env)
-        env["CNB_LAYERS_DIR"] = str(self.workspace.layers)
-        env["CNB_APP_DIR"] = str(self.workspace.app)
-        for layer in self._layers():
+        layers = self._layers()
+        for layer in layers:
             if (layer / "bin").is_dir():
                 env["PATH"] = _prepend(str(layer / "bin"), env.get("PATH", ""))
             if (layer / "lib").is_dir():
                 env["LD_LIBRARY_PATH"] = _prepend(str(layer / "lib"), env.get("LD_LIBRARY_PATH", ""))
+        for layer in layers:
             apply_env_dir(env, layer / "env")
             apply_env_dir(env, layer / "env.launch")
             if process_type:
                 apply_env_dir(env, layer / "env.launch" / process_type)
-        for layer in self._layers():
+        for layer in layers:
             for directory in [layer / "exec.d"] + ([layer / "exec.d" / process_type] if process_type else []):
                 for program in sorted(p for p in directory.glob("*") if p.is_file()) if directory.is_dir() else []:
                     env.update(run_exec_d(program, env, self.workspace.app))
@@ -106,19 +108,19 @@ def run_in_image(
 
 
 def run_exec_d(program: Path, env: Mapping[str, str], cwd: Path) -> dict[str, str]:
-    """Runs one exec.d program with fd 3 open for its TOML output, as the launcher does."""
+    """Runs one exec.d program directly (no shell), in the app dir, with fd 3 open for its TOML."""
+    argv, environ, directory = [str(program)], dict(env), str(cwd)
     read_fd, write_fd = os.pipe()
-    try:
-        # posix_spawn places the pipe at fd 3 (dup2 clears close-on-exec; Python's other fds
-        # are not inheritable); `sh` only changes to the app dir first.
-        pid = os.posix_spawn(
-            "/bin/sh",
-            ["/bin/sh", "-c", 'cd "$1" && exec "$0"', str(program), str(cwd)],
-            dict(env),
-            file_actions=[(os.POSIX_SPAWN_DUP2, write_fd, 3)],
-        )
-    finally:
-        os.close(write_fd)
+    pid = os.fork()
+    if pid == 0:  # child: nothing but system calls until exec (the parent may have threads)
+        try:
+            os.close(read_fd)
+            os.chdir(directory)
+            os.dup2(write_fd, 3)  # dup2 clears close-on-exec
+            os.execve(argv[0], argv, environ)
+        finally:
+            os._exit(127)
+    os.close(write_fd)
     with os.fdopen(read_fd, "rb") as reader:
         data = reader.read()
     status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])

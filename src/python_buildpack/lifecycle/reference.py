@@ -273,7 +273,7 @@ class ReferenceLauncher:
         image = self.materialise()
         drop = self.user.drops_privileges
         return subprocess.run(
-            [str(self.entrypoint(image, "launcher")), *argv], env=self.environment(image, runtime_env or {}),
+            [str(self.entrypoint(image, "launcher")), "--", *argv], env=self.environment(image, runtime_env or {}),
             cwd=self.ws.app, capture_output=True, text=True, timeout=timeout, check=False,
             user=self.user.uid if drop else None, group=self.user.gid if drop else None,
             extra_groups=[] if drop else None,
