@@ -15,7 +15,8 @@
 
 run_phase() {
 	phase=$1
-	bp_dir=${CNB_BUILDPACK_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
+	# ${0%/*}, cd and pwd are builtins: no dirname, which an empty PATH would not find.
+	bp_dir=${CNB_BUILDPACK_DIR:-$(cd "${0%/*}/.." && pwd)}
 	if [ -x "$bp_dir/.venv/bin/python3" ]; then
 		exec "$bp_dir/.venv/bin/python3" -I "$bp_dir/lib/boot.py" "$bp_dir" "$phase"
 	fi

@@ -131,16 +131,29 @@ def test_clear_message_without_interpreter(tmp_path: Path) -> None:
     shutil.copytree(BUILDPACK_DIR / "lib", bp / "lib")
     empty_path = tmp_path / "emptybin"
     empty_path.mkdir()
-    for tool in ("dirname",):
-        found = shutil.which(tool)
-        assert found
-        (empty_path / tool).symlink_to(found)
     app = tmp_path / "app"
     app.mkdir()
     code, out, _ = run_detect(app, tmp_path, buildpack_dir=bp, PATH=str(empty_path))
     assert code == 1
     assert "needs a Python 3.8+ interpreter" in out
     assert len(out.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("phase", ["detect", "build"])
+def test_entry_points_start_with_an_empty_path(tmp_path: Path, phase: str) -> None:
+    """The lifecycle passes the build image's PATH, which may be empty: no external tool before Python."""
+    app = tmp_path / "app"
+    app.mkdir()
+    env = {"PATH": "", "CNB_BUILDPACK_DIR": str(BUILDPACK_DIR), "CNB_PLATFORM_DIR": str(tmp_path),
+           "CNB_BUILD_PLAN_PATH": str(tmp_path / "plan.toml")}
+    # build without CNB_LAYERS_DIR: the Python code runs and reports the missing lifecycle input
+    proc = subprocess.run([str(BUILDPACK_DIR / "bin" / phase)], cwd=app, env=env, capture_output=True, text=True,
+                          check=False)
+    assert "not found" not in proc.stderr, proc.stderr
+    if phase == "detect":
+        assert proc.returncode == 100, proc.stdout + proc.stderr  # no Python app here: a clean "fail"
+    else:
+        assert "CNB_LAYERS_DIR" in proc.stdout + proc.stderr
 
 
 def test_detect_imports_neither_pydantic_nor_httpx() -> None:

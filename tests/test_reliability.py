@@ -30,6 +30,7 @@ import pytest
 import zstandard
 from support.builds import APPS, ARCH, BUILDPACK_DIR, PYTHON_MAJOR, PYTHON_VERSION, AppBuild, RuntimeMirror
 
+from python_buildpack.lifecycle.build_image import host_trust_env
 from python_buildpack.lifecycle.builder import Builder, BuildResult, Target
 from python_buildpack.lifecycle.launcher import run_in_image
 from python_buildpack.lifecycle.runtime_mirror import Fault, serve, write_catalog
@@ -75,7 +76,7 @@ def seed(
     source = base / "seed-app"
     source.mkdir()
     (source / "requirements.txt").write_text("")
-    env = runtime_mirror.platform_env() | shared_download_cache
+    env = runtime_mirror.platform_env() | host_trust_env() | shared_download_cache
     app = AppBuild(source, Workspace(base / "ws"), env)
     result = app.build()
     assert result.ok, result.output
@@ -262,8 +263,9 @@ def test_malformed_package_manager_files(
 @pytest.mark.parametrize(
     ("layer", "content", "rebuilt"),
     [
-        # The lifecycle cannot read it: not restored, only the image's copy of the metadata is.
-        ("venv", b"\x00\x9c[[[ not toml", "Discarding cached dependencies since its files were not restored"),
+        # The lifecycle cannot read it: the layer is not in the cache, so (a launch+cache layer)
+        # not even the image's metadata comes back. The buildpack sees a new layer.
+        ("venv", b"\x00\x9c[[[ not toml", "Installing dependencies with"),
         # Valid TOML, not our schema: restored, then refused by the buildpack.
         ("pip", b"[types]\ncache = true\n[metadata]\npython_version = 3\n", "Discarding cached pip since"),
     ],
@@ -293,6 +295,18 @@ class CorruptingBuilder(Builder):
     def _restore(self) -> None:
         super()._restore()
         write(self.ws.buildpack_layers / f"{self.layer}.toml", b"\xde\xad\xbe\xef = = =\n")
+
+
+def test_cached_runtime_without_its_interpreter(warm_app: Callable[..., AppBuild]) -> None:
+    """A cached python layer cut short (full disk, killed export) is reinstalled, not trusted."""
+    app = warm_app()
+    (app.workspace.cache / "python" / "bin" / "python3").unlink()
+    result = app.build()
+    assert result.ok, result.output
+    assert f"Discarding cached Python {PYTHON_VERSION} since its bin/python3 is missing" in result.output
+    assert f"Installing Python {PYTHON_VERSION}" in result.output
+    again = app.build()
+    assert again.ok and CACHED_PYTHON in again.output, again.output
 
 
 def test_damaged_restored_layer_metadata(warm_app: Callable[..., AppBuild]) -> None:
