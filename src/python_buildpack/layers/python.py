@@ -87,14 +87,17 @@ def install(ctx: BuildContext, stack: Stack, version: str, catalog: RuntimeCatal
     runtime = PythonRuntime(layer.path, version, archive_sha256=expected.archive_sha256)
 
     decision = layer.decide(expected)
-    if decision.keep:
+    # A cached layer cut short (full disk, killed export) must not fail every later build.
+    intact = os.access(runtime.python, os.X_OK)
+    if decision.keep and intact:
         output.step(f"Using cached Python {version}")
         layer.write(TYPES, expected)
         _record(ctx.layers_dir, filename, expected.archive_sha256)
         return runtime
     if decision.had_previous:
         old = decision.previous.python_version if decision.previous else "runtime"
-        output.step(f"Discarding cached Python {old} since {decision.reason_text}")
+        reason = decision.reason_text if not decision.keep else "its bin/python3 is missing"
+        output.step(f"Discarding cached Python {old} since {reason}")
 
     # Imported here: httpx and zstandard cost ~50 ms that a warm rebuild does not need.
     from ..archive import extract_tar_zst
