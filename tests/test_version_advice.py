@@ -63,8 +63,8 @@ def test_slash_comment_in_python_version(tmp_path: Path) -> None:
     assert refusal(tmp_path, {".python-version": "// pinned for production\n3.12\n"}) == (
         "! Error: .python-version has a comment starting with //\n"
         "!\n"
-        "! Line 1 of .python-version ('// pinned for production') looks like a comment, but\n"
-        "! comments in .python-version start with #: this line would be read as Python versions.\n"
+        "! Line 1 of .python-version ('// pinned for production') holds a // comment, but comments\n"
+        "! in .python-version start with #: the words after // would be read as Python versions.\n"
         "! Write it as:\n"
         "!\n"
         "!     # pinned for production\n"
@@ -76,11 +76,23 @@ def test_slash_comment_in_runtime_txt(tmp_path: Path) -> None:
     assert refusal(tmp_path, {"runtime.txt": "python-3.12\n  // same as CI\n"}) == (
         "! Error: runtime.txt has a comment starting with //\n"
         "!\n"
-        "! Line 2 of runtime.txt ('// same as CI') looks like a comment, but comments in\n"
-        "! runtime.txt start with #: this line would be read as Python versions. Write it as:\n"
+        "! Line 2 of runtime.txt ('// same as CI') holds a // comment, but comments in runtime.txt\n"
+        "! start with #: the words after // would be read as Python versions. Write it as:\n"
         "!\n"
-        "!     # same as CI\n"
-        "!     python-3.12"
+        "!     python-3.12\n"
+        "!     # same as CI"
+    )
+
+
+def test_slash_comment_after_the_version(tmp_path: Path) -> None:
+    assert refusal(tmp_path, {".python-version": "3.12 //prod\n"}) == (
+        "! Error: .python-version has a comment starting with //\n"
+        "!\n"
+        "! Line 1 of .python-version ('3.12 //prod') holds a // comment, but comments in\n"
+        "! .python-version start with #: the words after // would be read as Python versions. Write\n"
+        "! it as:\n"
+        "!\n"
+        "!     3.12 # prod"
     )
 
 

@@ -144,7 +144,7 @@ def _words(text: str) -> list[str]:
 
 
 def _single_word(name: str, text: str, default: str, overridden: str | None = None) -> str:
-    _refuse_slash_comments(name, text, default)
+    _refuse_slash_comments(name, text)
     words = _words(text)
     if not words:
         raise BuildError(
@@ -161,23 +161,33 @@ def _single_word(name: str, text: str, default: str, overridden: str | None = No
     return words[0]
 
 
-def _refuse_slash_comments(name: str, text: str, default: str) -> None:
-    """`// note` lines, as in C or JavaScript, would otherwise be read as several versions."""
+def _refuse_slash_comments(name: str, text: str) -> None:
+    """`// note` comments, as in C or JavaScript, would otherwise be read as several versions."""
     lines = text.splitlines()
-    number = next((n for n, line in enumerate(lines, 1) if line.lstrip().startswith("//")), None)
+    fixed = [_hash_comment(line) for line in lines]
+    number = next((n for n, (line, new) in enumerate(zip(lines, fixed, strict=True), 1) if line != new), None)
     if number is None:
         return
-    words = [word for line in lines if not line.lstrip().startswith("//") for word in _words(line)]
-    example = words[0] if len(words) == 1 and _is_version(words[0].removeprefix("python-")) else default
-    if name == RUNTIME_TXT and not example.startswith("python-"):
-        example = f"python-{example}"
-    comment = lines[number - 1].lstrip()[2:].strip()
+    shown = [line.strip() for line in fixed if line.strip()][:6]
     raise BuildError(
         f"{name} has a comment starting with //",
-        f"Line {number} of {name} ({_show(lines[number - 1].strip())}) looks like a comment, but comments "
-        f"in {name} start with #: this line would be read as Python versions. Write it as:\n\n"
-        f"    # {comment}\n    {example}\n",
+        f"Line {number} of {name} ({_show(lines[number - 1].strip())}) holds a // comment, but comments "
+        f"in {name} start with #: the words after // would be read as Python versions. Write it as:\n\n"
+        + "".join(f"    {line}\n" for line in shown),
     )
+
+
+def _hash_comment(line: str) -> str:
+    """`line` with its first // comment (outside a # comment) starting with # instead."""
+    position = 0
+    for word in line.split():
+        position = line.index(word, position)
+        if word.startswith("#"):
+            break
+        if word.startswith("//"):
+            return f"{line[:position]}# {line[position + 2 :].lstrip()}".rstrip()
+        position += len(word)
+    return line
 
 
 def _parse_runtime_txt(text: str, default: str, overridden: str | None) -> RequestedVersion:
