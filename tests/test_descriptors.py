@@ -22,8 +22,8 @@ def test_buildpack_toml() -> None:
         ("linux", "arm64", "ubuntu", "22.04"),
         ("linux", "arm64", "ubuntu", "24.04"),
     }
-    # [[stacks]] is deprecated in 0.10: the descriptor uses targets only
-    assert "stacks" not in toml_io.load(BUILDPACK_DIR / "buildpack.toml")
+    # [[stacks]] is deprecated in 0.10: only the wildcard, for platforms that still match stacks
+    assert [s.id for s in descriptor.stacks] == ["*"]
 
 
 def test_package_toml() -> None:

@@ -365,8 +365,9 @@ def test_layer_is_launch_only_with_two_identical_executables(layer: Path) -> Non
     data = toml_io.load(layer.parent / "web-concurrency.toml")
     assert data["types"] == {"launch": True, "build": False, "cache": False}
     files = sorted(str(p.relative_to(layer)) for p in layer.rglob("*") if p.is_file())
-    assert files == ["exec.d/web/web_concurrency", "exec.d/web_concurrency"]
-    for name in files:
+    assert files == ["env.launch/PORT.default", "exec.d/web/web_concurrency", "exec.d/web_concurrency"]
+    assert (layer / "env.launch" / "PORT.default").read_text() == "8080"  # no newline: it is the value
+    for name in files[1:]:
         path = layer / name
         assert stat.S_IMODE(path.stat().st_mode) == 0o755
         assert path.read_bytes() == SCRIPT.read_bytes()

@@ -43,10 +43,18 @@ class TargetEntry(_Contract):
     distros: list[Distro] = Field(default_factory=list)
 
 
+class StackEntry(_Contract):
+    """Deprecated since Buildpack API 0.10, still read by platforms that match on stacks."""
+
+    id: str
+    mixins: list[str] = Field(default_factory=list)
+
+
 class BuildpackDescriptor(_Contract):
     api: str
     buildpack: BuildpackInfo
     targets: list[TargetEntry] = Field(default_factory=list)
+    stacks: list[StackEntry] = Field(default_factory=list)
     metadata: dict[str, object] = Field(default_factory=dict)
 
 

@@ -17,6 +17,7 @@ from ..cnb.models import LayerTypes
 LAYER_NAME = "web-concurrency"
 PROGRAM = "web_concurrency"
 TEMPLATE = Path("layers_templates") / "exec.d" / PROGRAM
+DEFAULT_PORT = "8080"
 
 
 def install(layers_dir: Path, buildpack_dir: Path) -> None:
@@ -27,4 +28,9 @@ def install(layers_dir: Path, buildpack_dir: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
         target.chmod(0o755)
+    # Without PORT (`docker run` with no -e PORT), `--bind 0.0.0.0:$PORT` would be an invalid
+    # address: bind the CNB convention's 8080 instead. The platform's PORT wins (.default).
+    env = root / "env.launch"
+    env.mkdir(exist_ok=True)
+    (env / "PORT.default").write_text(DEFAULT_PORT)
     layer.write(LayerTypes(launch=True))
