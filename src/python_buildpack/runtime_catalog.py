@@ -3,6 +3,8 @@
 A TOML file shipped in `data/`, replaced by `BP_PYTHON_RUNTIME_CATALOG=<path>`:
 
     default = "3.13"          # major version used when the app names none
+    [end_of_life]             # optional: builds warn during the year before these dates
+    "3.12" = 2028-10-31
     [stacks.scalingo-22]      # one table per stack
     "3.12" = "3.12.12"        # major -> newest patch; every patch from .0 up to it exists
     [[artifacts]]             # sha256 pins, one per archive (`python -m python_buildpack.catalog pin`)
@@ -348,7 +350,7 @@ def _problems(error: ValidationError) -> str:
     for problem in error.errors(include_url=False)[:10]:
         where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
         if problem["type"] == "extra_forbidden":
-            message = "unknown key (expected default, pins, [stacks.<stack>] tables and [[artifacts]])"
+            message = "unknown key (expected default, pins, [end_of_life], [stacks.<stack>] tables and [[artifacts]])"
         else:
             message = problem["msg"].removeprefix("Value error, ")
         lines.append(f"- {where}: {message}")
