@@ -147,3 +147,25 @@ def test_python_app_agrees(make_app: Callable[..., AppBuild], make_reference_app
     ]
     assert re.search(r"gunicorn app:app", str(metadata))
     assert os.path.isdir(reference.workspace.layers / "scalingo_python" / "venv")
+
+
+@pytest.mark.parametrize(
+    ("replacement", "message"),
+    [
+        ("printf 'launch = true\\n[types]\\nlaunch = true\\n'", "should be in the types table"),
+        ("printf '[types]\\nlaunch = \"yes\"\\n'", "destination has type boolean"),
+    ],
+    ids=["top-level-flag", "string-flag"],
+)
+def test_bad_layer_toml_fails_on_both(recorder: Path, tmp_path: Path, tools: ReferenceTools,
+                                      replacement: str, message: str) -> None:
+    build = recorder / "bin" / "build"
+    build.write_text(build.read_text().replace("printf '[types]\\nlaunch = true\\n[metadata]\\nv = 1\\n'", replacement))
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "marker").write_text("")
+    ours = Builder(recorder, Workspace(tmp_path / "emulated"), target=TARGET).build(app)
+    theirs = ReferenceBuilder(tools, recorder, Workspace(tmp_path / "reference"), target=TARGET).build(app)
+    assert not ours.ok and not theirs.ok
+    assert message in "\n".join(ours.problems)
+    assert message in theirs.output, theirs.output

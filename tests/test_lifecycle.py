@@ -177,3 +177,29 @@ def test_invalid_launch_toml_is_reported(buildpack: Path, app: Path, tmp_path: P
     result = builder(buildpack, Workspace(tmp_path / "ws")).build(app)
     assert not result.ok
     assert any("invalid launch.toml" in p for p in result.problems)
+
+
+@pytest.mark.parametrize(
+    ("replacement", "message"),
+    [
+        ("printf 'launch = true\\n[types]\\nlaunch = true\\n'", "should be in the types table"),
+        ("printf '[types]\\nlaunch = \"yes\"\\n'", "destination has type boolean"),
+    ],
+    ids=["top-level-flag", "string-flag"],
+)
+def test_layer_toml_decoded_as_the_reference_does(
+    buildpack: Path, app: Path, tmp_path: Path, replacement: str, message: str
+) -> None:
+    build = buildpack / "bin" / "build"
+    original = "printf '[types]\\nlaunch = true\\n[metadata]\\nv = 1\\n'"
+    assert original in build.read_text()
+    build.write_text(build.read_text().replace(original, replacement))
+    result = builder(buildpack, Workspace(tmp_path / "ws")).build(app)
+    assert not result.ok
+    assert any("invalid launchonly.toml" in p and message in p for p in result.problems), result.problems
+
+
+def test_no_target_match_fails_detect(buildpack: Path, app: Path, tmp_path: Path) -> None:
+    result = Builder(buildpack, Workspace(tmp_path / "ws"), target=Target(distro_version="22.04", arch="amd64")).build(app)
+    assert result.detect.exit_code == 100 and result.build is None
+    assert "unable to satisfy target os/arch constraints" in result.detect.output

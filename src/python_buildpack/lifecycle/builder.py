@@ -386,7 +386,9 @@ def decode_layer_toml(path: Path) -> LayerToml:
     types = data.get("types", {})
     for flag in ("launch", "build", "cache"):
         if flag in types and not isinstance(types[flag], bool):
-            raise ValueError(f"toml: types.{flag}: cannot decode {type(types[flag]).__name__} into bool")
+            kind = {str: "string", int: "integer", float: "float"}.get(type(types[flag]), type(types[flag]).__name__)
+            raise ValueError(f'toml: key "types.{flag}": incompatible types: TOML value has type {kind}; '
+                             "destination has type boolean")
     return LayerToml.model_validate(data)
 
 
