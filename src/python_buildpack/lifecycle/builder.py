@@ -9,9 +9,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -110,6 +111,27 @@ class BuildResult:
         return "\n".join(parts + self.problems)
 
 
+def run_phase(
+    phase: str,
+    argv: list[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    on_output: Callable[[str, str, subprocess.Popen[str]], None],
+    **popen: Any,
+) -> PhaseResult:
+    """Runs one phase, handing each line it prints to `on_output` as it comes."""
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, errors="replace", **popen)
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        on_output(phase, line, proc)
+    code = proc.wait()
+    return PhaseResult(phase, code, "".join(lines), time.monotonic() - start)
+
+
 class LifecycleError(Exception):
     pass
 
@@ -159,24 +181,7 @@ class Builder:
         return env
 
     def _run(self, phase: str, env: dict[str, str]) -> PhaseResult:
-        start = time.monotonic()
-        proc = subprocess.Popen(
-            [str(self.buildpack_dir / "bin" / phase)],
-            cwd=self.ws.app,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-        )
-        assert proc.stdout is not None
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            self.on_output(phase, line, proc)
-        code = proc.wait()
-        return PhaseResult(phase, code, "".join(lines), time.monotonic() - start)
+        return run_phase(phase, [str(self.buildpack_dir / "bin" / phase)], self.ws.app, env, self.on_output)
 
     def on_output(self, phase: str, line: str, proc: subprocess.Popen[str]) -> None:
         """Called for each line a phase prints (tests override it to act mid-build)."""

@@ -16,7 +16,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from ..cnb import toml_io
 from ..cnb.descriptor import BuildpackDescriptor
 from . import oci
 from .build_image import IMAGE_PYTHONS, BuildUser, build_user, grant_traverse, image_path, install_buildpack
-from .builder import BuildResult, PhaseResult, Target
+from .builder import BuildResult, PhaseResult, Target, run_phase
 from .workspace import Workspace, remove
 
 PLATFORM_API = "0.13"
@@ -176,28 +175,10 @@ class ReferenceBuilder:
         return env
 
     def _phase(self, phase: str, args: list[str], *, as_build_user: bool = False) -> PhaseResult:
-        start = time.monotonic()
         drop = as_build_user and self.user.drops_privileges
-        proc = subprocess.Popen(
-            [str(self.tools.lifecycle), phase, *args],
-            cwd=self.ws.app,
-            env=self._env(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            user=self.user.uid if drop else None,
-            group=self.user.gid if drop else None,
-            extra_groups=[] if drop else None,
-        )
-        assert proc.stdout is not None
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            self.on_output(phase, line, proc)
-        code = proc.wait()
-        return PhaseResult(phase, code, "".join(lines), time.monotonic() - start)
+        ids = {"user": self.user.uid, "group": self.user.gid, "extra_groups": []} if drop else {}
+        return run_phase(phase, [str(self.tools.lifecycle), phase, *args], self.ws.app, self._env(),
+                         self.on_output, **ids)
 
     def on_output(self, phase: str, line: str, proc: subprocess.Popen[str]) -> None:
         """Called for each line a phase prints (tests override it to act mid-build)."""
