@@ -85,16 +85,17 @@ def test_real_runtime_archive_extracts_and_runs(runtime_mirror: RuntimeMirror, t
     assert not list(dest.glob("lib/python3*/test"))
     env = {"PATH": "/usr/bin:/bin", "LD_LIBRARY_PATH": str(dest / "lib")}
     proc = subprocess.run(
-        [str(python), "-c", "import sys, pip; print(sys.version); print(sys.prefix); print(pip.__file__)"],
+        [str(python), "-c", "import sys, json; print(sys.version); print(sys.prefix); print(json.__cached__)"],
         env=env,
         capture_output=True,
         text=True,
         check=True,
     )
-    version, prefix, pip_file = proc.stdout.splitlines()
+    version, prefix, json_pyc = proc.stdout.splitlines()
     assert version.split()[0] == platform.python_version()
     assert Path(prefix) == dest
-    assert Path(pip_file).is_relative_to(dest)
+    assert Path(json_pyc).is_relative_to(dest) and Path(json_pyc).is_file()  # shipped byte-code
+    assert not list(dest.glob("lib/python3*/site-packages/pip"))  # as in production: no pip
     # Ownership is not restored: files belong to whoever runs the build.
     assert python.resolve().stat().st_uid == os.getuid()
     assert [p.name for p in dest.parent.iterdir()] == ["python"]  # no staging directory left

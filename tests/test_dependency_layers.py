@@ -71,7 +71,10 @@ def test_a_stale_tool_layer_is_discarded_with_its_reason(tmp_path: Path, changes
 def test_a_tool_layer_without_its_files_is_not_current(tmp_path: Path) -> None:
     restored(tmp_path, "pip", tool_metadata("pip"), {"wheels/README": "no wheel here"})
     assert not tools.is_current(tmp_path, "pip", RUNTIME)
-    restored(tmp_path, "pip", tool_metadata("pip"), {f"wheels/pip-{TOOL_VERSIONS['pip']}-py3-none-any.whl": "zip"})
+    wheel = {f"wheels/pip-{TOOL_VERSIONS['pip']}-py3-none-any.whl": "zip"}
+    restored(tmp_path, "pip", tool_metadata("pip"), wheel)  # a layer of before pip was kept unpacked
+    assert not tools.is_current(tmp_path, "pip", RUNTIME)
+    restored(tmp_path, "pip", tool_metadata("pip"), wheel | {"lib/pip/__main__.py": ""})
     assert tools.is_current(tmp_path, "pip", RUNTIME)
 
 

@@ -18,7 +18,7 @@ from .cnb import toml_io
 from .cnb.context import BuildContext, ContractError
 from .cnb.models import LaunchToml
 from .errors import BuildError
-from .layers import gunicorn, sqlalchemy_urls, web_concurrency
+from .layers import gunicorn, sqlalchemy_urls, tools, web_concurrency
 from .layers import nltk as nltk_layer
 from .layers import python as python_layer
 from .layers import venv as venv_layer
@@ -66,6 +66,8 @@ def run(ctx: BuildContext) -> None:
         output.warning(warning.title, warning.details)
 
     output.header("Installing Python")
+    # The pinned tools' wheels download meanwhile (layers/tool_wheels.py).
+    tools.start_prefetch(ctx.layers_dir, app, build_stack, resolved.version, ctx.env)
     runtime = python_layer.install(ctx, build_stack, resolved.version, catalog)
     sbom.write_runtime_sbom(
         ctx.layers_dir,

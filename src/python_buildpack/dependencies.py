@@ -168,7 +168,7 @@ def venv_env(venv: Path, env: Mapping[str, str]) -> dict[str, str]:
 
 def _tools(layers_dir: Path, manager: Tool, runtime: Runtime, env: dict[str, str]) -> ToolInstall:
     """The manager's tool. pip installs the others, so it is only needed when one is missing."""
-    if manager != "pip" and tools.is_current(layers_dir, manager, runtime):
+    if manager != "pip" and (tools.is_current(layers_dir, manager, runtime) or tools.prefetching(manager)):
         tools.keep_if_current(layers_dir, "pip", runtime)
         return tools.ensure(layers_dir, manager, runtime, env, None)
     pip = tools.ensure(layers_dir, "pip", runtime, env, None)

@@ -9,12 +9,15 @@ Reused while the pinned version, the Python version and the stack are unchanged.
   interpreter. The image carries no copy of it; pip apps' venvs get pip from the wheel.
 - `pipenv`, `poetry` and `uv` each live in a small venv made from the runtime, in
   `<layer>/venv` rather than at the layer root: no `bin/` of a build-only layer must land on
-  the PATH of later build steps (its python or pip would act on the tool's venv).
+  the PATH of later build steps (its python or pip would act on the tool's venv). uv, when
+  its wheel could be fetched during the runtime install (tool_wheels.py), is its binary alone
+  in `<layer>/venv/bin`, installed without pip.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,9 +29,15 @@ from ..cnb.layers import Layer, LayerMetadata
 from ..cnb.models import LayerTypes
 from ..errors import BuildError
 from ..package_managers.base import NETWORK_ERRORS, Completed, Runtime, ToolInstall, run
+from ..package_managers.choice import choose
 from ..package_managers.versions import TOOL_VERSIONS, Tool
+from ..stack import Stack
+from . import tool_wheels
 
 TYPES = LayerTypes(build=True, cache=True)
+# The wheels fetched while the runtime is installed: `start_prefetch` (build.py, before the
+# runtime) starts it, `ensure` takes the wheels.
+_prefetch: tool_wheels.Prefetch | None = None
 
 
 class ToolMetadata(LayerMetadata):
@@ -64,6 +73,28 @@ def keep_if_current(layers_dir: Path, name: Tool, runtime: Runtime) -> None:
         layer.delete()
 
 
+def start_prefetch(
+    layers_dir: Path, app_dir: Path, stack: Stack, python_version: str, settings: Mapping[str, str]
+) -> None:
+    """Starts fetching the wheels of the tool layers this build will install (none when cached)."""
+    global _prefetch
+    try:
+        manager = choose(app_dir).manager
+    except BuildError:
+        return  # the dependencies step reports it
+    runtime = Runtime(layers_dir / "python", python_version, stack)
+    uv_installer = manager == "pip" and settings.get("BP_PYTHON_INSTALLER", "").strip().lower() == "uv"
+    tool: Tool = "uv" if uv_installer else manager
+    # uv's wheel is the uv layer on its own; pip installs pipenv and poetry.
+    needed: Tool = "uv" if tool == "uv" else "pip"
+    if not is_current(layers_dir, tool, runtime) and not is_current(layers_dir, needed, runtime):
+        _prefetch = tool_wheels.start([needed], settings, stack.arch)
+
+
+def prefetching(name: Tool) -> bool:
+    return _prefetch is not None and _prefetch.has(name)
+
+
 def ensure(
     layers_dir: Path, name: Tool, runtime: Runtime, env: Mapping[str, str], pip: ToolInstall | None
 ) -> ToolInstall:
@@ -82,12 +113,17 @@ def ensure(
         restored, _ = layer.restored_metadata(ToolMetadata)
         old = f" {restored.version}" if restored else ""
         output.step(f"Discarding cached {name}{old} since {decision.reason_text}")
-    if pip is None and name != "pip":
-        raise ValueError(f"installing {name} needs the pip tool")
+    fetched = _prefetch.take(name) if _prefetch is not None else None
+    if fetched is not None:
+        output.step(f"Fetched {name} {tool.version} while Python was installed ({output.format_duration(fetched[1])})")
+    elif pip is None and name != "pip":
+        pip = ensure(layers_dir, "pip", runtime, env, None)  # the wheel could not be fetched: pip installs it
     layer.reset()
     try:
         with output.timed(f"Installing {name} {tool.version}"):
-            if pip is None:
+            if fetched is not None:
+                _from_wheel(tool, runtime, dict(env), fetched[0])
+            elif pip is None:
                 _fetch_pip(tool, runtime, dict(env))
             else:
                 _install(tool, runtime, dict(env), pip)
@@ -140,6 +176,22 @@ def _fetch_pip(tool: ToolInstall, runtime: Runtime, env: dict[str, str]) -> None
             f"serves the wheel of pip {tool.version}.",
         )
     _unpack(tool, runtime, env)
+
+
+def _from_wheel(tool: ToolInstall, runtime: Runtime, env: dict[str, str], wheel: Path) -> None:
+    """The layer made from its fetched wheel: pip unpacked, uv's binary alone (no venv, no pip)."""
+    if tool.name == "pip":
+        tool.wheels.mkdir(parents=True, exist_ok=True)
+        shutil.move(wheel, tool.pip_wheel)
+        _unpack(tool, runtime, env)
+        return
+    binary = tool.executable()
+    binary.parent.mkdir(parents=True)
+    member = f"{tool.name}-{tool.version}.data/scripts/{tool.name}"
+    with zipfile.ZipFile(wheel) as archive, archive.open(member) as src, binary.open("wb") as dst:
+        shutil.copyfileobj(src, dst)
+    binary.chmod(0o755)
+    wheel.unlink()
 
 
 def _unpack(tool: ToolInstall, runtime: Runtime, env: dict[str, str]) -> None:

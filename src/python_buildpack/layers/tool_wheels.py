@@ -1,0 +1,122 @@
+"""The pinned tools' wheels, fetched from the package index while the runtime is installed.
+
+The `pip` and `uv` layers each start from one wheel, and fetching a wheel needs no Python of
+the runtime's: this process reads the index's JSON page (PEP 691), takes the file the pin
+names, checks the sha256 the index gives and saves it, in a thread started before the runtime
+download. uv's wheel holds a static binary, so a uv layer then needs no pip at all.
+
+Anything unusual (a pip configuration this process cannot read, an index without the JSON
+API, no hash, a network error) makes the fetch give up quietly: the tool is then fetched with
+pip after the runtime is installed, as without this module.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import re
+import shutil
+import ssl
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from ..package_managers.versions import TOOL_VERSIONS, Tool
+
+DEFAULT_INDEX = "https://pypi.org/simple"
+_JSON = "application/vnd.pypi.simple.v1+json"
+_MACHINES = {"amd64": "x86_64", "arm64": "aarch64"}
+# pip settings that change where wheels come from or how the index is reached: leave it to pip.
+_PIP_ONLY = ("PIP_CONFIG_FILE", "PIP_NO_INDEX", "PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_CLIENT_CERT")
+
+
+class Prefetch:
+    """Wheels being fetched in the background, one thread per tool."""
+
+    def __init__(self, names: Iterable[Tool], settings: Mapping[str, str], arch: str) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="tool-wheels-"))
+        atexit.register(shutil.rmtree, self.directory, ignore_errors=True)  # wheels nobody took
+        self._results: dict[str, Path | None] = {}
+        self._seconds: dict[str, float] = {}
+        self._threads = {
+            name: threading.Thread(target=self._fetch, args=(name, settings, arch), daemon=True) for name in names
+        }
+        for thread in self._threads.values():
+            thread.start()
+
+    def has(self, name: Tool) -> bool:
+        return name in self._threads
+
+    def take(self, name: Tool) -> tuple[Path, float] | None:
+        """The fetched wheel and how long the fetch took, once (None: fetch it with pip)."""
+        thread = self._threads.pop(name, None)
+        if thread is None:
+            return None
+        thread.join()
+        wheel = self._results.get(name)
+        return (wheel, self._seconds[name]) if wheel is not None else None
+
+    def _fetch(self, name: Tool, settings: Mapping[str, str], arch: str) -> None:
+        start = time.monotonic()
+        try:
+            self._results[name] = fetch(name, TOOL_VERSIONS[name], self.directory, settings, arch)
+        except Exception:  # any failure: pip fetches the tool later, and says why if it fails too
+            self._results[name] = None
+        self._seconds[name] = time.monotonic() - start
+
+
+def start(names: Iterable[Tool], settings: Mapping[str, str], arch: str) -> Prefetch | None:
+    """Starts fetching the wheels of `names`; None when pip's settings say to leave it to pip."""
+    names = list(names)
+    if not names or any(settings.get(name) for name in _PIP_ONLY):
+        return None
+    return Prefetch(names, settings, arch)
+
+
+def wheel_pattern(name: Tool, version: str, arch: str) -> re.Pattern[str]:
+    if name == "uv":
+        machine = _MACHINES.get(arch, arch)
+        return re.compile(rf"uv-{re.escape(version)}-py3-none-manylinux_2_(\d+)_{machine}(\.[\w.]+)?\.whl")
+    return re.compile(rf"{name}-{re.escape(version)}-py3-none-any\.whl()")
+
+
+def fetch(name: Tool, version: str, directory: Path, settings: Mapping[str, str], arch: str) -> Path | None:
+    """Downloads the pinned wheel of `name` from the index into `directory`, checked by sha256."""
+    import httpx  # imported here: a warm rebuild never fetches anything
+
+    index = settings.get("PIP_INDEX_URL", DEFAULT_INDEX).rstrip("/")
+    pattern = wheel_pattern(name, version, arch)
+    # The CA settings pip would use (PIP_CERT) or the platform's; otherwise httpx's own roots.
+    cafile, capath = settings.get("PIP_CERT") or settings.get("SSL_CERT_FILE"), settings.get("SSL_CERT_DIR")
+    verify: ssl.SSLContext | bool = True
+    if cafile or capath:
+        verify = ssl.create_default_context(cafile=cafile, capath=capath)
+    timeout = httpx.Timeout(15.0, connect=5.0)
+    with httpx.Client(timeout=timeout, verify=verify, follow_redirects=True, trust_env=True) as client:
+        page = client.get(f"{index}/{name}/", headers={"Accept": _JSON})
+        if page.status_code != 200 or not page.headers.get("content-type", "").startswith(_JSON):
+            return None
+        candidates = []
+        for file in page.json().get("files", []):
+            match = pattern.fullmatch(file.get("filename", ""))
+            if match and file.get("hashes", {}).get("sha256") and not file.get("yanked"):
+                candidates.append((int(match.group(1) or 0), file))
+        if not candidates:
+            return None
+        _, file = min(candidates, key=lambda item: item[0])  # the oldest glibc the wheel needs
+        url = httpx.URL(page.url).join(file["url"])
+        target: Path = directory / str(file["filename"])  # matched the pattern: a plain file name
+        digest = hashlib.sha256()
+        with client.stream("GET", url) as response, target.open("wb") as out:
+            if response.status_code != 200:
+                return None
+            for chunk in response.iter_bytes(1 << 16):
+                digest.update(chunk)
+                out.write(chunk)
+    if digest.hexdigest() != file["hashes"]["sha256"].lower():
+        target.unlink()
+        return None
+    return target
+

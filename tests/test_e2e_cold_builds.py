@@ -1,0 +1,46 @@
+"""Cold builds take the short path: the runtime archive ships its byte-code (nothing compiled,
+no ensurepip), and the pinned tool's wheel comes from the index while Python is installed, so
+a uv app needs no pip at all.
+
+The wheel is fetched from the real index with the machine's trust settings (a TLS-inspecting
+proxy's CA), as a platform passes them; without network the build falls back to pip, which the
+dependency tests cover.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import pytest
+from support.builds import AppBuild
+
+from python_buildpack.package_managers.versions import TOOL_VERSIONS
+
+pytestmark = pytest.mark.e2e
+
+TRUST = {k: os.environ[k] for k in ("SSL_CERT_FILE", "SSL_CERT_DIR", "PIP_CERT") if k in os.environ}
+
+
+def test_cold_uv_app_needs_no_pip_and_no_compile(make_app: Callable[..., AppBuild]) -> None:
+    app = make_app("uv-basic", shared_cache=False)
+    result = app.build(**TRUST, UV_NATIVE_TLS="1")
+    assert result.ok, result.output
+    assert f"Fetched uv {TOOL_VERSIONS['uv']} while Python was installed" in result.output
+    assert "Installing pip" not in result.output
+    assert not (app.layers / "pip").exists()
+    assert "ensurepip" not in result.output and "compileall" not in result.output
+    site = app.layers / "python" / "lib"
+    assert not list(site.glob("python3*/site-packages/pip"))
+
+    warm = app.build(**TRUST, UV_NATIVE_TLS="1")
+    assert warm.ok, warm.output
+    assert "Using cached dependencies" in warm.output
+
+
+def test_cold_pip_app_fetches_pip_while_python_installs(make_app: Callable[..., AppBuild]) -> None:
+    app = make_app("pip-flask", shared_cache=False)
+    result = app.build(**TRUST)
+    assert result.ok, result.output
+    assert f"Fetched pip {TOOL_VERSIONS['pip']} while Python was installed" in result.output
+    assert (app.layers / "pip" / "lib" / "pip" / "__main__.py").is_file()
