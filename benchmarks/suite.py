@@ -124,6 +124,8 @@ class Build:
 
 
 _STEP_START = re.compile(r"^\s+- (.+) \.\.\.$")
+# A tool's wheel fetched in the background while the runtime downloads and installs.
+_FETCHED = re.compile(r"^\s+- Fetched (\S+) \S+ while Python was installed \((.+)\)$")
 _STEP_DONE = re.compile(r"^\s+done \((.+)\)$")
 _DONE = re.compile(r"^## Done \((.+)\)$", re.MULTILINE)
 
@@ -133,6 +135,10 @@ def timed_steps(log: str) -> dict[str, float]:
     steps: dict[str, float] = {}
     current = ""
     for line in log.splitlines():
+        fetched = _FETCHED.match(line)
+        value = parse_duration(fetched.group(2)) if fetched else None
+        if fetched and value is not None:
+            steps[f"{fetched.group(1)} wheel (in parallel)"] = value
         start = _STEP_START.match(line)
         if start:
             current = start.group(1)
