@@ -118,6 +118,16 @@ version=$(printf '%s\n' "$entries" | awk -v want=" $vendored " '
 	"The buildpack runs on CPython$vendored (it ships its dependencies for those) and the runtime catalogue $catalog lists none of them for $stack. Add one to the catalogue (and the mirror), or use a build image whose python3 is one of them."
 file=python-$version-ubuntu-$ubuntu-$arch.tar.zst
 pin=$(printf '%s\n' "$entries" | awk -v file="$file" '$1 == "pin" && $2 == file { print $3 }' | tail -n 1)
+# Strict mode, as for the app's runtime (runtime_catalog.require_pin): no unpinned download.
+strict=$(setting BP_PYTHON_RUNTIME_REQUIRE_PIN | tr '[:upper:]' '[:lower:]')
+case $strict in
+1 | true | yes | on)
+	[ -n "$pin" ] || fail "Python $version to run the buildpack is not pinned" \
+		"BP_PYTHON_RUNTIME_REQUIRE_PIN is on and the runtime catalogue $catalog has no sha256 for $file. Pin it with \`python -m python_buildpack.catalog pin\` (docs/distribution.md), or turn strict mode off." ;;
+'' | 0 | false | no | off) ;;
+*) fail "Invalid BP_PYTHON_RUNTIME_REQUIRE_PIN: '$strict'" \
+	"BP_PYTHON_RUNTIME_REQUIRE_PIN must be true or false (also accepted: 1/0, yes/no, on/off)." ;;
+esac
 
 base='' base_name=''
 for name in BP_PYTHON_RUNTIME_BASE_URL BUILDPACK_S3_BASE_URL; do

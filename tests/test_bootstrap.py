@@ -263,6 +263,7 @@ def test_bootstrap_reads_a_hand_written_catalogue(artifact: Artifact, mirror: Mi
         ("not-found", f"Could not download Python {BOOTSTRAP_VERSION} to run the buildpack"),
         ("no-vendored-version", "No Python to run the buildpack on scalingo-22"),
         ("bad-url", "Invalid BP_PYTHON_RUNTIME_BASE_URL: 'ftp://mirror.example'"),
+        ("strict-unpinned", f"Python {BOOTSTRAP_VERSION} to run the buildpack is not pinned"),
     ],
 )
 def test_bootstrap_failures_are_clear_and_leave_nothing(
@@ -281,6 +282,12 @@ def test_bootstrap_failures_are_clear_and_leave_nothing(
         settings["BP_PYTHON_RUNTIME_CATALOG"] = str(mirror.catalog(tmp_path / "old.toml", versions={"3.11": "3.11.7"}))
     elif case == "bad-url":
         settings["BP_PYTHON_RUNTIME_BASE_URL"] = "ftp://mirror.example"
+    elif case == "strict-unpinned":
+        unpinned = {k: v for k, v in mirror.pins.items() if k != mirror.archive(BOOTSTRAP_VERSION)}
+        settings["BP_PYTHON_RUNTIME_CATALOG"] = str(write_catalog(
+            tmp_path / "unpinned.toml", {stack: {BOOTSTRAP_MAJOR: BOOTSTRAP_VERSION} for stack in UBUNTU},
+            BOOTSTRAP_MAJOR, unpinned))
+        settings["BP_PYTHON_RUNTIME_REQUIRE_PIN"] = "true"
     result = build(artifact.directory, tmp_path, mirror, None, app_with(tmp_path, {"requirements.txt": ""}),
                    settings=settings)
     assert result.build is not None and result.build.exit_code == 1
