@@ -33,6 +33,7 @@ from pathlib import Path
 
 from python_buildpack.cnb.context import BuildContext, Target
 from python_buildpack.dependencies import install_dependencies
+from python_buildpack.lifecycle.build_image import host_trust_env
 from python_buildpack.lifecycle.builder import HOST_ENV_ALLOWLIST
 from python_buildpack.python_version import read_requested_version
 from python_buildpack.stack import Stack
@@ -45,7 +46,8 @@ STACK = Stack(name="scalingo-22", ubuntu_version="22.04", arch=ARCH, source="ben
 
 
 def build_env() -> dict[str, str]:
-    env = {k: os.environ[k] for k in HOST_ENV_ALLOWLIST if k in os.environ}
+    # what the lifecycle passes, plus this machine's CA settings as platform env (a TLS proxy)
+    env = {k: os.environ[k] for k in HOST_ENV_ALLOWLIST if k in os.environ} | host_trust_env()
     env["PATH"] = f"{PYTHON_HOME / 'bin'}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
     return env
 

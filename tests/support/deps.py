@@ -23,6 +23,7 @@ from support.builds import APPS, ARCH
 from python_buildpack.cnb.context import BuildContext, Target
 from python_buildpack.dependencies import install_dependencies
 from python_buildpack.errors import BuildError
+from python_buildpack.lifecycle.build_image import host_trust_env
 from python_buildpack.lifecycle.builder import HOST_ENV_ALLOWLIST
 from python_buildpack.python_version import read_requested_version
 from python_buildpack.stack import Stack
@@ -34,7 +35,8 @@ STACK = Stack(name="scalingo-22", ubuntu_version="22.04", arch=ARCH, source="tes
 
 
 def build_env(python_home: Path = PYTHON_HOME) -> dict[str, str]:
-    env = {k: os.environ[k] for k in HOST_ENV_ALLOWLIST if k in os.environ}
+    # what the lifecycle passes, plus this machine's CA settings as platform env (a TLS proxy)
+    env = {k: os.environ[k] for k in HOST_ENV_ALLOWLIST if k in os.environ} | host_trust_env()
     env["PATH"] = f"{python_home / 'bin'}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
     return env
 
