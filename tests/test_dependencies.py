@@ -221,7 +221,8 @@ def test_editable_and_git_dependencies(make: Callable[[str, str], DepsApp], tmp_
     assert run_script(venv, "localpkg-hello").stdout.strip() == "hello again"
     app.edit("localpkg/pyproject.toml", 'version = "0.1.0"', 'version = "0.2.0"')
     outcome = app.install()
-    assert "Discarding cached dependencies since localpkg/pyproject.toml changed" in outcome.log
+    assert "Updating cached dependencies since localpkg/pyproject.toml changed" in outcome.log
+    assert "Rebuilding from scratch: direct references (" in outcome.log, outcome.log
     assert "localpkg" in distributions(outcome.ok())
 
 

@@ -466,8 +466,8 @@ def test_full_disk(seed: Seed, tmp_path: Path) -> None:
         app = AppBuild(tmp_path / "app", seed.restore(copy=True), dict(seed.platform_env))
         write(app.source / "requirements.txt", "django==5.2.19\n")
 
-        # Room for the app and the venv, not for Django.
-        filler = fill(seed.root, leave=3 * 1024 * 1024)
+        # Room for the app, the venv and the restored tool layers (copied here), not for Django.
+        filler = fill(seed.root, leave=3 * 1024 * 1024 + tree_bytes(app.workspace.cache / "pip"))
         failed = app.build()
         assert_clean_failure(failed, "No space left on device", in_block=False)
         assert "pip" in error_block(failed.output)
