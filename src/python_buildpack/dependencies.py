@@ -84,7 +84,7 @@ def install_dependencies(
         installer = installer.for_development(app_dir)
     _log_choice(choice, installer)
     if installer.dev:
-        output.step(f"Including development dependencies ({DEV_SETTING}=true): {DEV_DESCRIPTION[installer.name]}")
+        output.step(f"Including development dependencies ({DEV_SETTING}=true): {DEV_DESCRIPTION[choice.manager]}")
     runtime = Runtime(python_home, python_version, stack)
     settings = user_settings(ctx.env)
     base_env = installer_env(env, settings)
