@@ -8,6 +8,7 @@ import hashlib
 import http.server
 import io
 import json
+import os
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -116,3 +117,6 @@ def test_gives_up_quietly(index: tuple[Index, str], tmp_path: Path) -> None:
     prefetch = tool_wheels.start(["pip"], {"PIP_INDEX_URL": "http://127.0.0.1:9/simple"}, "amd64")
     assert prefetch is not None and prefetch.has("pip") and prefetch.take("pip") is None
     assert tool_wheels.start(["pip"], {"PIP_NO_INDEX": "1"}, "amd64") is None
+    assert tool_wheels.start(["pip"], {"PIP_CONFIG_FILE": "/etc/pip-private.conf"}, "amd64") is None
+    no_config = {"PIP_CONFIG_FILE": os.devnull, "PIP_INDEX_URL": "http://127.0.0.1:9/simple"}
+    assert tool_wheels.start(["pip"], no_config, "amd64") is not None  # no configuration at all: fine

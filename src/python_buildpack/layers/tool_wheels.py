@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import os
 import re
 import shutil
 import ssl
@@ -29,7 +30,7 @@ DEFAULT_INDEX = "https://pypi.org/simple"
 _JSON = "application/vnd.pypi.simple.v1+json"
 _MACHINES = {"amd64": "x86_64", "arm64": "aarch64"}
 # pip settings that change where wheels come from or how the index is reached: leave it to pip.
-_PIP_ONLY = ("PIP_CONFIG_FILE", "PIP_NO_INDEX", "PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_CLIENT_CERT")
+_PIP_ONLY = ("PIP_NO_INDEX", "PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_CLIENT_CERT")
 
 
 class Prefetch:
@@ -70,9 +71,15 @@ class Prefetch:
 def start(names: Iterable[Tool], settings: Mapping[str, str], arch: str) -> Prefetch | None:
     """Starts fetching the wheels of `names`; None when pip's settings say to leave it to pip."""
     names = list(names)
-    if not names or any(settings.get(name) for name in _PIP_ONLY):
+    if not names or any(settings.get(name) for name in _PIP_ONLY) or _has_pip_config(settings):
         return None
     return Prefetch(names, settings, arch)
+
+
+def _has_pip_config(settings: Mapping[str, str]) -> bool:
+    """Whether pip reads a configuration file (PIP_CONFIG_FILE=/dev/null: none at all)."""
+    config = settings.get("PIP_CONFIG_FILE")
+    return bool(config) and config != os.devnull
 
 
 def wheel_pattern(name: Tool, version: str, arch: str) -> re.Pattern[str]:
