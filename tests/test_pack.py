@@ -24,8 +24,9 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def cnb_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Artifact]:
-    """One .cnb for every architecture: with `[[stacks]] id = "*"` pack makes an os-only package."""
+def cnb_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Path], Artifact]:
+    """Run in the artifact directory, pack reads its [[targets]] and makes one .cnb per
+    architecture (`<name>-linux-<arch>.cnb`), each with the same, both-machines content."""
     tools = ReferenceTools.find()
     if tools is None or tools.pack is None:
         pytest.skip("no pack in .tools/bin (dev/setup builds it when Go is available)")
@@ -36,10 +37,11 @@ def cnb_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Artifact]:
     done = subprocess.run(
         [str(tools.pack), "buildpack", "package", str(out), "--config", str(artifact.directory / "package.toml"),
          "--format", "file"],
-        capture_output=True, text=True, env=env, timeout=300, check=False,
+        capture_output=True, text=True, env=env, timeout=300, check=False, cwd=artifact.directory,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    return out, artifact
+    files = {path.stem.rsplit("-", 1)[1]: path for path in out.parent.glob(f"{out.stem}-linux-*.cnb")}
+    return files, artifact
 
 
 def read(tar: tarfile.TarFile, name: str) -> bytes:
@@ -54,11 +56,13 @@ def blob(tar: tarfile.TarFile, digest: str) -> bytes:
     return read(tar, f"blobs/sha256/{digest.split(':', 1)[1]}")
 
 
-def test_cnb_carries_the_buildpack_and_its_identity(cnb_file: tuple[Path, Artifact]) -> None:
-    path, artifact = cnb_file
+@pytest.mark.parametrize("arch", ["amd64", "arm64"])
+def test_cnb_carries_the_buildpack_and_its_identity(cnb_files: tuple[dict[str, Path], Artifact], arch: str) -> None:
+    files, artifact = cnb_files
+    assert sorted(files) == ["amd64", "arm64"], files
     descriptor = toml_io.load(artifact.directory / "buildpack.toml")
     bp_id, version = descriptor["buildpack"]["id"], descriptor["buildpack"]["version"]
-    with tarfile.open(path) as tar:
+    with tarfile.open(files[arch]) as tar:
         index = json.loads(read(tar, "index.json"))
         manifest = json.loads(blob(tar, index["manifests"][0]["digest"]))
         config: dict[str, Any] = json.loads(blob(tar, manifest["config"]["digest"]))
@@ -66,7 +70,7 @@ def test_cnb_carries_the_buildpack_and_its_identity(cnb_file: tuple[Path, Artifa
         with tarfile.open(fileobj=io.BytesIO(blob(tar, layer["digest"]))) as buildpack_layer:
             names = {"/" + name.lstrip("/") for name in buildpack_layer.getnames()}
 
-    assert config["os"] == "linux"
+    assert (config["os"], config["architecture"]) == ("linux", arch)
     labels = config["config"]["Labels"]
     package = json.loads(labels["io.buildpacks.buildpackage.metadata"])
     assert (package["id"], package["version"]) == (bp_id, version)

@@ -11,10 +11,11 @@ from pathlib import Path
 from ..cnb import toml_io
 from ..cnb.env import apply_env_dir
 from ..cnb.models import LaunchToml, Process
+from .oci import RUN_ENV
 from .workspace import LAYERS_SUBDIR, Workspace, link_tree, remove
 
-# A run image's base environment.
-BASE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root"}
+# A run image's base environment: the reference engine's run image, plus the HOME a container gets.
+BASE_ENV = RUN_ENV | {"HOME": "/root"}
 
 
 class LaunchError(Exception):

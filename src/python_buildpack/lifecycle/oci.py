@@ -26,6 +26,8 @@ REF_NAME = "org.opencontainers.image.ref.name"
 # A run image's user: the platform convention the lifecycle also defaults to.
 RUN_USER = (1000, 1000)
 RUN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# The run image's environment (the emulated launcher starts from it too).
+RUN_ENV = {"PATH": RUN_PATH, "CNB_USER_ID": str(RUN_USER[0]), "CNB_GROUP_ID": str(RUN_USER[1])}
 
 
 def ref_path(layout_dir: Path, reference: str) -> Path:
@@ -69,7 +71,7 @@ def write_run_image(layout_dir: Path, reference: str, *, arch: str, distro_versi
         "os": "linux",
         "config": {
             "User": f"{RUN_USER[0]}:{RUN_USER[1]}",
-            "Env": [f"PATH={RUN_PATH}", f"CNB_USER_ID={RUN_USER[0]}", f"CNB_GROUP_ID={RUN_USER[1]}"],
+            "Env": [f"{name}={value}" for name, value in RUN_ENV.items()],
             "Labels": {
                 "io.buildpacks.base.distro.name": "ubuntu",
                 "io.buildpacks.base.distro.version": distro_version,
