@@ -8,6 +8,7 @@ environment and the processes are compared. Where they differ, the reference is 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -116,7 +117,8 @@ def normalised_env(text: str, ws: Workspace) -> dict[str, str]:
 
 
 def normalised(value: object, ws: Workspace) -> object:
-    return toml_io.loads(toml_io.dumps({"v": value}).replace(str(ws.root), "<root>")) if value else value
+    """Layer metadata with the workspace's root replaced, so that two workspaces compare."""
+    return json.loads(json.dumps(value).replace(str(ws.root), "<root>"))
 
 
 @pytest.mark.e2e
@@ -142,9 +144,12 @@ def test_python_app_agrees(make_app: Callable[..., AppBuild], make_reference_app
 
     processes = toml_io.load(emulated.workspace.launch_toml)["processes"]
     metadata = toml_io.load(reference.workspace.layers / "config" / "metadata.toml")["processes"]
-    assert [(p["type"], p["command"], p.get("args", []), p.get("default", False)) for p in processes] == [
-        (p["type"], p["command"], p.get("args", []), p.get("default", False)) for p in metadata
+    assert [(p["type"], p["command"], p.get("args", [])) for p in processes] == [
+        (p["type"], p["command"], p.get("args", [])) for p in metadata
     ]
+    # the exporter records the default process as the image's entrypoint
+    (default,) = [p["type"] for p in processes if p.get("default")]
+    assert ReferenceLauncher(reference.workspace).image().entrypoint == [f"/cnb/process/{default}"]
     assert re.search(r"gunicorn app:app", str(metadata))
     assert os.path.isdir(reference.workspace.layers / "scalingo_python" / "venv")
 
