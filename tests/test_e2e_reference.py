@@ -86,11 +86,15 @@ def two_version_mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run
     """A mirror with this interpreter's version and one more local CPython, for version changes."""
     from conftest import TEST_CACHE
 
-    others = {major: exe for major, exe in local_interpreters().items() if major not in (PYTHON_MAJOR, "3.8")
-              and major >= "3.10"}
+    def key(major: str) -> tuple[int, ...]:
+        return tuple(int(part) for part in major.split("."))
+
+    others = {major: exe for major, exe in local_interpreters().items()
+              if major != PYTHON_MAJOR and key(major) >= (3, 10)}  # what the pinned pip runs on
     if not others:
         pytest.skip("needs a second local CPython (3.10+) to change versions")
-    other_major, other_exe = sorted(others.items())[-1]
+    other_major = max(others, key=key)
+    other_exe = others[other_major]
     other_version = subprocess.run([str(other_exe), "-c", "import platform; print(platform.python_version())"],
                                    capture_output=True, text=True, check=True).stdout.strip()
     directory = tmp_path_factory.mktemp("two-version-mirror")
