@@ -39,6 +39,7 @@ from support import (
     timed_run,
 )
 
+from python_buildpack.lifecycle.build_image import host_trust_env
 from python_buildpack.lifecycle.builder import HOST_ENV_ALLOWLIST, Builder, BuildResult, Target
 from python_buildpack.lifecycle.workspace import Workspace
 from python_buildpack.package_managers.versions import TOOL_VERSIONS
@@ -49,7 +50,7 @@ BASE_PYTHON = Path(sys.base_prefix) / "bin" / "python3"
 NO_PIP_CONFIG = {"PIP_CONFIG_FILE": os.devnull}
 # The machine's own trust settings (a TLS-inspecting proxy's CA), for both sides alike: older pips
 # (ensurepip's) and uv do not read the system store by default.
-HOST_TRUST = {k: os.environ[k] for k in ("PIP_CERT", "SSL_CERT_FILE", "SSL_CERT_DIR") if k in os.environ}
+HOST_TRUST = host_trust_env()
 HOST_TRUST |= {"UV_NATIVE_TLS": "1"} if HOST_TRUST else {}
 TARGET_DETECT_RATIO = 2.0
 TARGET_WARM_SECONDS = 1.0
