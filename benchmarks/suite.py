@@ -160,8 +160,8 @@ def _short(message: str) -> str:
         return "runtime install"
     if message.startswith("Installing dependencies"):
         return "dependencies"
-    if message.startswith("Resolving the requirements"):
-        return "update: resolve"
+    if message.startswith("Moving installed versions"):
+        return "update: pinned pass"
     return message.replace("Installing ", "").split(" ")[0] + " tool"
 
 

@@ -159,7 +159,7 @@ def test_update_with_a_direct_reference_rebuilds_from_scratch(make: Callable[[st
     app.write("requirements.txt", "gunicorn==23.0.0\n./localpkg\n")
     outcome = app.install()
     assert outcome.ok() == venv
-    assert "Rebuilding from scratch: direct references (localpkg) are not compared by version" in outcome.log
+    assert "Rebuilding from scratch: direct references (./localpkg) are not compared by version" in outcome.log
     assert distributions(venv) == {"gunicorn", "localpkg", "packaging", "pip"}
 
 

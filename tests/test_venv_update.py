@@ -110,3 +110,18 @@ def test_installed_and_compare(tmp_path: Path) -> None:
     assert pip_update.compare(actual, actual) == []
     target = {"flask": "3.1.2", "pip": "26.3", "gunicorn": "23.0.0"}
     assert pip_update.compare(target, actual) == ["gunicorn missing", "jinja2 not required", "flask 3.1.3 instead of 3.1.2"]
+
+
+def test_direct_references_are_found_before_any_install(tmp_path: Path) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(
+        "flask==3.1.3  # a comment\n--index-url https://example.com/simple\n-c constraints.txt\n"
+        "-e ./localpkg\nlib @ https://example.com/lib-1.0.tar.gz\n./wheels/x-1.0-py3-none-any.whl\n"
+        "git+https://example.com/repo.git#egg=repo\nrequests>=2 ; python_version >= '3.8'\n"
+    )
+    assert pip_update._direct_lines(requirements) == [
+        "-e ./localpkg",
+        "lib @ https://example.com/lib-1.0.tar.gz",
+        "./wheels/x-1.0-py3-none-any.whl",
+        "git+https://example.com/repo.git#egg=repo",
+    ]

@@ -122,8 +122,8 @@ def install_dependencies(
     cache_setting = caches.prepare(layers_dir, installer.name, installer.cache_env_var, runtime, settings)
     install_env = installer.environment(base_env | cache_setting, venv.path, app_dir)
 
-    def run_checked(command: Sequence[str | Path]) -> Completed:
-        result = run(command, install_env, app_dir, hide=installer.hide_line)
+    def run_checked(command: Sequence[str | Path], echo: bool = True) -> Completed:
+        result = run(command, install_env, app_dir, echo=echo, hide=installer.hide_line)
         if result.returncode != 0:
             advice = partial(change_advice, requested, python_version)
             raise installer.failure(result, choice.files, python_version, advice)

@@ -3,16 +3,16 @@
 `pip install -r` adds and upgrades, but never removes what the requirements stopped naming,
 and keeps an installed version that still satisfies a loose requirement. So the update:
 
-1. resolves the target set: the normal install command with `--dry-run --ignore-installed
-   --report` (what a fresh venv would get);
-2. uninstalls every distribution of the venv outside the target set;
-3. runs the normal install command with each target pinned by a constraints file, so that
-   pip installs what is missing and moves what differs to the target version;
+1. resolves the target set, what a fresh venv would get: the normal install command with
+   `--dry-run --ignore-installed --report`, which never looks at the venv, so it runs while
+2. the normal install command updates the venv as `pip install -r` does;
+3. uninstalls every distribution of the venv outside the target set, and installs again with
+   each target pinned by a constraints file if a version still differs (loose requirements);
 4. checks the venv's distributions against the target set, name and version.
 
-A target set with direct references (local paths, URLs, VCS, editable installs) cannot be
-compared by version, and a requirements file with hashes refuses constraints: both are left to
-a rebuild from scratch, as is any update that does not verify.
+Direct references (local paths, URLs, VCS, editable installs) cannot be compared by version,
+and a requirements file with hashes refuses constraints: both are left to a rebuild from
+scratch, as is any update that does not verify.
 """
 
 from __future__ import annotations
@@ -21,28 +21,47 @@ import json
 import re
 import tempfile
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from email.parser import HeaderParser
 from pathlib import Path
 
 from .. import output
+from ..errors import BuildError
 from .base import Completed, ToolInstall
-from .pip import Pip
+from .pip import Pip, _logical_lines
 
-RunChecked = Callable[[Sequence[str | Path]], Completed]
+# Runs an installer command, raising the installer's explanation when it fails; `echo=False`
+# keeps its output out of the log (it is repeated in the error).
+RunChecked = Callable[..., Completed]
+# Requirement lines that name no index release: URLs, VCS, local paths, editable installs.
+_DIRECT = re.compile(r"://|\s@\s|^(-e|--editable)\b|^[./~]|\.(whl|zip|tar\.gz|tgz)$")
 
 
 def update(installer: Pip, tool: ToolInstall, venv: Path, app_dir: Path, run_checked: RunChecked) -> bool:
     """Updates `venv` to the app's requirements; False when the caller must rebuild from scratch."""
     *_, install = installer.commands(tool, venv)
-    if _uses_hashes(app_dir, installer.inputs(app_dir)):
+    inputs = installer.inputs(app_dir)
+    if _requirement_files(app_dir, inputs, "--hash"):
         output.step("Rebuilding from scratch: requirements with hashes do not accept an update's pins")
+        return False
+    direct = [line for path in _requirement_files(app_dir, inputs) for line in _direct_lines(path)]
+    if direct:
+        output.step(f"Rebuilding from scratch: direct references ({', '.join(direct)}) are not compared by version")
         return False
     with tempfile.TemporaryDirectory(prefix="pip-update-") as tmp:
         report = Path(tmp) / "report.json"
-        with output.timed(f"Resolving the requirements with {installer.name} {installer.version}"):
-            run_checked(_with_options(install, "--dry-run", "--ignore-installed", "--quiet", "--report", report))
+        resolve = _with_options(install, "--dry-run", "--ignore-installed", "--quiet", "--report", report)
+        timed = output.timed(f"Installing dependencies with {installer.name} {installer.version}")
+        with timed, ThreadPoolExecutor(1) as pool:
+            resolving = pool.submit(run_checked, resolve, echo=False)
+            run_checked(install)  # its errors, streamed, come first; the pool waits for the other
+        try:
+            resolving.result()
+        except BuildError as error:  # the install worked: let a rebuild say what is wrong, if anything
+            output.step(f"Rebuilding from scratch: resolving the target set failed ({error.title})")
+            return False
         target, direct = read_report(report)
-        if direct:
+        if direct:  # a requirement that only resolution reveals as direct (e.g. from a constraints file)
             output.step(f"Rebuilding from scratch: direct references ({', '.join(direct)}) are not compared by version")
             return False
         target.setdefault("pip", installer.version)  # the venv's own pip, from the pip layer
@@ -51,10 +70,11 @@ def update(installer: Pip, tool: ToolInstall, venv: Path, app_dir: Path, run_che
         if extra:
             output.step(f"Removing {', '.join(extra)} (no longer required)")
             run_checked([python, tool.pip_main, "uninstall", "--yes", "--quiet", "--disable-pip-version-check", *extra])
-        constraints = Path(tmp) / "constraints.txt"
-        constraints.write_text("".join(f"{name}=={version}\n" for name, version in sorted(target.items())))
-        with output.timed(f"Installing dependencies with {installer.name} {installer.version}"):
-            run_checked(_with_options(install, "-c", constraints))
+        if compare(target, installed(venv)):
+            constraints = Path(tmp) / "constraints.txt"
+            constraints.write_text("".join(f"{name}=={version}\n" for name, version in sorted(target.items())))
+            with output.timed("Moving installed versions to the resolved ones"):
+                run_checked(_with_options(install, "-c", constraints))
     differences = compare(target, installed(venv))
     if differences:
         output.step(f"The updated venv differs from the requirements ({'; '.join(differences)}): rebuilding")
@@ -108,9 +128,19 @@ def _with_options(command: Sequence[str | Path], *options: str | Path) -> list[s
     return [*command[:at], *options, *command[at:]]
 
 
-def _uses_hashes(app_dir: Path, inputs: dict[str, str]) -> bool:
+def _requirement_files(app_dir: Path, inputs: dict[str, str], containing: str = "") -> list[Path]:
+    """The requirements files among the venv's inputs (those holding `containing`)."""
+    found = []
     for label in inputs:
         path = Path(label) if Path(label).is_absolute() else app_dir / label
-        if path.suffix == ".txt" and path.is_file() and "--hash" in path.read_text(encoding="utf-8", errors="replace"):
-            return True
-    return False
+        if path.suffix != ".txt" or not path.is_file():
+            continue
+        if containing in path.read_text(encoding="utf-8", errors="replace"):
+            found.append(path)
+    return found
+
+
+def _direct_lines(path: Path) -> list[str]:
+    requirements = [" ".join(tokens) for tokens in _logical_lines(path) if not tokens[0].startswith("-")
+                    or tokens[0] in ("-e", "--editable")]  # fmt: skip
+    return [line for line in requirements if _DIRECT.search(line.split(";")[0].strip())]
