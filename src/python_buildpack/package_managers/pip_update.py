@@ -11,8 +11,8 @@ and keeps an installed version that still satisfies a loose requirement. So the 
 4. checks the venv's distributions against the target set, name and version.
 
 Direct references (local paths, URLs, VCS, editable installs) cannot be compared by version,
-and a requirements file with hashes refuses constraints: both are left to a rebuild from
-scratch, as is any update that does not verify.
+and requirements with hashes refuse the constraints of step 3 (fully pinned, they rarely need
+it): both are left to a rebuild from scratch, as is any update that does not verify.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from .base import Completed, ToolInstall
 from .pip import Pip, _logical_lines
 
 # Runs an installer command, raising the installer's explanation when it fails; `echo=False`
-# keeps its output out of the log (it is repeated in the error).
+# keeps its output out of the log (the side resolution, whose errors the install repeats).
 RunChecked = Callable[..., Completed]
 # Requirement lines that name no index release: URLs, VCS, local paths, editable installs.
 _DIRECT = re.compile(r"://|\s@\s|^(-e|--editable)\b|^[./~]|\.(whl|zip|tar\.gz|tgz)$")
@@ -41,9 +41,6 @@ def update(installer: Pip, tool: ToolInstall, venv: Path, app_dir: Path, run_che
     """Updates `venv` to the app's requirements; False when the caller must rebuild from scratch."""
     *_, install = installer.commands(tool, venv)
     inputs = installer.inputs(app_dir)
-    if _requirement_files(app_dir, inputs, "--hash"):
-        output.step("Rebuilding from scratch: requirements with hashes do not accept an update's pins")
-        return False
     direct = [line for path in _requirement_files(app_dir, inputs) for line in _direct_lines(path)]
     if direct:
         output.step(f"Rebuilding from scratch: direct references ({', '.join(direct)}) are not compared by version")
@@ -71,6 +68,9 @@ def update(installer: Pip, tool: ToolInstall, venv: Path, app_dir: Path, run_che
             output.step(f"Removing {', '.join(extra)} (no longer required)")
             run_checked([python, tool.pip_main, "uninstall", "--yes", "--quiet", "--disable-pip-version-check", *extra])
         if compare(target, installed(venv)):
+            if _requirement_files(app_dir, inputs, "--hash"):
+                output.step("Rebuilding from scratch: requirements with hashes do not accept an update's pins")
+                return False
             constraints = Path(tmp) / "constraints.txt"
             constraints.write_text("".join(f"{name}=={version}\n" for name, version in sorted(target.items())))
             with output.timed("Moving installed versions to the resolved ones"):
