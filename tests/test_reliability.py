@@ -459,29 +459,49 @@ def fill(directory: Path, leave: int) -> Path:
     return filler
 
 
+class FillingBuilder(Builder):
+    """Fills the disk once the layers are restored, but `leave` bytes: the build runs out of space."""
+
+    def __init__(self, *args: object, leave: int, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.leave = leave
+        self.filler: Path | None = None
+
+    def _restore(self) -> None:
+        super()._restore()
+        self.filler = fill(self.ws.root, self.leave)
+
+
+def build_on_a_full_disk(app: AppBuild, leave: int) -> BuildResult:
+    builder = FillingBuilder(BUILDPACK_DIR, app.workspace, target=app.target, platform_env=app.platform_env,
+                             leave=leave)
+    try:
+        return builder.build(app.source)
+    finally:
+        if builder.filler is not None:
+            builder.filler.unlink()
+
+
 def test_full_disk(seed: Seed, tmp_path: Path) -> None:
     remove(seed.root)
-    size = tree_bytes(seed.snapshot) + 100 * 1024 * 1024
+    # the image and cache, the layers restored from the cache (copies), and room to work
+    size = 2 * tree_bytes(seed.snapshot) + 100 * 1024 * 1024
     with tmpfs(seed.root, size):
         app = AppBuild(tmp_path / "app", seed.restore(copy=True), dict(seed.platform_env))
         write(app.source / "requirements.txt", "django==5.2.19\n")
 
-        # Room for the app, the venv and the restored tool layers (copied here), not for Django.
-        filler = fill(seed.root, leave=3 * 1024 * 1024 + tree_bytes(app.workspace.cache / "pip"))
-        failed = app.build()
+        # Room for the app and the venv, not for Django.
+        failed = build_on_a_full_disk(app, leave=3 * 1024 * 1024)
         assert_clean_failure(failed, "No space left on device", in_block=False)
         assert "pip" in error_block(failed.output)
-        filler.unlink()
         result = app.build()
         assert result.ok, result.output
         assert CACHED_PYTHON in result.output
 
         # No room for the runtime download of another stack.
-        filler = fill(seed.root, leave=1024 * 1024)
         app.target = STACK_24
-        failed = app.build()
+        failed = build_on_a_full_disk(app, leave=1024 * 1024)
         assert_clean_failure(failed, "disk space")
-        filler.unlink()
         app.target = STACK_22
         assert_recovers(app)
         proc = run_in_image(app.workspace, ["python", "-c", "import django; print(django.__version__)"])
