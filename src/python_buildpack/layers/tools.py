@@ -16,10 +16,8 @@ Reused while the pinned version, the Python version and the stack are unchanged.
 
 from __future__ import annotations
 
-import atexit
 import re
 import shutil
-import subprocess
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,10 +35,6 @@ from ..stack import Stack
 from . import tool_wheels
 
 TYPES = LayerTypes(build=True, cache=True)
-# For every run of the pip layer's pip: its byte-code may still be compiling (see `_unpack`),
-# and Python must not write timestamp-based files of its own there. The packages pip installs
-# are compiled all the same (pip compiles them explicitly).
-PIP_LAYER_ENV = {"PYTHONDONTWRITEBYTECODE": "1"}
 # The wheels fetched while the runtime is installed: `start_prefetch` (build.py, before the
 # runtime) starts it, `ensure` takes the wheels.
 _prefetch: tool_wheels.Prefetch | None = None
@@ -208,25 +202,17 @@ def _unpack(tool: ToolInstall, runtime: Runtime, env: dict[str, str]) -> None:
         # The package only: a pip-*.dist-info on the path would make the venv's interpreter
         # see pip as installed when it runs this copy. zipfile drops absolute and `..` paths.
         wheel.extractall(lib, [name for name in wheel.namelist() if name.startswith("pip/")])
-    compile_cmd = [
-        str(runtime.python), "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(lib),
+    compile_cmd: list[str | Path] = [
+        runtime.python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", lib,
     ]  # fmt: skip
-    # Off the critical path: pip runs meanwhile (from source where no byte-code is there yet,
-    # writing none: DONT_WRITE_BYTECODE), and the build waits for it before it exits, so the
-    # cached layer is complete. A failed compile only leaves modules to compile at import.
-    compiling = subprocess.Popen(
-        compile_cmd, env=env, cwd=tool.layer, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    atexit.register(compiling.wait)
+    _check(tool, run(compile_cmd, env, tool.layer, echo=False))
 
 
 def _install(tool: ToolInstall, runtime: Runtime, env: dict[str, str], pip: ToolInstall) -> None:
     _check(tool, run([runtime.python, "-m", "venv", "--without-pip", tool.home], env, tool.layer, echo=False))
     python = tool.home / "bin" / "python"
     install = ["install", *pip_options(env), "--root-user-action=ignore", f"{tool.name}=={tool.version}"]
-    pip_env = env | PIP_LAYER_ENV
-    _check(tool, run([python, pip.pip_main, *install], pip_env, tool.layer, echo=False))
+    _check(tool, run([python, pip.pip_main, *install], env, tool.layer, echo=False))
     if not tool.executable().exists():
         raise BuildError(
             f"Installing {tool.name} {tool.version} did not produce {tool.executable().name}",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 
 from .base import Completed, Installer, ToolInstall, file_digest, tree_digest
@@ -64,10 +64,6 @@ class Pip(Installer):
 
     def _dev_options(self) -> list[str | Path]:
         return ["-r", DEV_REQUIREMENTS] if self.dev_requirements else []
-
-    def environment(self, env: Mapping[str, str], venv: Path, app_dir: Path) -> dict[str, str]:
-        # The pip layer's byte-code may still be compiling (layers/tools.py): write none of our own.
-        return super().environment(env, venv, app_dir) | {"PYTHONDONTWRITEBYTECODE": "1"}
 
     def python_mismatch(self, result: Completed, version: str, advice: Callable[[str], str]) -> tuple[str, str] | None:
         package = result.matches(r"Package '([^']+)' requires a different Python: \S+ not in '([^']+)'")
