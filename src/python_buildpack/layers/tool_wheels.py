@@ -39,6 +39,9 @@ class Prefetch:
     def __init__(self, names: Iterable[Tool], settings: Mapping[str, str], arch: str) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="tool-wheels-"))
         atexit.register(shutil.rmtree, self.directory, ignore_errors=True)  # wheels nobody took
+        # Registered last, runs first: a fetch nobody took (its venv was reused) must not still be
+        # inside httpx/ssl while the interpreter shuts down (a daemon thread there can crash the exit).
+        atexit.register(self._wait)
         self._results: dict[str, Path | None] = {}
         self._seconds: dict[str, float] = {}
         self._threads = {
@@ -58,6 +61,10 @@ class Prefetch:
         thread.join()
         wheel = self._results.get(name)
         return (wheel, self._seconds[name]) if wheel is not None else None
+
+    def _wait(self) -> None:
+        for thread in self._threads.values():
+            thread.join(timeout=60)
 
     def _fetch(self, name: Tool, settings: Mapping[str, str], arch: str) -> None:
         start = time.monotonic()
