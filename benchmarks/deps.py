@@ -33,10 +33,10 @@ from pathlib import Path
 
 from python_buildpack.cnb.context import BuildContext, Target
 from python_buildpack.dependencies import install_dependencies
-from python_buildpack.lifecycle.build_image import host_trust_env
-from python_buildpack.lifecycle.builder import HOST_ENV_ALLOWLIST
 from python_buildpack.python_version import read_requested_version
 from python_buildpack.stack import Stack
+from python_buildpack_dev.lifecycle.build_image import host_trust_env
+from python_buildpack_dev.lifecycle.builder import HOST_ENV_ALLOWLIST
 
 ROOT = Path(__file__).resolve().parents[1]
 APPS = ROOT / "tests" / "fixtures" / "apps"

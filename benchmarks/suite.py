@@ -39,10 +39,10 @@ from support import (
     timed_run,
 )
 
-from python_buildpack.lifecycle.build_image import host_trust_env
-from python_buildpack.lifecycle.builder import HOST_ENV_ALLOWLIST, Builder, BuildResult, Target
-from python_buildpack.lifecycle.workspace import Workspace
 from python_buildpack.package_managers.versions import TOOL_VERSIONS
+from python_buildpack_dev.lifecycle.build_image import host_trust_env
+from python_buildpack_dev.lifecycle.builder import HOST_ENV_ALLOWLIST, Builder, BuildResult, Target
+from python_buildpack_dev.lifecycle.workspace import Workspace
 
 BENCH_APPS = Path(__file__).resolve().parent / "apps"
 BASE_PYTHON = Path(sys.base_prefix) / "bin" / "python3"

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from python_buildpack.lifecycle.runtime_mirror import file_sha256, make_runtime_archive, serve, write_catalog
+from python_buildpack_dev.lifecycle.runtime_mirror import file_sha256, make_runtime_archive, serve, write_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 APPS = ROOT / "tests" / "fixtures" / "apps"

@@ -38,7 +38,7 @@ setting() {
 
 layers=${CNB_LAYERS_DIR:-}
 [ -n "$layers" ] || fail "The buildpack was not run by a CNB lifecycle" \
-	"CNB_LAYERS_DIR is not set: this program is a buildpack phase and must be run by a CNB lifecycle (pack, a platform, or \`python -m python_buildpack.lifecycle\`)."
+	"CNB_LAYERS_DIR is not set: this program is a buildpack phase and must be run by a CNB lifecycle (pack, a platform, or the local-lifecycle of the buildpack's repository)."
 
 # --- stack and machine (the same sources, in the same order, as src/python_buildpack/stack.py)
 ubuntu=

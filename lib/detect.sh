@@ -4,7 +4,7 @@
 
 plan=${CNB_BUILD_PLAN_PATH:-}
 if [ -z "$plan" ]; then
-	echo "Error: CNB_BUILD_PLAN_PATH is not set: this program is a buildpack phase and must be run by a CNB lifecycle (pack, a platform, or \`python -m python_buildpack.lifecycle\`)." >&2
+	echo "Error: CNB_BUILD_PLAN_PATH is not set: this program is a buildpack phase and must be run by a CNB lifecycle (pack, a platform, or the local-lifecycle of the buildpack's repository)." >&2
 	exit 1
 fi
 found=

@@ -18,17 +18,17 @@ from pathlib import Path
 import pytest
 from support.builds import APPS, ARCH, PYTHON_MAJOR, PYTHON_VERSION, STACKS, AppBuild, Reference, RuntimeMirror
 
-from python_buildpack.lifecycle.build_image import build_user, grant_traverse, host_trust_env
-from python_buildpack.lifecycle.builder import Target
-from python_buildpack.lifecycle.reference import ReferenceTools, default_build_python
-from python_buildpack.lifecycle.runtime_mirror import (
+from python_buildpack_dev.lifecycle.build_image import build_user, grant_traverse, host_trust_env
+from python_buildpack_dev.lifecycle.builder import Target
+from python_buildpack_dev.lifecycle.reference import ReferenceTools, default_build_python
+from python_buildpack_dev.lifecycle.runtime_mirror import (
     Faults,
     file_sha256,
     make_runtime_archive,
     serve,
     write_catalog,
 )
-from python_buildpack.lifecycle.workspace import Workspace
+from python_buildpack_dev.lifecycle.workspace import Workspace
 
 # Kept between sessions: archives and installer downloads are slow to make, not to check.
 TEST_CACHE = Path(os.environ.get("BUILDPACK_TEST_CACHE", Path.home() / ".cache" / "python-buildpack-tests"))
@@ -124,3 +124,11 @@ def make_app(
         return AppBuild(source, Workspace(tmp_path / f"ws-{source.name}"), env)
 
     yield _make
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/e2e/ is e2e, so `-m "not e2e"` and `pytest tests/unit` agree."""
+    e2e_dir = Path(__file__).parent / "e2e"
+    for item in items:
+        if e2e_dir in item.path.parents:
+            item.add_marker(pytest.mark.e2e)

@@ -48,7 +48,7 @@ def main() -> int:
     if not plan_path:
         print(
             "Error: CNB_BUILD_PLAN_PATH is not set: this program is a buildpack phase and must be run by a "
-            "CNB lifecycle (pack, a platform, or `python -m python_buildpack.lifecycle`).",
+            "CNB lifecycle (pack, a platform, or the local-lifecycle of the buildpack's repository).",
             file=sys.stderr,
         )
         return ERROR

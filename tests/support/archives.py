@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import io
+import os
+import shutil
 import tarfile
 from pathlib import Path
 
 import zstandard
+from support.builds import ARCH, PYTHON_MAJOR, PYTHON_VERSION
+
+from python_buildpack_dev.lifecycle.runtime_mirror import file_sha256, write_catalog
 
 
 def recompressed(archive: Path, dest: Path, level: int = 1) -> Path:
@@ -30,3 +35,33 @@ def tiny_archive(dest: Path, label: str) -> Path:
         tar.addfile(info, io.BytesIO(data))
     dest.write_bytes(zstandard.ZstdCompressor().compress(raw.getvalue()))
     return dest
+
+
+ARCHIVE = f"python-{PYTHON_VERSION}-ubuntu-22.04-{ARCH}.tar.zst"
+
+
+class Mirror:
+    """A private mirror whose archive can be swapped between builds."""
+
+    def __init__(self, directory: Path, source: Path) -> None:
+        self.directory = directory
+        self.source = source
+        directory.mkdir()
+        self.serve_original()
+
+    def serve_original(self) -> str:
+        (self.directory / ARCHIVE).unlink(missing_ok=True)
+        try:
+            os.link(self.source, self.directory / ARCHIVE)
+        except OSError:
+            shutil.copyfile(self.source, self.directory / ARCHIVE)
+        return file_sha256(self.directory / ARCHIVE)
+
+    def serve_rebuilt(self) -> str:
+        (self.directory / ARCHIVE).unlink()
+        return file_sha256(recompressed(self.source, self.directory / ARCHIVE))
+
+    def catalog(self, pin: str | None = None) -> str:
+        path = self.directory / f"catalog-{pin or 'unpinned'}.toml"
+        stacks = {"scalingo-22": {PYTHON_MAJOR: PYTHON_VERSION}}
+        return str(write_catalog(path, stacks, default=PYTHON_MAJOR, artifacts={ARCHIVE: pin} if pin else None))

@@ -11,11 +11,11 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from python_buildpack.lifecycle.builder import Builder, BuildResult, Target
-from python_buildpack.lifecycle.launcher import Launcher, run_in_image
-from python_buildpack.lifecycle.reference import ReferenceBuilder, ReferenceLauncher, ReferenceTools
-from python_buildpack.lifecycle.runtime_mirror import Faults
-from python_buildpack.lifecycle.workspace import Workspace
+from python_buildpack_dev.lifecycle.builder import Builder, BuildResult, Target
+from python_buildpack_dev.lifecycle.launcher import Launcher, run_in_image
+from python_buildpack_dev.lifecycle.reference import ReferenceBuilder, ReferenceLauncher, ReferenceTools
+from python_buildpack_dev.lifecycle.runtime_mirror import Faults
+from python_buildpack_dev.lifecycle.workspace import Workspace
 
 BUILDPACK_DIR = Path(__file__).resolve().parents[2]
 FIXTURES = BUILDPACK_DIR / "tests" / "fixtures"

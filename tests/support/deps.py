@@ -23,10 +23,10 @@ from support.builds import APPS, ARCH
 from python_buildpack.cnb.context import BuildContext, Target
 from python_buildpack.dependencies import install_dependencies
 from python_buildpack.errors import BuildError
-from python_buildpack.lifecycle.build_image import host_trust_env
-from python_buildpack.lifecycle.builder import HOST_ENV_ALLOWLIST
 from python_buildpack.python_version import read_requested_version
 from python_buildpack.stack import Stack
+from python_buildpack_dev.lifecycle.build_image import host_trust_env
+from python_buildpack_dev.lifecycle.builder import HOST_ENV_ALLOWLIST
 
 PYTHON_HOME = Path(sys.base_prefix)
 PYTHON_VERSION = platform.python_version()

@@ -88,7 +88,7 @@ def _require(environ: Mapping[str, str], name: str) -> str:
     if not value:
         raise ContractError(
             f"{name} is not set: this program is a buildpack phase and must be run by a CNB "
-            "lifecycle (pack, a platform, or `python -m python_buildpack.lifecycle`)."
+            "lifecycle (pack, a platform, or the local-lifecycle of the buildpack's repository)."
         )
     return value
 

@@ -1,0 +1,34 @@
+"""Django detection without Django: the probes that decide whether collectstatic runs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from support.django_probe import wrapper_python
+
+from python_buildpack.django import collectstatic, django_installed
+
+
+def test_not_a_django_app(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert collectstatic(tmp_path, Path(sys.executable), {}) is False
+    assert capsys.readouterr() == ("", "")
+
+
+def test_manage_py_without_django(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    prefix = tmp_path / "venv"
+    (prefix / "lib" / "python3.12" / "site-packages" / "requests").mkdir(parents=True)
+    (prefix / "bin").mkdir()
+    (tmp_path / "manage.py").write_text("")
+    assert collectstatic(tmp_path, prefix / "bin" / "python", {}) is False
+    assert "Django is not installed: skipping collectstatic" in capsys.readouterr().out
+
+
+
+
+def test_django_installed_probes_an_unusual_layout(tmp_path: Path) -> None:
+    assert django_installed(wrapper_python(tmp_path, Path(sys.executable))) is False  # no Django here
+    assert django_installed(tmp_path / "missing" / "bin" / "python") is False
+
+

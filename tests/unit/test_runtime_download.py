@@ -1,0 +1,267 @@
+"""Runtime download: URL and mirror settings, then real downloads of a real runtime archive
+from a loopback server with injected faults (error statuses, dropped connections, hangs).
+
+Each test runs its own server over the session mirror's directory so its fault schedule and
+request counts are its own. Timeouts and back-off are tiny to keep the suite fast.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from python_buildpack.errors import BuildError
+from python_buildpack.runtime_download import DEFAULT_BASE_URL, base_url, download, runtime_url
+from python_buildpack_dev.lifecycle.runtime_mirror import Fault, Faults, file_sha256, serve
+
+if TYPE_CHECKING:
+    from conftest import RuntimeMirror
+
+Capsys = pytest.CaptureFixture[str]
+FAST = {"backoff": 0.01, "read_timeout": 2.0, "connect_timeout": 2.0}
+
+
+@dataclass
+class Server:
+    base_url: str
+    faults: Faults
+    archive: Path
+
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}/{self.archive.name}"
+
+    def requests(self) -> int:
+        return self.faults.count(self.archive.name)
+
+
+@pytest.fixture
+def server(runtime_mirror: RuntimeMirror) -> Iterator[Server]:
+    archive = runtime_mirror.archive()
+    faults = Faults()
+    with serve(archive.parent, faults) as url:
+        yield Server(url, faults, archive)
+
+
+def no_leftovers(directory: Path) -> bool:
+    return not any(directory.iterdir())
+
+
+# --- where archives are --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("base", ["https://mirror.example", "https://mirror.example/"])
+def test_runtime_url_follows_the_archive_naming_contract(base: str) -> None:
+    assert (
+        runtime_url(base, "3.12.12", "22.04", "arm64")
+        == "https://mirror.example/python-3.12.12-ubuntu-22.04-arm64.tar.zst"
+    )
+
+
+def test_runtime_url_keeps_a_path_prefix() -> None:
+    url = runtime_url("http://127.0.0.1:8000/runtimes/", "3.11.7", "24.04", "amd64")
+    assert url == "http://127.0.0.1:8000/runtimes/python-3.11.7-ubuntu-24.04-amd64.tar.zst"
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({}, DEFAULT_BASE_URL),
+        ({"BP_PYTHON_RUNTIME_BASE_URL": "https://new.example/py/"}, "https://new.example/py"),
+        ({"BUILDPACK_S3_BASE_URL": "https://legacy.example"}, "https://legacy.example"),
+        (
+            {"BP_PYTHON_RUNTIME_BASE_URL": "https://new.example", "BUILDPACK_S3_BASE_URL": "https://old.example"},
+            "https://new.example",
+        ),
+        # Platform env files hold the value verbatim, often with a trailing newline.
+        ({"BP_PYTHON_RUNTIME_BASE_URL": "http://10.0.0.1:9000\n"}, "http://10.0.0.1:9000"),
+        ({"BP_PYTHON_RUNTIME_BASE_URL": "  ", "BUILDPACK_S3_BASE_URL": "https://old.example"}, "https://old.example"),
+    ],
+)
+def test_base_url_settings(settings: dict[str, str], expected: str) -> None:
+    assert base_url(settings) == expected
+
+
+@pytest.mark.parametrize("value", ["python-binaries.scalingo.com", "ftp://mirror.example", "https://"])
+def test_invalid_base_url_is_a_clear_error(value: str) -> None:
+    with pytest.raises(BuildError) as info:
+        base_url({"BUILDPACK_S3_BASE_URL": value})
+    assert "BUILDPACK_S3_BASE_URL" in info.value.title
+    assert value in info.value.title
+    assert "http://" in info.value.details
+
+
+# --- successful downloads --------------------------------------------------------------------
+
+
+def test_download_verifies_the_pinned_checksum(server: Server, tmp_path: Path) -> None:
+    dest = tmp_path / "python.tar.zst"
+    pin = file_sha256(server.archive)
+
+    digest = download(server.url, dest, sha256=pin.upper(), **FAST)
+
+    assert digest == pin
+    assert file_sha256(dest) == pin
+    assert dest.stat().st_size == server.archive.stat().st_size
+    assert [p.name for p in tmp_path.iterdir()] == ["python.tar.zst"]  # no .part left
+    assert server.requests() == 1
+
+
+def test_download_without_pin_returns_the_checksum(server: Server, tmp_path: Path) -> None:
+    dest = tmp_path / "sub" / "python.tar.zst"
+    assert download(server.url, dest, sha256=None, **FAST) == file_sha256(server.archive)
+
+
+def test_slow_downloads_print_progress(server: Server, tmp_path: Path, capsys: Capsys) -> None:
+    # An interval of 0 makes every chunk "slow": the line format is what is checked.
+    download(server.url, tmp_path / "a.tar.zst", sha256=None, progress_interval=0, **FAST)
+    total_mb = f"{server.archive.stat().st_size / 1e6:.1f} MB"
+    lines = [line for line in capsys.readouterr().out.splitlines() if total_mb in line]
+    assert lines
+    assert lines[-1].strip().startswith(f"{total_mb} of {total_mb} (100%")
+
+
+def test_fast_downloads_print_nothing(server: Server, tmp_path: Path, capsys: Capsys) -> None:
+    download(server.url, tmp_path / "a.tar.zst", sha256=None, progress_interval=3600, **FAST)
+    assert capsys.readouterr().out == ""
+
+
+# --- faults ------------------------------------------------------------------------------------
+
+
+def test_404_fails_at_once_with_the_url_and_the_fix(server: Server, tmp_path: Path) -> None:
+    url = f"{server.base_url}/python-3.99.0-ubuntu-22.04-amd64.tar.zst"
+    with pytest.raises(BuildError) as info:
+        download(url, tmp_path / "a.tar.zst", sha256=None, hint="scalingo-22 offers 3.11 to 3.13.", **FAST)
+
+    error = info.value
+    assert "HTTP 404" in error.title
+    assert url in error.details
+    assert "BP_PYTHON_RUNTIME_BASE_URL" in error.details
+    assert "scalingo-22 offers 3.11 to 3.13." in error.details
+    assert server.faults.count("python-3.99.0-ubuntu-22.04-amd64.tar.zst") == 1  # no retry
+    assert no_leftovers(tmp_path)
+
+
+@pytest.mark.parametrize("status", [400, 403, 410])
+def test_other_4xx_are_not_retried(server: Server, tmp_path: Path, status: int) -> None:
+    server.faults.fail(server.archive.name, status, times=None)
+    with pytest.raises(BuildError) as info:
+        download(server.url, tmp_path / "a.tar.zst", sha256=None, **FAST)
+    assert f"HTTP {status}" in info.value.title
+    assert server.requests() == 1
+    assert no_leftovers(tmp_path)
+
+
+def test_500_then_success_is_retried(server: Server, tmp_path: Path, capsys: Capsys) -> None:
+    server.faults.fail(server.archive.name, 500, times=2)
+    dest = tmp_path / "a.tar.zst"
+
+    digest = download(server.url, dest, sha256=file_sha256(server.archive), **FAST)
+
+    assert digest == file_sha256(dest)
+    assert server.requests() == 3
+    log = capsys.readouterr().out
+    assert "attempt 1 of 4 failed (HTTP 500" in log
+    assert "attempt 2 of 4 failed (HTTP 500" in log
+
+
+@pytest.mark.parametrize("status", [429, 408])
+def test_throttling_4xx_are_retried(server: Server, tmp_path: Path, status: int) -> None:
+    server.faults.fail(server.archive.name, status)
+    download(server.url, tmp_path / "a.tar.zst", sha256=None, **FAST)
+    assert server.requests() == 2
+
+
+def test_persistent_5xx_gives_up_after_the_attempts(server: Server, tmp_path: Path) -> None:
+    server.faults.fail(server.archive.name, 503, times=None)
+    with pytest.raises(BuildError) as info:
+        download(server.url, tmp_path / "a.tar.zst", sha256=None, attempts=3, **FAST)
+    assert "HTTP 503" in info.value.title
+    assert "3 attempts" in info.value.details
+    assert server.url in info.value.details
+    assert server.requests() == 3
+    assert no_leftovers(tmp_path)
+
+
+def test_connection_dropped_mid_body_is_retried(server: Server, tmp_path: Path) -> None:
+    server.faults.drop(server.archive.name, after=100_000)
+    dest = tmp_path / "a.tar.zst"
+    pin = file_sha256(server.archive)
+    assert download(server.url, dest, sha256=pin, **FAST) == pin
+    assert file_sha256(dest) == pin
+    assert server.requests() == 2
+
+
+def test_connection_that_keeps_dropping_is_a_clear_error(server: Server, tmp_path: Path) -> None:
+    server.faults.drop(server.archive.name, after=100_000, times=None)
+    size = server.archive.stat().st_size
+    with pytest.raises(BuildError) as info:
+        download(server.url, tmp_path / "a.tar.zst", sha256=None, attempts=2, **FAST)
+    assert f"connection dropped after 100000 of {size} bytes" in info.value.title
+    assert "2 attempts" in info.value.details
+    assert server.requests() == 2
+    assert no_leftovers(tmp_path)
+
+
+def test_wrong_checksum_fails_without_retry_and_keeps_nothing(server: Server, tmp_path: Path) -> None:
+    wrong = "0" * 64
+    with pytest.raises(BuildError) as info:
+        download(server.url, tmp_path / "a.tar.zst", sha256=wrong, **FAST)
+    error = info.value
+    assert error.title == f"Checksum mismatch for {server.archive.name}"
+    assert f"expected sha256 {wrong}" in error.details
+    assert f"got      sha256 {file_sha256(server.archive)}" in error.details
+    assert server.url in error.details
+    assert server.requests() == 1
+    assert no_leftovers(tmp_path)
+
+
+def test_failed_download_leaves_an_existing_file_alone(server: Server, tmp_path: Path) -> None:
+    dest = tmp_path / "a.tar.zst"
+    dest.write_bytes(b"previous")
+    with pytest.raises(BuildError):
+        download(server.url, dest, sha256="f" * 64, **FAST)
+    assert dest.read_bytes() == b"previous"
+
+
+def test_server_that_never_answers_times_out(server: Server, tmp_path: Path) -> None:
+    # The server-side hang is cut short when the server stops; the client gives up first.
+    server.faults.hang(server.archive.name, 60, times=None)
+    with pytest.raises(BuildError) as info:
+        download(server.url, tmp_path / "a.tar.zst", sha256=None, attempts=2, backoff=0.01, read_timeout=0.2)
+    assert "no data received for 0.2s waiting for the response" in info.value.title
+    assert server.requests() == 2
+    assert no_leftovers(tmp_path)
+
+
+def test_server_that_stalls_mid_body_times_out(server: Server, tmp_path: Path) -> None:
+    server.faults.add(server.archive.name, Fault(drop_after=50_000, hang=60, times=None))
+    with pytest.raises(BuildError) as info:
+        download(server.url, tmp_path / "a.tar.zst", sha256=None, attempts=2, backoff=0.01, read_timeout=0.2)
+    assert "no data received for 0.2s after 50000 bytes" in info.value.title
+    assert no_leftovers(tmp_path)
+
+
+def test_a_hang_once_is_retried(server: Server, tmp_path: Path) -> None:
+    server.faults.hang(server.archive.name, 60)
+    pin = file_sha256(server.archive)
+    assert download(server.url, tmp_path / "a.tar.zst", sha256=pin, backoff=0.01, read_timeout=0.5) == pin
+    assert server.requests() == 2
+
+
+def test_nothing_listening_is_a_connection_error(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port that was free a moment ago
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/python-3.12.1-ubuntu-22.04-amd64.tar.zst"
+    with pytest.raises(BuildError) as info:
+        download(url, tmp_path / "a.tar.zst", sha256=None, attempts=2, **FAST)
+    assert "could not connect" in info.value.title
+    assert url in info.value.details
+    assert no_leftovers(tmp_path)
