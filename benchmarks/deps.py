@@ -35,14 +35,15 @@ from python_buildpack.cnb.context import BuildContext, Target
 from python_buildpack.dependencies import install_dependencies
 from python_buildpack.python_version import read_requested_version
 from python_buildpack.stack import Stack
+from python_buildpack.stacks import STACK_TO_UBUNTU
 from python_buildpack_dev.lifecycle.build_image import host_trust_env
-from python_buildpack_dev.lifecycle.builder import HOST_ENV_ALLOWLIST
+from python_buildpack_dev.lifecycle.builder import HOST_ENV_ALLOWLIST, host_arch
 
 ROOT = Path(__file__).resolve().parents[1]
 APPS = ROOT / "tests" / "fixtures" / "apps"
 PYTHON_HOME = Path(sys.base_prefix)
-ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
-STACK = Stack(name="scalingo-22", ubuntu_version="22.04", arch=ARCH, source="benchmark")
+ARCH = host_arch()
+STACK = Stack(name="scalingo-22", ubuntu_version=STACK_TO_UBUNTU["scalingo-22"], arch=ARCH, source="benchmark")
 
 
 def build_env() -> dict[str, str]:

@@ -27,6 +27,7 @@ from python_buildpack.layers import python as python_layer
 from python_buildpack.python_version import read_requested_version, resolve
 from python_buildpack.runtime_catalog import load_catalog
 from python_buildpack.stack import resolve as resolve_stack
+from python_buildpack_dev.lifecycle.builder import host_arch
 from python_buildpack_dev.lifecycle.runtime_mirror import file_sha256, make_runtime_archive, serve, write_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +38,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
     version = platform.python_version()
-    arch = {"x86_64": "amd64", "aarch64": "arm64"}[platform.machine()]
+    arch = host_arch()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         mirror = root / "mirror"

@@ -18,25 +18,28 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+from python_buildpack.stacks import STACK_TO_UBUNTU
+from python_buildpack_dev.lifecycle.builder import host_arch
 from python_buildpack_dev.lifecycle.runtime_mirror import file_sha256, make_runtime_archive, serve, write_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 APPS = ROOT / "tests" / "fixtures" / "apps"
 PYTHON_VERSION = platform.python_version()
 PYTHON_MAJOR = PYTHON_VERSION.rsplit(".", 1)[0]
-ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+ARCH = host_arch()
 # Archives are slow to pack and depend only on the interpreter: kept between runs.
 ARCHIVE_CACHE = Path.home() / ".cache" / "python-buildpack" / "benchmarks" / "runtime-archives"
 
 
 @contextmanager
 def runtime_mirror(
-    directory: Path, stack: str = "scalingo-22", ubuntu: str = "22.04", *, bytecode: bool = True
+    directory: Path, stack: str = "scalingo-22", *, bytecode: bool = True
 ) -> Iterator[dict[str, str]]:
     """Serves this interpreter as the runtime archive (packed as in production, or without the
     standard library's byte-code); yields the platform env that selects it."""
     archive = make_runtime_archive(
-        Path(sys.base_prefix), directory, PYTHON_VERSION, ubuntu, ARCH, cache_dir=ARCHIVE_CACHE, bytecode=bytecode
+        Path(sys.base_prefix), directory, PYTHON_VERSION, STACK_TO_UBUNTU[stack], ARCH,
+        cache_dir=ARCHIVE_CACHE, bytecode=bytecode,
     )
     catalog = write_catalog(
         directory / "catalog.toml",

@@ -14,7 +14,9 @@ set -u
 bp_dir=$1
 LAYER=bootstrap-python
 DEFAULT_BASE_URL=https://python-binaries.scalingo.com
-MIRROR_HINT="If you set BP_PYTHON_RUNTIME_BASE_URL (or the legacy BUILDPACK_S3_BASE_URL), check that the mirror holds this archive."
+# The stack table, archive name and hint are those of src/python_buildpack/stacks.py
+# (tests/unit/test_stacks.py checks that they agree).
+MIRROR_HINT="If you set BP_PYTHON_RUNTIME_BASE_URL (or the legacy BUILDPACK_S3_BASE_URL), check that it points to a mirror that holds this archive."
 
 fail() { # title, details: the build log's error format
 	printf '\n! Error: %s\n!\n' "$1" >&2

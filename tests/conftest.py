@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support.builds import APPS, ARCH, PYTHON_MAJOR, PYTHON_VERSION, STACKS, AppBuild, Reference, RuntimeMirror
+from support.builds import APPS, ARCH, PYTHON_MAJOR, PYTHON_VERSION, AppBuild, Reference, RuntimeMirror
 
+from python_buildpack.stacks import STACK_TO_UBUNTU
 from python_buildpack_dev.lifecycle.build_image import build_user, grant_traverse, host_trust_env
 from python_buildpack_dev.lifecycle.builder import Target
 from python_buildpack_dev.lifecycle.reference import ReferenceTools, default_build_python
@@ -38,14 +39,14 @@ TEST_CACHE = Path(os.environ.get("BUILDPACK_TEST_CACHE", Path.home() / ".cache" 
 def runtime_mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RuntimeMirror]:
     directory = tmp_path_factory.mktemp("runtime-mirror")
     pins = {}
-    for ubuntu in STACKS.values():
+    for ubuntu in STACK_TO_UBUNTU.values():
         archive = make_runtime_archive(
             Path(sys.base_prefix), directory, PYTHON_VERSION, ubuntu, ARCH, cache_dir=TEST_CACHE / "runtime-archives"
         )
         pins[archive.name] = file_sha256(archive)
     catalog = write_catalog(
         directory / "catalog.toml",
-        {stack: {PYTHON_MAJOR: PYTHON_VERSION} for stack in STACKS},
+        {stack: {PYTHON_MAJOR: PYTHON_VERSION} for stack in STACK_TO_UBUNTU},
         default=PYTHON_MAJOR,
         artifacts=pins,
     )

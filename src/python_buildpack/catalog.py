@@ -34,7 +34,7 @@ from .runtime_download import (
     checked_base_url,
     runtime_url,
 )
-from .stack import STACK_ARCHES, STACK_TO_UBUNTU
+from .stacks import STACK_ARCHES, STACK_TO_UBUNTU
 
 _FORMAT = 'the format docs/distribution.md describes ("A private runtime mirror")'
 # The editable shape of pins: `[[artifacts]]` tables of one-line `file = "…"` / `sha256 = "…"`.

@@ -27,7 +27,7 @@ from .runtime_catalog import (
     read_bounded,
     version_key,
 )
-from .stack import END_OF_LIFE_STACKS
+from .stacks import END_OF_LIFE_STACKS
 
 RUNTIME_TXT = "runtime.txt"
 PYTHON_VERSION_FILE = ".python-version"

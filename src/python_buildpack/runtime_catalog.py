@@ -1,4 +1,4 @@
-"""The runtime catalogue: which Python versions exist on which stack (DESIGN.md §1).
+"""The runtime catalogue: which Python versions exist on which stack (README, "Python version").
 
 A TOML file shipped in `data/`, replaced by `BP_PYTHON_RUNTIME_CATALOG=<path>`:
 
@@ -40,7 +40,7 @@ from pydantic import (
 
 from .cnb import toml_io
 from .errors import BuildError
-from .stack import STACK_ARCHES, STACK_TO_UBUNTU
+from .stacks import STACK_ARCHES, STACK_TO_UBUNTU, archive_name
 
 CATALOG_SETTING = "BP_PYTHON_RUNTIME_CATALOG"
 REQUIRE_PIN_SETTING = "BP_PYTHON_RUNTIME_REQUIRE_PIN"
@@ -62,11 +62,6 @@ def version_key(version: str) -> tuple[int, ...]:
 
 def major_of(full: str) -> str:
     return full.rsplit(".", 1)[0]
-
-
-def archive_name(version: str, ubuntu_version: str, arch: str) -> str:
-    """The file name of a runtime archive on the mirror (DESIGN.md §1)."""
-    return f"python-{version}-ubuntu-{ubuntu_version}-{arch}.tar.zst"
 
 
 @dataclass(frozen=True)

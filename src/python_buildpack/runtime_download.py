@@ -20,18 +20,15 @@ import httpx
 
 from . import output
 from .errors import BuildError
-from .runtime_catalog import archive_name
+from .stacks import BASE_URL_SETTING, LEGACY_BASE_URL_SETTING, archive_name
+from .stacks import MIRROR_HINT as _MIRROR_HINT
 
 DEFAULT_BASE_URL = "https://python-binaries.scalingo.com"
-BASE_URL_VARIABLES = ("BP_PYTHON_RUNTIME_BASE_URL", "BUILDPACK_S3_BASE_URL")  # new name first
+BASE_URL_VARIABLES = (BASE_URL_SETTING, LEGACY_BASE_URL_SETTING)  # new name first
 
 _CHUNK = 1 << 20
 # Statuses that mean "try again later" although they are 4xx.
 _RETRYABLE_4XX = {408, 429}
-_MIRROR_HINT = (
-    "If you set BP_PYTHON_RUNTIME_BASE_URL (or the legacy BUILDPACK_S3_BASE_URL), check that "
-    "it points to a mirror that holds this archive."
-)
 
 
 def runtime_url(base_url: str, version: str, ubuntu_version: str, arch: str) -> str:

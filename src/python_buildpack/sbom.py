@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from . import BUILDPACK_ID
-from .runtime_catalog import archive_name
+from .stacks import archive_name
 
 if TYPE_CHECKING:
     from .stack import Stack

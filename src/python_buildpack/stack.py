@@ -1,4 +1,4 @@
-"""Which stack the build runs on: one table, three sources (DESIGN.md §1).
+"""Which stack the build runs on: one table (`stacks.py`), three sources (README, "Supported stacks").
 
 1. CNB_TARGET_DISTRO_NAME + CNB_TARGET_DISTRO_VERSION (what Buildpack API 0.10 platforms send),
 2. CNB_STACK_ID (deprecated, still sent by older platforms),
@@ -12,27 +12,15 @@ from pathlib import Path
 
 from .cnb.context import PhaseContext
 from .errors import BuildError
-
-UBUNTU_TO_STACK = {"20.04": "scalingo-20", "22.04": "scalingo-22", "24.04": "scalingo-24"}
-STACK_TO_UBUNTU = {stack: version for version, stack in UBUNTU_TO_STACK.items()}
-
-STACK_ID_ALIASES = {
-    "scalingo-20": "scalingo-20",
-    "scalingo-22": "scalingo-22",
-    "scalingo-24": "scalingo-24",
-    "heroku-20": "scalingo-20",
-    "heroku-22": "scalingo-22",
-    "heroku-24": "scalingo-24",
-    "io.buildpacks.stacks.focal": "scalingo-20",
-    "io.buildpacks.stacks.jammy": "scalingo-22",
-    "io.buildpacks.stacks.noble": "scalingo-24",
-}
-
-END_OF_LIFE_STACKS = {"scalingo-20"}
-
-ARCHES = {"amd64": "amd64", "x86_64": "amd64", "arm64": "arm64", "aarch64": "arm64"}
-# Architectures with Python runtimes, per stack.
-STACK_ARCHES = {"scalingo-20": ("amd64",), "scalingo-22": ("amd64", "arm64"), "scalingo-24": ("amd64", "arm64")}
+from .stacks import (
+    ARCHES,
+    END_OF_LIFE_STACKS,
+    STACK_ARCHES,
+    STACK_ID_ALIASES,
+    STACK_TO_UBUNTU,
+    SUPPORTED,
+    UBUNTU_TO_STACK,
+)
 
 OS_RELEASE = Path("/etc/os-release")
 
@@ -47,13 +35,6 @@ class Stack:
     @property
     def end_of_life(self) -> bool:
         return self.name in END_OF_LIFE_STACKS
-
-
-SUPPORTED = (
-    "Supported: Ubuntu 20.04, 22.04 and 24.04 (stacks scalingo-20, scalingo-22, scalingo-24, "
-    "also named heroku-20/22/24 or io.buildpacks.stacks.focal/jammy/noble) on amd64, "
-    "and 22.04/24.04 on arm64."
-)
 
 
 def resolve(ctx: PhaseContext, os_release: Path = OS_RELEASE) -> Stack:

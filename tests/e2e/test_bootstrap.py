@@ -23,6 +23,7 @@ from support.builds import APPS, ARCH, PYTHON_MAJOR, PYTHON_VERSION
 
 from python_buildpack.package_managers.versions import TOOL_VERSIONS
 from python_buildpack.runtime_catalog import load_catalog
+from python_buildpack.stacks import STACK_TO_UBUNTU, archive_name
 from python_buildpack_dev.lifecycle.builder import Builder, BuildResult, Target
 from python_buildpack_dev.lifecycle.launcher import run_in_image
 from python_buildpack_dev.lifecycle.runtime_mirror import (
@@ -40,7 +41,7 @@ pytestmark = pytest.mark.e2e
 TEST_CACHE = Path.home() / ".cache" / "python-buildpack-tests"
 INTERPRETERS = local_interpreters()
 BOOTSTRAP_MAJOR = max(DEFAULT_PYTHONS)  # the newest vendored version the catalogue lists
-UBUNTU = {"scalingo-20": "20.04", "scalingo-22": "22.04"}
+UBUNTU = {stack: STACK_TO_UBUNTU[stack] for stack in ("scalingo-20", "scalingo-22")}
 LAYER = "bootstrap-python"
 
 if BOOTSTRAP_MAJOR not in INTERPRETERS:
@@ -62,7 +63,7 @@ class Mirror:
                              artifacts=self.pins if pinned else None)
 
     def archive(self, version: str, stack: str = "scalingo-22") -> str:
-        return f"python-{version}-ubuntu-{UBUNTU[stack]}-{ARCH}.tar.zst"
+        return archive_name(version, UBUNTU[stack], ARCH)
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 import tomli_w
-from support.builds import PYTHON_MAJOR, STACKS, AppBuild
+from support.builds import PYTHON_MAJOR, AppBuild
 
 from python_buildpack.cnb import toml_io
+from python_buildpack.stacks import STACK_TO_UBUNTU
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +26,7 @@ def catalogue_with_new_default(app: AppBuild, path: Path, end_of_life: date) -> 
     be downloaded), and an end-of-life date for the test runtime's major."""
     data = toml_io.load(Path(app.platform_env["BP_PYTHON_RUNTIME_CATALOG"]))
     data["default"] = "3.99"
-    for stack in STACKS:
+    for stack in STACK_TO_UBUNTU:
         data["stacks"][stack]["3.99"] = "3.99.0"
     data["end_of_life"] = {PYTHON_MAJOR: end_of_life}
     path.write_text(tomli_w.dumps(data))

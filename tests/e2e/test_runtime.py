@@ -14,6 +14,7 @@ import pytest
 import zstandard
 from support.builds import ARCH, PYTHON_MAJOR, PYTHON_VERSION, AppBuild, RuntimeMirror
 
+from python_buildpack.stacks import archive_name
 from python_buildpack_dev.lifecycle.builder import Target
 from python_buildpack_dev.lifecycle.launcher import run_in_image
 from python_buildpack_dev.lifecycle.runtime_mirror import serve, write_catalog
@@ -21,8 +22,8 @@ from python_buildpack_dev.lifecycle.runtime_mirror import serve, write_catalog
 pytestmark = pytest.mark.e2e
 
 MakeApp = Callable[..., AppBuild]
-ARCHIVE_22 = f"python-{PYTHON_VERSION}-ubuntu-22.04-{ARCH}.tar.zst"
-ARCHIVE_24 = f"python-{PYTHON_VERSION}-ubuntu-24.04-{ARCH}.tar.zst"
+ARCHIVE_22 = archive_name(PYTHON_VERSION, "22.04", ARCH)
+ARCHIVE_24 = archive_name(PYTHON_VERSION, "24.04", ARCH)
 
 
 def launch_python_version(app: AppBuild) -> str:

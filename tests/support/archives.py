@@ -11,6 +11,7 @@ from pathlib import Path
 import zstandard
 from support.builds import ARCH, PYTHON_MAJOR, PYTHON_VERSION
 
+from python_buildpack.stacks import archive_name
 from python_buildpack_dev.lifecycle.runtime_mirror import file_sha256, write_catalog
 
 
@@ -37,7 +38,7 @@ def tiny_archive(dest: Path, label: str) -> Path:
     return dest
 
 
-ARCHIVE = f"python-{PYTHON_VERSION}-ubuntu-22.04-{ARCH}.tar.zst"
+ARCHIVE = archive_name(PYTHON_VERSION, "22.04", ARCH)
 
 
 class Mirror:

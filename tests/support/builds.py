@@ -11,7 +11,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from python_buildpack_dev.lifecycle.builder import Builder, BuildResult, Target
+from python_buildpack.stacks import STACK_TO_UBUNTU, archive_name
+from python_buildpack_dev.lifecycle.builder import Builder, BuildResult, Target, host_arch
 from python_buildpack_dev.lifecycle.launcher import Launcher, run_in_image
 from python_buildpack_dev.lifecycle.reference import ReferenceBuilder, ReferenceLauncher, ReferenceTools
 from python_buildpack_dev.lifecycle.runtime_mirror import Faults
@@ -23,8 +24,7 @@ APPS = FIXTURES / "apps"
 
 PYTHON_VERSION = platform.python_version()  # the runtime the tests install: this interpreter's
 PYTHON_MAJOR = PYTHON_VERSION.rsplit(".", 1)[0]
-ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
-STACKS = {"scalingo-20": "20.04", "scalingo-22": "22.04", "scalingo-24": "24.04"}
+ARCH = host_arch()
 
 
 @dataclass
@@ -36,7 +36,7 @@ class RuntimeMirror:
     version: str = PYTHON_VERSION
 
     def archive(self, stack: str = "scalingo-22") -> Path:
-        return self.directory / f"python-{self.version}-ubuntu-{STACKS[stack]}-{ARCH}.tar.zst"
+        return self.directory / archive_name(self.version, STACK_TO_UBUNTU[stack], ARCH)
 
     def platform_env(self) -> dict[str, str]:
         return {"BP_PYTHON_RUNTIME_BASE_URL": self.base_url, "BP_PYTHON_RUNTIME_CATALOG": str(self.catalog)}

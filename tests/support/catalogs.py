@@ -8,16 +8,12 @@ import sys
 
 from support.builds import BUILDPACK_DIR
 
-A_20_0 = "python-3.12.0-ubuntu-20.04-amd64.tar.zst"
+from python_buildpack.stacks import archive_name
 
-
-A_20_1 = "python-3.12.1-ubuntu-20.04-amd64.tar.zst"
-
-
-A_22_AMD = "python-3.12.0-ubuntu-22.04-amd64.tar.zst"
-
-
-A_22_ARM = "python-3.12.0-ubuntu-22.04-arm64.tar.zst"
+A_20_0 = archive_name("3.12.0", "20.04", "amd64")
+A_20_1 = archive_name("3.12.1", "20.04", "amd64")
+A_22_AMD = archive_name("3.12.0", "22.04", "amd64")
+A_22_ARM = archive_name("3.12.0", "22.04", "arm64")
 
 
 CATALOG_HEAD = """\

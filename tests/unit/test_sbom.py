@@ -21,6 +21,7 @@ from support.sbom_oracle import expected, installed, listed, pypi_purl, validate
 from python_buildpack import sbom
 from python_buildpack.cnb import toml_io
 from python_buildpack.stack import Stack
+from python_buildpack.stacks import archive_name
 
 INTERPRETERS = [exe for major, exe in local_interpreters().items() if int(major.split(".")[1]) >= 10]
 PYTHON_312 = local_interpreters()["3.12"]  # the newest local 3.12
@@ -67,7 +68,7 @@ def test_runtime_sbom_of_real_interpreter_prefixes(tmp_path: Path, python: Path)
         "scalingo:stack": STACK.name,
         "scalingo:ubuntu-version": STACK.ubuntu_version,
         "scalingo:arch": STACK.arch,
-        "scalingo:archive": f"python-{version}-ubuntu-{STACK.ubuntu_version}-{STACK.arch}.tar.zst",
+        "scalingo:archive": archive_name(version, STACK.ubuntu_version, STACK.arch),
     }
     assert "hashes" not in runtime  # no archive digest given
     truth = installed(python, prefix / "lib" / f"python{major}" / "site-packages")
@@ -112,7 +113,7 @@ def test_runtime_component_carries_the_archive_sha256(tmp_path: Path) -> None:
     runtime = document["components"][0]
     assert runtime["hashes"] == [{"alg": "SHA-256", "content": digest}]
     archive = {p["name"]: p["value"] for p in runtime["properties"]}["scalingo:archive"]
-    assert archive == f"python-3.12.1-ubuntu-{STACK.ubuntu_version}-{STACK.arch}.tar.zst"
+    assert archive == archive_name("3.12.1", STACK.ubuntu_version, STACK.arch)
 
 
 def test_buildpack_version_comes_from_buildpack_toml(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from python_buildpack.runtime_catalog import (
     load_catalog,
     major_of,
 )
-from python_buildpack.stack import STACK_TO_UBUNTU
+from python_buildpack.stacks import STACK_TO_UBUNTU, archive_name
 
 STACKS = sorted(STACK_TO_UBUNTU)
 DEFAULT = "3.13"
@@ -102,7 +102,7 @@ def catalogues(draw: st.DrawFn) -> dict[str, Any]:
         stacks[stack] = {f"{x}.{y}": f"{x}.{y}.{draw(small)}" for x, y in listed}
     hex_digits = st.text("0123456789abcdefABCDEF", min_size=64, max_size=64)
     files = st.builds(
-        lambda v, stack: f"python-{v}-ubuntu-{STACK_TO_UBUNTU[stack]}-amd64.tar.zst", fulls, st.sampled_from(STACKS)
+        lambda v, stack: archive_name(v, STACK_TO_UBUNTU[stack], "amd64"), fulls, st.sampled_from(STACKS)
     )
     pins = draw(st.dictionaries(files, hex_digits, max_size=3))
     data: dict[str, Any] = {"default": "{}.{}".format(*default_major), "stacks": stacks}

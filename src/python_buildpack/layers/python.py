@@ -26,8 +26,9 @@ from ..cnb.context import BuildContext
 from ..cnb.layers import Layer, LayerMetadata
 from ..cnb.models import LayerTypes
 from ..errors import BuildError
-from ..runtime_catalog import PIN_COMMAND, REQUIRE_PIN_SETTING, RuntimeCatalog, archive_name, require_pin
+from ..runtime_catalog import PIN_COMMAND, REQUIRE_PIN_SETTING, RuntimeCatalog, require_pin
 from ..stack import Stack
+from ..stacks import archive_name
 
 LAYER_NAME = "python"
 TYPES = LayerTypes(build=True, launch=True, cache=True)

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from python_buildpack.cnb import toml_io
 from python_buildpack.cnb.descriptor import BuildpackDescriptor
 from python_buildpack.cnb.models import BuildPlan, BuildToml, LaunchToml, LayerToml, LayerTypes
+from python_buildpack.stacks import ARCHES
 
 from .workspace import (
     LAYERS_SUBDIR,
@@ -52,13 +53,10 @@ HOST_ENV_ALLOWLIST = (
 # The variables the lifecycle prepends layer (and platform) directories to.
 PATH_VARIABLES = ("PATH", "LD_LIBRARY_PATH", "LIBRARY_PATH", "CPATH", "PKG_CONFIG_PATH")
 
-DISTRO_VERSIONS = {"scalingo-20": "20.04", "scalingo-22": "22.04", "scalingo-24": "24.04"}
-
-
 def host_arch() -> str:
     import platform
 
-    return {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    return ARCHES.get(platform.machine().lower(), platform.machine())
 
 
 @dataclass

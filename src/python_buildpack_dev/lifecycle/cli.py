@@ -26,8 +26,10 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from python_buildpack.stacks import STACK_TO_UBUNTU
+
 from .build_image import host_trust_env
-from .builder import DISTRO_VERSIONS, Builder, Target, host_arch
+from .builder import Builder, Target, host_arch
 from .launcher import Launcher, LaunchError
 from .reference import PLATFORM_API, ReferenceBuilder, ReferenceLauncher, ReferenceTools, default_build_python
 from .workspace import Workspace, default_root
@@ -69,7 +71,7 @@ def local_runtime_mirror(prefixes: list[Path], stack: str, arch: str) -> Iterato
             check=True, capture_output=True, text=True,
         ).stdout.strip()
         archive = make_runtime_archive(
-            prefix, files, version, DISTRO_VERSIONS[stack], arch, cache_dir=mirror_dir / "cache"
+            prefix, files, version, STACK_TO_UBUNTU[stack], arch, cache_dir=mirror_dir / "cache"
         )
         majors[version.rsplit(".", 1)[0]] = version
         pins[archive.name] = hashlib.sha256(archive.read_bytes()).hexdigest()
@@ -109,7 +111,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
         remove(ws.cache)
         say("cache cleared")
-    target = Target(distro_version=DISTRO_VERSIONS[args.stack], arch=args.arch, stack_id=args.stack_id or "")
+    target = Target(distro_version=STACK_TO_UBUNTU[args.stack], arch=args.arch, stack_id=args.stack_id or "")
     # This machine's CA settings, as an operator behind a TLS-intercepting proxy passes them.
     platform_env = host_trust_env() | _env_pairs(args.env)
     if tools is None:
@@ -205,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
 
     build = sub.add_parser("build", help="detect, build and export an app")
     common(build)
-    build.add_argument("--stack", choices=sorted(DISTRO_VERSIONS), default="scalingo-22")
+    build.add_argument("--stack", choices=sorted(STACK_TO_UBUNTU), default="scalingo-22")
     build.add_argument("--arch", default=host_arch())
     build.add_argument("--stack-id", help="send CNB_STACK_ID instead of CNB_TARGET_* (older platforms)")
     build.add_argument("--runtime", choices=["local", "remote"], default="local",

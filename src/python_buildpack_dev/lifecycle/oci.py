@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from python_buildpack.stacks import CNB_STACK_IDS, UBUNTU_TO_STACK
+
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
@@ -75,9 +77,7 @@ def write_run_image(layout_dir: Path, reference: str, *, arch: str, distro_versi
             "Labels": {
                 "io.buildpacks.base.distro.name": "ubuntu",
                 "io.buildpacks.base.distro.version": distro_version,
-                "io.buildpacks.stack.id": {"20.04": "io.buildpacks.stacks.focal",
-                                           "22.04": "io.buildpacks.stacks.jammy",
-                                           "24.04": "io.buildpacks.stacks.noble"}[distro_version],
+                "io.buildpacks.stack.id": CNB_STACK_IDS[UBUNTU_TO_STACK[distro_version]],
             },
         },
         "rootfs": {"type": "layers", "diff_ids": [f"sha256:{hashlib.sha256(layer).hexdigest()}"]},

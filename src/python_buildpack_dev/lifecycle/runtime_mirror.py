@@ -33,6 +33,8 @@ from pathlib import Path, PurePosixPath
 import tomli_w
 import zstandard
 
+from python_buildpack.stacks import archive_name
+
 # Bump when the packing rules change so cached archives are rebuilt.
 RECIPE_VERSION = "2"
 # Fixed member mtime (2024-01-01) so identical inputs give byte-identical archives.
@@ -46,10 +48,6 @@ _KEPT_SITE_PACKAGES = {"README.txt"}
 _KEPT_BIN = re.compile(r"^python(3(\.[0-9]+)?)?(-config)?$")
 # Test suites inside the standard library (test/, idlelib/idle_test/, tkinter/test/, ...).
 _TEST_DIRS = {"test", "tests", "idle_test"}
-
-
-def archive_name(version: str, ubuntu_version: str, arch: str) -> str:
-    return f"python-{version}-ubuntu-{ubuntu_version}-{arch}.tar.zst"
 
 
 def make_runtime_archive(
