@@ -33,9 +33,9 @@ from pathlib import Path
 
 from python_buildpack.cnb.context import BuildContext, Target
 from python_buildpack.dependencies import install_dependencies
-from python_buildpack.python_version import read_requested_version
 from python_buildpack.stack import Stack
 from python_buildpack.stacks import STACK_TO_UBUNTU
+from python_buildpack.version_files import read_requested_version
 from python_buildpack_dev.lifecycle.build_image import host_trust_env
 from python_buildpack_dev.lifecycle.builder import HOST_ENV_ALLOWLIST, host_arch
 

@@ -24,9 +24,10 @@ from pathlib import Path
 
 from python_buildpack.cnb.context import BuildContext, Target
 from python_buildpack.layers import python as python_layer
-from python_buildpack.python_version import read_requested_version, resolve
+from python_buildpack.python_version import resolve
 from python_buildpack.runtime_catalog import load_catalog
 from python_buildpack.stack import resolve as resolve_stack
+from python_buildpack.version_files import read_requested_version
 from python_buildpack_dev.lifecycle.builder import host_arch
 from python_buildpack_dev.lifecycle.runtime_mirror import file_sha256, make_runtime_archive, serve, write_catalog
 

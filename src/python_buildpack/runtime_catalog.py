@@ -19,9 +19,7 @@ It is loaded on every build, warm rebuilds included, so loading is one small rea
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -40,29 +38,15 @@ from pydantic import (
 
 from .cnb import toml_io
 from .errors import BuildError
+from .safe_read import UnreadableFileError, read_bounded
 from .stacks import STACK_ARCHES, STACK_TO_UBUNTU, archive_name
+from .version_numbers import FULL_RE, MAJOR_RE, major_of, version_key
 
 CATALOG_SETTING = "BP_PYTHON_RUNTIME_CATALOG"
 REQUIRE_PIN_SETTING = "BP_PYTHON_RUNTIME_REQUIRE_PIN"
 PIN_COMMAND = "python -m python_buildpack.catalog pin"
 SHIPPED_CATALOG = Path(__file__).resolve().parent / "data" / "runtime-catalog.toml"
 MAX_CATALOG_BYTES = 4 * 1024 * 1024
-
-# ASCII digits only (`\d` would accept other scripts' digits), no leading zeros, bounded length
-# so that int() stays cheap whatever the input.
-_PART = r"(?:0|[1-9][0-9]{0,8})"
-MAJOR_RE = re.compile(rf"{_PART}\.{_PART}")
-FULL_RE = re.compile(rf"{_PART}\.{_PART}\.{_PART}")
-
-
-def version_key(version: str) -> tuple[int, ...]:
-    """Sort key of a version already checked against MAJOR_RE or FULL_RE."""
-    return tuple(int(part) for part in version.split("."))
-
-
-def major_of(full: str) -> str:
-    return full.rsplit(".", 1)[0]
-
 
 @dataclass(frozen=True)
 class Archive:
@@ -93,54 +77,6 @@ def require_pin(settings: Mapping[str, str]) -> bool:
         f"{REQUIRE_PIN_SETTING} must be true or false (also accepted: 1/0, yes/no, on/off). "
         "true refuses any Python runtime archive that the runtime catalogue does not pin by sha256.",
     )
-
-
-# --- small, safe file reads (shared with python_version) ------------------------------
-
-
-class UnreadableFileError(Exception):
-    """A file exists but cannot be used; the message completes the sentence "<file> ..."."""
-
-
-def read_bounded(path: Path, limit: int) -> bytes:
-    """The content of a regular file of at most `limit` bytes.
-
-    Raises FileNotFoundError when nothing is there, UnreadableFileError otherwise. The file is
-    opened non-blocking and checked to be regular first: a FIFO or a device under a
-    well-known name must fail the build, not hang it or fill the memory.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        if os.path.lexists(path):
-            raise UnreadableFileError("is a broken symbolic link") from None
-        raise
-    except (OSError, ValueError) as e:
-        raise UnreadableFileError(f"cannot be read ({_reason(e)})") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise UnreadableFileError("is not a regular file")
-        chunks: list[bytes] = []
-        remaining = limit + 1  # one byte more than allowed tells a too-large file
-        while remaining > 0 and (chunk := os.read(fd, min(remaining, 1 << 20))):
-            chunks.append(chunk)
-            remaining -= len(chunk)
-    except OSError as e:
-        raise UnreadableFileError(f"cannot be read ({_reason(e)})") from None
-    finally:
-        os.close(fd)
-    data = b"".join(chunks)
-    if len(data) > limit:
-        raise UnreadableFileError(f"is larger than {_size(limit)}")
-    return data
-
-
-def _reason(e: Exception) -> str:
-    return (e.strerror if isinstance(e, OSError) else None) or str(e) or type(e).__name__
-
-
-def _size(limit: int) -> str:
-    return f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit // 1024} KiB"
 
 
 # --- the model ------------------------------------------------------------------------

@@ -10,15 +10,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from .python_version import (
-    DEFAULT,
-    NEWEST_END_OF_LIFE,
-    PREVIOUS_BUILD,
-    RequestedVersion,
-    ResolvedVersion,
-    VersionWarning,
-)
-from .runtime_catalog import FULL_RE, RuntimeCatalog, major_of, version_key
+from .python_version import NEWEST_END_OF_LIFE, PREVIOUS_BUILD, ResolvedVersion
+from .runtime_catalog import RuntimeCatalog
+from .version_files import DEFAULT, RequestedVersion, VersionWarning
+from .version_numbers import FULL_RE, major_of, version_key
 
 # Warn this long before a major version's end of life.
 EOL_NOTICE_DAYS = 365

@@ -61,7 +61,7 @@ def test_version_sources(make_app: MakeApp, files: dict[str, str], log: str) -> 
 def test_pipfile_lock_versions(make_app: MakeApp) -> None:
     lock = {"_meta": {"hash": {"sha256": "x"}, "requires": {"python_full_version": PYTHON_VERSION}}, "default": {}, "develop": {}}
     app = make_app(files={"requirements.txt": "", "Pipfile": "", "Pipfile.lock": json.dumps(lock)})
-    from python_buildpack.python_version import read_requested_version
+    from python_buildpack.version_files import read_requested_version
 
     requested, _ = read_requested_version(app.source, "3.13")
     assert (requested.full, requested.source) == (PYTHON_VERSION, "Pipfile.lock")

@@ -10,15 +10,9 @@ from pathlib import Path
 import pytest
 
 from python_buildpack.errors import BuildError
-from python_buildpack.python_version import (
-    RequestedVersion,
-    ResolvedVersion,
-    VersionWarning,
-    log_lines,
-    read_requested_version,
-    resolve,
-)
+from python_buildpack.python_version import ResolvedVersion, log_lines, resolve
 from python_buildpack.runtime_catalog import RuntimeCatalog, load_catalog
+from python_buildpack.version_files import RequestedVersion, VersionWarning, read_requested_version
 
 DEFAULT = "3.13"
 

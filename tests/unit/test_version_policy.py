@@ -13,15 +13,9 @@ from python_buildpack import app_checks
 from python_buildpack.cnb import toml_io
 from python_buildpack.errors import BuildError
 from python_buildpack.layers import python as python_layer
-from python_buildpack.python_version import (
-    DEFAULT,
-    PREVIOUS_BUILD,
-    RequestedVersion,
-    log_lines,
-    read_requested_version,
-    resolve,
-)
+from python_buildpack.python_version import PREVIOUS_BUILD, log_lines, resolve
 from python_buildpack.runtime_catalog import RuntimeCatalog, load_catalog
+from python_buildpack.version_files import DEFAULT, RequestedVersion, read_requested_version
 from python_buildpack.version_policy import end_of_life_warning, missing_file_warning, sticky
 
 STACK = "scalingo-24"

@@ -28,7 +28,7 @@ from ..cnb.layers import Layer, LayerMetadata
 from ..cnb.models import LayerTypes
 from ..errors import BuildError
 from ..package_managers.base import prepend_path, run
-from ..runtime_catalog import UnreadableFileError, read_bounded
+from ..safe_read import UnreadableFileError, read_bounded
 
 LAYER_NAME = "nltk"
 TYPES = LayerTypes(launch=True, cache=True)
