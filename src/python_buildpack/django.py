@@ -8,6 +8,7 @@ once and its two "not configured for this" refusals become skips with a log line
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from collections.abc import Mapping
@@ -26,6 +27,8 @@ _SKIPS = {
     "without having set the STATIC_ROOT setting": "the STATIC_ROOT setting is not set",
 }
 OUTPUT_TAIL_LINES = 60
+# manage.py's `os.environ.setdefault("DJANGO_SETTINGS_MODULE", "<project>.settings")`.
+_SETTINGS = re.compile(r"""DJANGO_SETTINGS_MODULE["']\s*,\s*["'](?P<module>[A-Za-z_][\w.]*)["']""")
 
 
 def django_installed(python: Path) -> bool:
@@ -39,6 +42,24 @@ def django_installed(python: Path) -> bool:
         return subprocess.run([str(python), "-c", probe], capture_output=True).returncode == 0
     except OSError:
         return False
+
+
+def django_project(app_dir: Path) -> str | None:
+    """The package holding the Django project's `wsgi.py`, next to `manage.py`, if one is found."""
+    manage = app_dir / "manage.py"
+    if not manage.is_file():
+        return None
+    try:
+        source = manage.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        source = ""
+    match = _SETTINGS.search(source)
+    if match:
+        package = match["module"].split(".")[0]
+        if (app_dir / package / "wsgi.py").is_file():
+            return package
+    candidates = sorted(p.parent.name for p in app_dir.glob("*/wsgi.py") if p.parent.name.isidentifier())
+    return candidates[0] if len(candidates) == 1 else None
 
 
 def collectstatic(app_dir: Path, python: Path, env: Mapping[str, str]) -> bool:

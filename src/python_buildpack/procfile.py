@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import output
 from .cnb.models import Process
+from .django import django_project
 from .errors import BuildError
 
 PROCFILE = "Procfile"
@@ -23,7 +24,6 @@ SHELL = ("bash", "-c")
 # The CNB process type alphabet: letters, digits, `.`, `_` and `-`.
 _LINE = re.compile(r"^(?P<type>[^:\s]*)\s*:\s*(?P<command>.*)$")
 _TYPE = re.compile(r"^[A-Za-z0-9_.-]+$")
-_SETTINGS = re.compile(r"""DJANGO_SETTINGS_MODULE["']\s*,\s*["'](?P<module>[A-Za-z_][\w.]*)["']""")
 
 
 def shell_process(process_type: str, command: str, *, default: bool = False) -> Process:
@@ -72,24 +72,6 @@ def read_procfile(app_dir: Path) -> list[Process] | None:
             f"It must be a regular text file with one `type: command` line per process.",
         ) from error
     return parse_procfile(data)
-
-
-def django_project(app_dir: Path) -> str | None:
-    """The package holding the Django project's `wsgi.py`, next to `manage.py`, if one is found."""
-    manage = app_dir / "manage.py"
-    if not manage.is_file():
-        return None
-    try:
-        source = manage.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        source = ""
-    match = _SETTINGS.search(source)
-    if match:
-        package = match["module"].split(".")[0]
-        if (app_dir / package / "wsgi.py").is_file():
-            return package
-    candidates = sorted(p.parent.name for p in app_dir.glob("*/wsgi.py") if p.parent.name.isidentifier())
-    return candidates[0] if len(candidates) == 1 else None
 
 
 def default_processes(app_dir: Path, venv_dir: Path) -> tuple[list[Process], str]:
