@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from python_buildpack.cnb.context import BuildContext, Target
+from python_buildpack.cnb.context import BuildContext, CnbTarget
 from python_buildpack.dependencies import install_dependencies
 from python_buildpack.stack import Stack
 from python_buildpack.stacks import STACK_TO_UBUNTU
@@ -60,7 +60,7 @@ def install(app: Path, layers: Path) -> float:
         app_dir=app,
         buildpack_dir=ROOT,
         platform_dir=None,
-        target=Target(os="linux", arch=ARCH, distro_name="ubuntu", distro_version=STACK.ubuntu_version),
+        target=CnbTarget(os="linux", arch=ARCH, distro_name="ubuntu", distro_version=STACK.ubuntu_version),
         stack_id="",
         env=env,
         layers_dir=layers,

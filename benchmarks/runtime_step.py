@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from python_buildpack.cnb.context import BuildContext, Target
+from python_buildpack.cnb.context import BuildContext, CnbTarget
 from python_buildpack.layers import python as python_layer
 from python_buildpack.python_version import resolve
 from python_buildpack.runtime_catalog import load_catalog
@@ -54,7 +54,7 @@ def main() -> None:
         with serve(mirror) as url:
             env = {"BP_PYTHON_RUNTIME_BASE_URL": url, "BP_PYTHON_RUNTIME_CATALOG": str(catalog)}
             ctx = BuildContext(app_dir=app, buildpack_dir=ROOT, platform_dir=None,
-                               target=Target(os="linux", arch=arch, distro_name="ubuntu", distro_version="22.04"),
+                               target=CnbTarget(os="linux", arch=arch, distro_name="ubuntu", distro_version="22.04"),
                                stack_id="", env=env, layers_dir=root / "layers", buildpack_plan_path=root / "plan.toml")
 
             def step() -> float:

@@ -41,7 +41,7 @@ from support import (
 
 from python_buildpack.package_managers.versions import TOOL_VERSIONS
 from python_buildpack_dev.lifecycle.build_image import host_trust_env
-from python_buildpack_dev.lifecycle.builder import HOST_ENV_ALLOWLIST, Builder, BuildResult, Target
+from python_buildpack_dev.lifecycle.builder import HOST_ENV_ALLOWLIST, Builder, BuildResult, ImageTarget
 from python_buildpack_dev.lifecycle.workspace import Workspace
 
 BENCH_APPS = Path(__file__).resolve().parent / "apps"
@@ -268,7 +268,7 @@ def bench_app(
     bare_cold = baselines.install(spec.manager, source, bare_cache)
 
     workspace = Workspace(work / f"{spec.key}-workspace")
-    target = Target(distro_version="22.04", arch=ARCH)
+    target = ImageTarget(distro_version="22.04", arch=ARCH)
     builder = Builder(ROOT, workspace, target=target, platform_env=platform_env | spec.settings)
     cold = run_build(builder, source)
     warm = [run_build(builder, source) for _ in range(warm_runs)]
@@ -301,7 +301,7 @@ def startup_costs(work: Path, env: dict[str, str], runs: int) -> dict[str, float
     app = work / "detect-app"
     shutil.copytree(APPS / "pip-flask", app)
     (work / "platform").mkdir()
-    detect_env = env | Target(distro_version="22.04", arch=ARCH).env() | {
+    detect_env = env | ImageTarget(distro_version="22.04", arch=ARCH).env() | {
         "CNB_BUILDPACK_DIR": str(ROOT),
         "CNB_PLATFORM_DIR": str(work / "platform"),
         "CNB_BUILD_PLAN_PATH": str(work / "plan.toml"),

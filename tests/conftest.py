@@ -20,7 +20,7 @@ from support.builds import APPS, ARCH, PYTHON_MAJOR, PYTHON_VERSION, AppBuild, R
 
 from python_buildpack.stacks import STACK_TO_UBUNTU
 from python_buildpack_dev.lifecycle.build_image import build_user, grant_traverse, host_trust_env
-from python_buildpack_dev.lifecycle.builder import Target
+from python_buildpack_dev.lifecycle.builder import ImageTarget
 from python_buildpack_dev.lifecycle.reference import ReferenceTools, default_build_python
 from python_buildpack_dev.lifecycle.runtime_mirror import (
     Faults,
@@ -74,7 +74,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
     if tools is None:
         pytest.skip("no reference lifecycle in .tools/bin (dev/setup builds it when Go is available)")
     artifact = packaged_artifact(tmp_path_factory.getbasetemp() / "packaged")
-    return Reference(tools, artifact.directory, default_build_python(Target(distro_version="22.04", arch=ARCH)))
+    return Reference(tools, artifact.directory, default_build_python(ImageTarget(distro_version="22.04", arch=ARCH)))
 
 
 @pytest.fixture(scope="session")

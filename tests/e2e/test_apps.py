@@ -105,10 +105,10 @@ def test_launch_environment(make_app: MakeApp) -> None:
 def test_end_of_life_stack_warns(make_app: MakeApp) -> None:
     from support.builds import ARCH
 
-    from python_buildpack_dev.lifecycle.builder import Target
+    from python_buildpack_dev.lifecycle.builder import ImageTarget
 
     app = make_app(files={"requirements.txt": ""})
-    app.target = Target(distro_version="20.04", arch=ARCH)
+    app.target = ImageTarget(distro_version="20.04", arch=ARCH)
     result = app.build()
     assert result.ok, result.output
     assert "scalingo-20 is end-of-life" in result.output

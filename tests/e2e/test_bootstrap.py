@@ -24,7 +24,7 @@ from support.builds import APPS, ARCH, PYTHON_MAJOR, PYTHON_VERSION
 from python_buildpack.package_managers.versions import TOOL_VERSIONS
 from python_buildpack.runtime_catalog import load_catalog
 from python_buildpack.stacks import STACK_TO_UBUNTU, archive_name
-from python_buildpack_dev.lifecycle.builder import Builder, BuildResult, Target
+from python_buildpack_dev.lifecycle.builder import Builder, BuildResult, ImageTarget
 from python_buildpack_dev.lifecycle.launcher import run_in_image
 from python_buildpack_dev.lifecycle.runtime_mirror import (
     Faults,
@@ -105,7 +105,7 @@ def build(artifact_dir: Path, tmp_path: Path, mirror: Mirror, python: str | None
     path = image_path(tmp_path / f"path-{python or 'none'}", interpreter)
     env = {"BP_PYTHON_RUNTIME_BASE_URL": mirror.base_url,
            "BP_PYTHON_RUNTIME_CATALOG": str(mirror.catalog(tmp_path / "catalog.toml"))}
-    builder = Builder(artifact_dir, Workspace(tmp_path / workspace), target=Target(distro_version=UBUNTU[stack], arch=ARCH),
+    builder = Builder(artifact_dir, Workspace(tmp_path / workspace), target=ImageTarget(distro_version=UBUNTU[stack], arch=ARCH),
                       platform_env=env | NO_INDEX | (settings or {}),
                       host_env={"PATH": path, "HOME": str(tmp_path / "home")} | NO_NETWORK)
     return builder.build(app)

@@ -21,12 +21,12 @@ from support.recorder import BUILD, DESCRIPTOR, DETECT
 
 from python_buildpack.cnb import toml_io
 from python_buildpack_dev.lifecycle.build_image import grant_traverse
-from python_buildpack_dev.lifecycle.builder import Builder, BuildResult, Target
+from python_buildpack_dev.lifecycle.builder import Builder, BuildResult, ImageTarget
 from python_buildpack_dev.lifecycle.launcher import Launcher
 from python_buildpack_dev.lifecycle.reference import ReferenceBuilder, ReferenceLauncher, ReferenceTools
 from python_buildpack_dev.lifecycle.workspace import Workspace
 
-TARGET = Target(distro_version="24.04", arch="amd64")
+TARGET = ImageTarget(distro_version="24.04", arch="amd64")
 # What the recorder buildpack reports of its environment, besides the restore lines.
 ENV_PROBE = """
 for name in PIP_CERT SSL_CERT_FILE TMPDIR LANG CNB_STACK_ID CNB_TARGET_OS CNB_TARGET_ARCH MY_PATH_SETTING; do

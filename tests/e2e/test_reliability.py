@@ -32,7 +32,7 @@ from support.builds import APPS, ARCH, BUILDPACK_DIR, PYTHON_MAJOR, PYTHON_VERSI
 
 from python_buildpack.stacks import archive_name
 from python_buildpack_dev.lifecycle.build_image import host_trust_env
-from python_buildpack_dev.lifecycle.builder import Builder, BuildResult, Target
+from python_buildpack_dev.lifecycle.builder import Builder, BuildResult, ImageTarget
 from python_buildpack_dev.lifecycle.launcher import run_in_image
 from python_buildpack_dev.lifecycle.runtime_mirror import Fault, serve, write_catalog
 from python_buildpack_dev.lifecycle.workspace import Workspace, link_tree, remove
@@ -41,8 +41,8 @@ pytestmark = [pytest.mark.reliability, pytest.mark.e2e]
 
 ARCHIVE_22 = archive_name(PYTHON_VERSION, "22.04", ARCH)
 ARCHIVE_24 = archive_name(PYTHON_VERSION, "24.04", ARCH)
-STACK_22 = Target(distro_version="22.04", arch=ARCH)
-STACK_24 = Target(distro_version="24.04", arch=ARCH)
+STACK_22 = ImageTarget(distro_version="22.04", arch=ARCH)
+STACK_24 = ImageTarget(distro_version="24.04", arch=ARCH)
 CACHED_PYTHON = f"Using cached Python {PYTHON_VERSION}"
 
 

@@ -15,7 +15,7 @@ import zstandard
 from support.builds import ARCH, PYTHON_MAJOR, PYTHON_VERSION, AppBuild, RuntimeMirror
 
 from python_buildpack.stacks import archive_name
-from python_buildpack_dev.lifecycle.builder import Target
+from python_buildpack_dev.lifecycle.builder import ImageTarget
 from python_buildpack_dev.lifecycle.launcher import run_in_image
 from python_buildpack_dev.lifecycle.runtime_mirror import serve, write_catalog
 
@@ -78,7 +78,7 @@ def test_warm_rebuild_reuses_the_runtime_and_a_stack_change_discards_it(
     assert f"Using cached Python {PYTHON_VERSION}" in warm.output
     assert runtime_mirror.faults.count(ARCHIVE_22) == before, "a warm rebuild downloaded the runtime again"
 
-    app.target = Target(distro_version="24.04", arch=ARCH)
+    app.target = ImageTarget(distro_version="24.04", arch=ARCH)
     moved = app.build()
     assert moved.ok, moved.output
     assert (
@@ -118,11 +118,11 @@ def test_unknown_version_is_a_clear_error(make_app: MakeApp) -> None:
 
 def build_then_fail_on_stack_24(app: AppBuild) -> str:
     assert app.build().ok
-    app.target = Target(distro_version="24.04", arch=ARCH)
+    app.target = ImageTarget(distro_version="24.04", arch=ARCH)
     failed = app.build()
     assert not failed.ok
     assert_clean_failure(failed.output)
-    app.target = Target(distro_version="22.04", arch=ARCH)
+    app.target = ImageTarget(distro_version="22.04", arch=ARCH)
     again = app.build()
     assert again.ok, again.output
     assert f"Using cached Python {PYTHON_VERSION}" in again.output
@@ -175,7 +175,7 @@ def build_from_bad_mirror(app: AppBuild, tmp_path: Path, archive_bytes: bytes, s
     directory, catalog = mirror_with(tmp_path, archive_bytes, sha256)
     with serve(directory) as url:
         app.platform_env |= {"BP_PYTHON_RUNTIME_BASE_URL": url, "BP_PYTHON_RUNTIME_CATALOG": str(catalog)}
-        app.target = Target(distro_version="24.04", arch=ARCH)
+        app.target = ImageTarget(distro_version="24.04", arch=ARCH)
         failed = app.build()
     assert not failed.ok
     assert_clean_failure(failed.output)
@@ -189,7 +189,7 @@ def test_wrong_checksum(make_app: MakeApp, runtime_mirror: RuntimeMirror, tmp_pa
     out = build_from_bad_mirror(app, tmp_path, runtime_mirror.archive("scalingo-24").read_bytes(), "0" * 64)
     assert "0" * 64 in out and "checksum" in out.lower()
     app.platform_env |= runtime_mirror.platform_env() | {"BP_PYTHON_RUNTIME_CATALOG": good_catalog}
-    app.target = Target(distro_version="22.04", arch=ARCH)
+    app.target = ImageTarget(distro_version="22.04", arch=ARCH)
     again = app.build()
     assert again.ok and f"Using cached Python {PYTHON_VERSION}" in again.output
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from python_buildpack.stacks import STACK_TO_UBUNTU, archive_name
-from python_buildpack_dev.lifecycle.builder import Builder, BuildResult, Target, host_arch
+from python_buildpack_dev.lifecycle.builder import Builder, BuildResult, ImageTarget, host_arch
 from python_buildpack_dev.lifecycle.launcher import Launcher, run_in_image
 from python_buildpack_dev.lifecycle.reference import ReferenceBuilder, ReferenceLauncher, ReferenceTools
 from python_buildpack_dev.lifecycle.runtime_mirror import Faults
@@ -58,7 +58,7 @@ class AppBuild:
     source: Path
     workspace: Workspace
     platform_env: dict[str, str]
-    target: Target = field(default_factory=lambda: Target(distro_version="22.04", arch=ARCH))
+    target: ImageTarget = field(default_factory=lambda: ImageTarget(distro_version="22.04", arch=ARCH))
     reference: Reference | None = None
 
     def builder(self, **extra_env: str) -> Builder | ReferenceBuilder:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from support.recorder import BUILD, DESCRIPTOR, DETECT
 
-from python_buildpack_dev.lifecycle.builder import Builder, Target
+from python_buildpack_dev.lifecycle.builder import Builder, ImageTarget
 from python_buildpack_dev.lifecycle.launcher import Launcher, LaunchError, run_exec_d
 from python_buildpack_dev.lifecycle.workspace import NORMALISED_MTIME, Workspace
 
@@ -35,7 +35,7 @@ def app(tmp_path: Path) -> Path:
 
 
 def builder(bp: Path, ws: Workspace, **env: str) -> Builder:
-    return Builder(bp, ws, target=Target(distro_version="24.04", arch="amd64"), platform_env=env)
+    return Builder(bp, ws, target=ImageTarget(distro_version="24.04", arch="amd64"), platform_env=env)
 
 
 def test_detect_fail_stops_the_build(buildpack: Path, tmp_path: Path) -> None:
@@ -150,6 +150,6 @@ def test_layer_toml_decoded_as_the_reference_does(
 
 
 def test_no_target_match_fails_detect(buildpack: Path, app: Path, tmp_path: Path) -> None:
-    result = Builder(buildpack, Workspace(tmp_path / "ws"), target=Target(distro_version="22.04", arch="amd64")).build(app)
+    result = Builder(buildpack, Workspace(tmp_path / "ws"), target=ImageTarget(distro_version="22.04", arch="amd64")).build(app)
     assert result.detect.exit_code == 100 and result.build is None
     assert "unable to satisfy target os/arch constraints" in result.detect.output

@@ -23,7 +23,7 @@ from python_buildpack.errors import BuildError
 from python_buildpack_dev.package.__main__ import main as package_main
 from python_buildpack_dev.package.artifact import source_files, write_tgz
 from python_buildpack_dev.package.lock import UPDATE_COMMAND, check_project, pins_for, read_lock
-from python_buildpack_dev.package.targets import DEFAULT_PYTHONS, MACHINES, Target, targets
+from python_buildpack_dev.package.targets import DEFAULT_PYTHONS, MACHINES, VendorTarget, targets
 from python_buildpack_dev.package.vendor import unpack
 
 
@@ -73,7 +73,7 @@ def test_malformed_lock_line_is_reported_with_its_number(tmp_path: Path) -> None
 
 def test_targets_name_the_vendor_dirs_boot_py_looks_for() -> None:
     assert [t.name for t in targets()] == ["cp310-aarch64", "cp310-x86_64", "cp312-aarch64", "cp312-x86_64"]
-    tags = Target("3.12", "aarch64").platform_tags()
+    tags = VendorTarget("3.12", "aarch64").platform_tags()
     assert tags[0] == "manylinux_2_31_aarch64" and "manylinux2014_aarch64" in tags
     assert all(tag.endswith("_aarch64") for tag in tags)
 

@@ -4,15 +4,15 @@ from pathlib import Path
 
 import pytest
 
-from python_buildpack.cnb.context import PhaseContext, Target
+from python_buildpack.cnb.context import CnbTarget, PhaseContext
 from python_buildpack.errors import BuildError
 from python_buildpack.stack import resolve
 
 
-def ctx(target: Target | None = None, stack_id: str = "") -> PhaseContext:
+def ctx(target: CnbTarget | None = None, stack_id: str = "") -> PhaseContext:
     return PhaseContext(
         app_dir=Path("."), buildpack_dir=Path("."), platform_dir=None,
-        target=target or Target(arch="amd64"), stack_id=stack_id,
+        target=target or CnbTarget(arch="amd64"), stack_id=stack_id,
     )
 
 
@@ -20,7 +20,7 @@ def ctx(target: Target | None = None, stack_id: str = "") -> PhaseContext:
     ("version", "stack"), [("20.04", "scalingo-20"), ("22.04", "scalingo-22"), ("24.04", "scalingo-24")]
 )
 def test_target_distro_maps_to_stack(version: str, stack: str) -> None:
-    result = resolve(ctx(Target(arch="amd64", distro_name="ubuntu", distro_version=version)))
+    result = resolve(ctx(CnbTarget(arch="amd64", distro_name="ubuntu", distro_version=version)))
     assert (result.name, result.ubuntu_version, result.arch) == (stack, version, "amd64")
     assert result.end_of_life == (stack == "scalingo-20")
 
@@ -39,7 +39,7 @@ def test_deprecated_stack_id_maps(stack_id: str, stack: str) -> None:
 
 
 def test_target_wins_over_stack_id() -> None:
-    target = Target(arch="arm64", distro_name="ubuntu", distro_version="24.04")
+    target = CnbTarget(arch="arm64", distro_name="ubuntu", distro_version="24.04")
     result = resolve(ctx(target, stack_id="heroku-20"))
     assert (result.name, result.arch) == ("scalingo-24", "arm64")
 
@@ -55,15 +55,15 @@ def test_os_release_is_the_last_resort(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("target", "stack_id", "os_release", "seen"),
     [
-        (Target(arch="amd64", distro_name="ubuntu", distro_version="18.04"), "", "", "ubuntu 18.04"),
-        (Target(arch="amd64", distro_name="debian", distro_version="12"), "", "", "debian 12"),
+        (CnbTarget(arch="amd64", distro_name="ubuntu", distro_version="18.04"), "", "", "ubuntu 18.04"),
+        (CnbTarget(arch="amd64", distro_name="debian", distro_version="12"), "", "", "debian 12"),
         (None, "heroku-18", "", "heroku-18"),
         (None, "", 'ID=alpine\nVERSION_ID=3.20\n', "alpine 3.20"),
         (None, "", "", "unknown"),
     ],
 )
 def test_unsupported_targets_are_clear_errors(
-    tmp_path: Path, target: Target | None, stack_id: str, os_release: str, seen: str
+    tmp_path: Path, target: CnbTarget | None, stack_id: str, os_release: str, seen: str
 ) -> None:
     path = tmp_path / "os-release"
     if os_release:
@@ -76,9 +76,9 @@ def test_unsupported_targets_are_clear_errors(
 
 def test_scalingo_20_has_no_arm64() -> None:
     with pytest.raises(BuildError, match="arm64"):
-        resolve(ctx(Target(arch="arm64", distro_name="ubuntu", distro_version="20.04")))
+        resolve(ctx(CnbTarget(arch="arm64", distro_name="ubuntu", distro_version="20.04")))
 
 
 def test_unknown_arch() -> None:
     with pytest.raises(BuildError, match="s390x"):
-        resolve(ctx(Target(arch="s390x", distro_name="ubuntu", distro_version="22.04")))
+        resolve(ctx(CnbTarget(arch="s390x", distro_name="ubuntu", distro_version="22.04")))

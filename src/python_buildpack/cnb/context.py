@@ -11,7 +11,9 @@ from typing import TypedDict
 
 
 @dataclass(frozen=True)
-class Target:
+class CnbTarget:
+    """The build target the lifecycle passes as CNB_TARGET_* variables."""
+
     os: str = ""
     arch: str = ""
     arch_variant: str = ""
@@ -19,7 +21,7 @@ class Target:
     distro_version: str = ""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Target:
+    def from_env(cls, env: Mapping[str, str]) -> CnbTarget:
         return cls(
             os=env.get("CNB_TARGET_OS", ""),
             arch=env.get("CNB_TARGET_ARCH", ""),
@@ -53,14 +55,10 @@ class PhaseContext:
     app_dir: Path
     buildpack_dir: Path
     platform_dir: Path | None
-    target: Target
+    target: CnbTarget
     stack_id: str
     # User configuration: platform env files layered over the process environment.
     env: Mapping[str, str] = field(default_factory=dict)
-
-    def setting(self, name: str, default: str = "") -> str:
-        """A user setting from the platform env dir (preferred) or the process environment."""
-        return self.env.get(name, default)
 
 
 @dataclass(frozen=True)
@@ -97,7 +95,7 @@ class _Base(TypedDict):
     app_dir: Path
     buildpack_dir: Path
     platform_dir: Path | None
-    target: Target
+    target: CnbTarget
     stack_id: str
     env: Mapping[str, str]
 
@@ -112,7 +110,7 @@ def _base(environ: Mapping[str, str]) -> _Base:
         "app_dir": Path.cwd(),
         "buildpack_dir": Path(buildpack_dir),
         "platform_dir": platform_dir,
-        "target": Target.from_env(environ),
+        "target": CnbTarget.from_env(environ),
         "stack_id": environ.get("CNB_STACK_ID", ""),
         "env": env,
     }

@@ -60,7 +60,7 @@ def host_arch() -> str:
 
 
 @dataclass
-class Target:
+class ImageTarget:
     """What a platform would read from the run image and pass as CNB_TARGET_* (or a stack id)."""
 
     distro_name: str = "ubuntu"
@@ -141,14 +141,14 @@ class Builder:
         buildpack_dir: Path,
         workspace: Workspace,
         *,
-        target: Target | None = None,
+        target: ImageTarget | None = None,
         platform_env: Mapping[str, str] | None = None,
         host_env: Mapping[str, str] | None = None,
         echo: bool = False,
     ) -> None:
         self.buildpack_dir = buildpack_dir.resolve()
         self.ws = workspace
-        self.target = target or Target()
+        self.target = target or ImageTarget()
         self.platform_env = dict(platform_env or {})
         source = os.environ if host_env is None else host_env
         self.host_env = {k: source[k] for k in HOST_ENV_ALLOWLIST if k in source}
@@ -396,7 +396,7 @@ def decode_layer_toml(path: Path) -> LayerToml:
     return LayerToml.model_validate(data)
 
 
-def _target_mismatch(buildpack_dir: Path, target: Target) -> str:
+def _target_mismatch(buildpack_dir: Path, target: ImageTarget) -> str:
     """Why the lifecycle would not run this buildpack on `target` ("" when a [[targets]] matches)."""
     descriptor = BuildpackDescriptor.model_validate(toml_io.load(buildpack_dir / "buildpack.toml"))
     targets = descriptor.targets

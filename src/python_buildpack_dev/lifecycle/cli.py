@@ -29,7 +29,7 @@ from pathlib import Path
 from python_buildpack.stacks import STACK_TO_UBUNTU
 
 from .build_image import host_trust_env
-from .builder import Builder, Target, host_arch
+from .builder import Builder, ImageTarget, host_arch
 from .launcher import Launcher, LaunchError
 from .reference import PLATFORM_API, ReferenceBuilder, ReferenceLauncher, ReferenceTools, default_build_python
 from .workspace import Workspace, default_root
@@ -111,7 +111,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
         remove(ws.cache)
         say("cache cleared")
-    target = Target(distro_version=STACK_TO_UBUNTU[args.stack], arch=args.arch, stack_id=args.stack_id or "")
+    target = ImageTarget(distro_version=STACK_TO_UBUNTU[args.stack], arch=args.arch, stack_id=args.stack_id or "")
     # This machine's CA settings, as an operator behind a TLS-intercepting proxy passes them.
     platform_env = host_trust_env() | _env_pairs(args.env)
     if tools is None:

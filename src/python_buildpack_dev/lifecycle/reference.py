@@ -25,7 +25,7 @@ from python_buildpack.cnb.descriptor import BuildpackDescriptor
 
 from . import oci
 from .build_image import IMAGE_PYTHONS, BuildUser, build_user, grant_traverse, image_path, install_buildpack
-from .builder import BuildResult, PhaseResult, Target, run_phase
+from .builder import BuildResult, ImageTarget, PhaseResult, run_phase
 from .workspace import Workspace, remove
 
 PLATFORM_API = "0.13"
@@ -53,7 +53,7 @@ class ReferenceTools:
         return done.stdout.strip() or "unknown"
 
 
-def run_image_ref(target: Target) -> str:
+def run_image_ref(target: ImageTarget) -> str:
     return f"local/run:{target.distro_version}"
 
 
@@ -66,7 +66,7 @@ class ReferenceBuilder:
         buildpack_dir: Path,
         workspace: Workspace,
         *,
-        target: Target | None = None,
+        target: ImageTarget | None = None,
         platform_env: Mapping[str, str] | None = None,
         build_python: Path | None = None,
         echo: bool = False,
@@ -74,7 +74,7 @@ class ReferenceBuilder:
         self.tools = tools
         self.buildpack_dir = buildpack_dir.resolve()
         self.ws = workspace
-        self.target = target or Target()
+        self.target = target or ImageTarget()
         self.platform_env = dict(platform_env or {})
         self.build_python = build_python
         self.echo = echo
@@ -262,7 +262,7 @@ class ReferenceLauncher:
         )
 
 
-def default_build_python(target: Target) -> Path | None:
+def default_build_python(target: ImageTarget) -> Path | None:
     from .build_image import local_interpreters
 
     return local_interpreters().get(IMAGE_PYTHONS.get(target.distro_version, ""))

@@ -20,7 +20,7 @@ from python_buildpack.errors import BuildError
 
 from . import vendor as vendoring
 from .lock import LOCK, check_project, read_lock
-from .targets import DEFAULT_PYTHONS, MACHINES, Target, targets
+from .targets import DEFAULT_PYTHONS, MACHINES, VendorTarget, targets
 
 # What the buildpack needs at run time, relative to the repository root.
 # The development tools live apart, in src/python_buildpack_dev: nothing here needs excluding.
@@ -132,7 +132,7 @@ sys.exit(0 if ok else 3)
 """
 
 
-def compile_bytecode(root: Path, python: Path, chosen: list[Target], log: Callable[[str], None]) -> str:
+def compile_bytecode(root: Path, python: Path, chosen: list[VendorTarget], log: Callable[[str], None]) -> str:
     """Compiles src/ and the vendor dirs of `python`'s version with it; returns that version.
 
     Unchecked-hash .pyc files: valid whatever the mtimes (normalised here and by CNB exporters),

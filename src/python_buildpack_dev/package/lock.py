@@ -20,7 +20,7 @@ from packaging.utils import canonicalize_name
 from python_buildpack.cnb import toml_io
 from python_buildpack.errors import BuildError
 
-from .targets import DEFAULT_PYTHONS, Target
+from .targets import DEFAULT_PYTHONS, VendorTarget
 
 LOCK = Path(__file__).with_name("vendor-lock.txt")
 UPDATE_COMMAND = "python -m python_buildpack_dev.package --update-lock"
@@ -33,7 +33,7 @@ class Pin:
     marker: Marker | None
     hashes: tuple[str, ...]  # "sha256:<hex>"
 
-    def applies_to(self, target: Target) -> bool:
+    def applies_to(self, target: VendorTarget) -> bool:
         return self.marker is None or any(self.marker.evaluate(env) for env in target.marker_environments())
 
     def requirement_line(self) -> str:
@@ -57,7 +57,7 @@ def read_lock(path: Path = LOCK) -> list[Pin]:
     return pins
 
 
-def pins_for(pins: list[Pin], target: Target) -> list[Pin]:
+def pins_for(pins: list[Pin], target: VendorTarget) -> list[Pin]:
     selected = [pin for pin in pins if pin.applies_to(target)]
     names = [pin.name for pin in selected]
     duplicates = sorted({name for name in names if names.count(name) > 1})
@@ -69,7 +69,7 @@ def pins_for(pins: list[Pin], target: Target) -> list[Pin]:
     return selected
 
 
-def check_project(pins: list[Pin], pyproject: Path, targets: list[Target]) -> None:
+def check_project(pins: list[Pin], pyproject: Path, targets: list[VendorTarget]) -> None:
     """Fails when pyproject.toml's dependencies are not what the lock pins, for any target."""
     declared = toml_io.load(pyproject).get("project", {}).get("dependencies", [])
     stale: set[str] = set()

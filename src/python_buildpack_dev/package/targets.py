@@ -17,7 +17,7 @@ _MIN_GLIBC_MINOR = 17
 
 
 @dataclass(frozen=True, order=True)
-class Target:
+class VendorTarget:
     python: str  # "3.12"
     machine: str  # "x86_64"
 
@@ -58,5 +58,5 @@ class Target:
         ]
 
 
-def targets(pythons: tuple[str, ...] = DEFAULT_PYTHONS, machines: tuple[str, ...] = MACHINES) -> list[Target]:
-    return sorted(Target(python, machine) for python in pythons for machine in machines)
+def targets(pythons: tuple[str, ...] = DEFAULT_PYTHONS, machines: tuple[str, ...] = MACHINES) -> list[VendorTarget]:
+    return sorted(VendorTarget(python, machine) for python in pythons for machine in machines)

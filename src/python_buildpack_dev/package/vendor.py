@@ -27,7 +27,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 from python_buildpack.errors import BuildError
 
 from .lock import LOCK, Pin, pins_for
-from .targets import Target
+from .targets import VendorTarget
 
 COMMON = "common"
 MANIFEST = "manifest.json"
@@ -52,10 +52,10 @@ class Wheel:
 
 
 def download(
-    targets: list[Target], pins: list[Pin], dest: Path, log: Callable[[str], None]
-) -> dict[Target, list[Wheel]]:
+    targets: list[VendorTarget], pins: list[Pin], dest: Path, log: Callable[[str], None]
+) -> dict[VendorTarget, list[Wheel]]:
     """Each target's wheels, downloaded by pip into `dest/<target>/` (pip's cache makes repeats cheap)."""
-    wheels: dict[Target, list[Wheel]] = {}
+    wheels: dict[VendorTarget, list[Wheel]] = {}
     for target in targets:
         directory = dest / target.name
         directory.mkdir(parents=True, exist_ok=True)
@@ -86,7 +86,7 @@ def download(
     return wheels
 
 
-def install(wheels: dict[Target, list[Wheel]], vendor: Path) -> None:
+def install(wheels: dict[VendorTarget, list[Wheel]], vendor: Path) -> None:
     """Unpacks every wheel into its vendor directory and writes the manifest."""
     # A pure distribution goes to common/ when every target that needs it uses the same file.
     files_by_name: dict[str, set[str]] = {}
@@ -154,7 +154,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def populate(targets: list[Target], pins: list[Pin], dest: Path, log: Callable[[str], None]) -> None:
+def populate(targets: list[VendorTarget], pins: list[Pin], dest: Path, log: Callable[[str], None]) -> None:
     """Downloads and installs every target's wheels into `dest` (the artifact's vendor/)."""
     with tempfile.TemporaryDirectory(prefix="vendor-wheels-") as tmp:
         install(download(targets, pins, Path(tmp), log), dest)
