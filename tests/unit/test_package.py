@@ -139,6 +139,8 @@ def test_source_files_are_the_run_time_files_only(tmp_path: Path) -> None:
     files = source_files(repo)
     assert {"bin/detect", "bin/build", "lib/run-phase.sh", "lib/boot.py", "lib/bootstrap.sh", "lib/detect.sh",
             "buildpack.toml", "layers_templates/exec.d/web_concurrency",
+            "layers_templates/gunicorn/env.launch/GUNICORN_CMD_ARGS.default",
+            "layers_templates/web-concurrency/env.launch/PORT.default",
             "src/python_buildpack/data/runtime-catalog.toml", "src/python_buildpack/__main__.py",
             "src/python_buildpack/cnb/context.py"} <= set(files)
     assert all(f == "buildpack.toml" or f.split("/")[0] in ("bin", "lib", "layers_templates", "src") for f in files)

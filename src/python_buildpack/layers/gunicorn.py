@@ -4,8 +4,8 @@
   X-Forwarded-* headers it sets are trusted (request.scheme is https behind it).
 - GUNICORN_CMD_ARGS=--access-logfile -: the access log goes to stdout, into the app's logs.
 
-`.default` files: a value the user sets wins. Only env files, identical on every build, so
-the exported layer keeps its digest.
+`.default` files (in layers_templates/gunicorn/env.launch/): a value the user sets wins. Only
+env files, identical on every build, so the exported layer keeps its digest.
 """
 
 from __future__ import annotations
@@ -14,14 +14,13 @@ from pathlib import Path
 
 from ..cnb.layers import Layer
 from ..cnb.models import LayerTypes
+from .templates import BUILDPACK_DIR, copy_layer_files
 
 LAYER_NAME = "gunicorn"
-DEFAULTS = {"FORWARDED_ALLOW_IPS": "*", "GUNICORN_CMD_ARGS": "--access-logfile -"}
 
 
-def install(layers_dir: Path) -> None:
+def install(layers_dir: Path, buildpack_dir: Path = BUILDPACK_DIR) -> None:
     layer = Layer(layers_dir, LAYER_NAME)
-    layer.reset()  # launch-only: nothing is restored but metadata
-    for name, value in DEFAULTS.items():
-        layer.env.default(name, value, scope="launch")
+    root = layer.reset()  # launch-only: nothing is restored but metadata
+    copy_layer_files(buildpack_dir, LAYER_NAME, root)
     layer.write(LayerTypes(launch=True))

@@ -15,10 +15,11 @@ from pathlib import Path
 
 from ..cnb.layers import Layer
 from ..cnb.models import LayerTypes
+from .templates import TEMPLATES
 
 LAYER_NAME = "sqlalchemy-urls"
 PROGRAM = "sqlalchemy_urls"
-TEMPLATE = Path("layers_templates") / "exec.d" / PROGRAM
+TEMPLATE = TEMPLATES / "exec.d" / PROGRAM
 # The files the classic buildpack looked in; locks name their packages too, but a lock
 # without one of these is not an app this buildpack builds.
 DEPENDENCY_FILES = ("requirements.txt", "Pipfile", "pyproject.toml")

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from ..cnb.layers import Layer
 from ..cnb.models import LayerTypes
+from .templates import TEMPLATES, copy_layer_files
 
 LAYER_NAME = "web-concurrency"
 PROGRAM = "web_concurrency"
-TEMPLATE = Path("layers_templates") / "exec.d" / PROGRAM
-DEFAULT_PORT = "8080"
+TEMPLATE = TEMPLATES / "exec.d" / PROGRAM
 
 
 def install(layers_dir: Path, buildpack_dir: Path) -> None:
@@ -28,9 +28,7 @@ def install(layers_dir: Path, buildpack_dir: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
         target.chmod(0o755)
-    # Without PORT (`docker run` with no -e PORT), `--bind 0.0.0.0:$PORT` would be an invalid
-    # address: bind the CNB convention's 8080 instead. The platform's PORT wins (.default).
-    env = root / "env.launch"
-    env.mkdir(exist_ok=True)
-    (env / "PORT.default").write_text(DEFAULT_PORT)
+    # env.launch/PORT.default: without PORT (`docker run` with no -e PORT), `--bind 0.0.0.0:$PORT`
+    # would be an invalid address, so bind the CNB convention's 8080. The platform's PORT wins.
+    copy_layer_files(buildpack_dir, LAYER_NAME, root)
     layer.write(LayerTypes(launch=True))
