@@ -39,7 +39,7 @@ from support import (
     timed_run,
 )
 
-from python_buildpack.package_managers.versions import TOOL_VERSIONS
+from python_buildpack.tool_versions import TOOL_VERSIONS
 from python_buildpack_dev.lifecycle.build_image import host_trust_env
 from python_buildpack_dev.lifecycle.builder import HOST_ENV_ALLOWLIST, Builder, BuildResult, ImageTarget
 from python_buildpack_dev.lifecycle.workspace import Workspace

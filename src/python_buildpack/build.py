@@ -6,27 +6,29 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import os
 import signal
 import sys
 import time
+from pathlib import Path
 
-from . import app_checks, build_env, hooks, output, procfile, python_version, sbom, stack, version_policy
+from . import app_checks, build_env, hooks, output, process, procfile, python_version, sbom, stack
 from .cnb import toml_io
 from .cnb.context import BuildContext, ContractError
 from .cnb.models import LaunchToml
+from .context import Context
 from .errors import BuildError
 from .layers import gunicorn, sqlalchemy_urls, tools, web_concurrency
 from .layers import nltk as nltk_layer
 from .layers import python as python_layer
 from .layers import venv as venv_layer
+from .project import Project, analyse
 from .runtime_catalog import load_catalog
 
 
-def run(ctx: BuildContext) -> None:
-    build_stack = stack.resolve(ctx)
+def run(cnb: BuildContext, runner: process.Runner = process.run) -> None:
+    build_stack = stack.resolve(cnb)
     output.header("Stack")
     output.step(f"{build_stack.name} ({build_stack.arch}), from {build_stack.source}")
     if build_stack.end_of_life:
@@ -35,40 +37,23 @@ def run(ctx: BuildContext) -> None:
             f"{build_stack.name} (Ubuntu {build_stack.ubuntu_version}) no longer receives security updates "
             "and gets no new Python releases. Move the app to scalingo-24.",
         )
-    settings, env = build_env.sanitize(ctx.env, os.environ)
-    ctx = dataclasses.replace(ctx, env=settings)
-    app = ctx.app_dir
-    procfile.read_procfile(app)  # a malformed Procfile fails now, not after the installs
+    settings, env = build_env.sanitize(cnb.env, os.environ)
+    ctx = Context(cnb.app_dir, cnb.layers_dir, cnb.buildpack_dir, settings, runner)
+    processes = procfile.read_procfile(ctx.app_dir)  # a malformed Procfile fails now, not after the installs
 
-    if hooks.hook_path(app, "pre_compile").exists():
-        output.header("Pre-compile hook")
-        hooks.run_hook(app, "pre_compile", env)
-    app_checks.check_committed_environments(app)  # after the hook, which may have made one
+    hooks.run_hook(ctx, env, "pre_compile")
+    app_checks.check_committed_environments(ctx.app_dir)  # after the hook, which may have made one
+    catalog = load_catalog(settings)
+    project = analyse(ctx, build_stack, catalog, processes, today=datetime.date.today())
 
     output.header("Python version")
-    catalog = load_catalog(ctx.env)
-    requested, warnings = python_version.read_requested_version(app, catalog.default)
-    if requested.source not in (python_version.RUNTIME_TXT, python_version.PYTHON_VERSION_FILE):
-        app_checks.check_version_file_names(app)
-    previous = python_layer.previous_version(ctx.layers_dir)
-    requested = version_policy.sticky(requested, previous, catalog, build_stack.name)
-    resolved = python_version.resolve(requested, catalog, build_stack.name)
-    first, *rest = python_version.log_lines(resolved)
-    output.step(first)
-    for line in rest:
-        output.detail(line)
-    today = datetime.date.today()
-    policy = (
-        version_policy.missing_file_warning(resolved),
-        version_policy.end_of_life_warning(resolved, catalog, build_stack.name, today),
-    )
-    for warning in [*warnings, *filter(None, policy)]:
-        output.warning(warning.title, warning.details)
+    _log_version(project)
 
     output.header("Installing Python")
+    runtime = python_layer.Runtime(python_layer.LAYER.layer(ctx.layers_dir).path, project.python_version, build_stack)
     # The pinned tools' wheels download meanwhile (layers/tool_wheels.py).
-    tools.start_prefetch(ctx.layers_dir, app, build_stack, resolved.version, ctx.env)
-    runtime = python_layer.install(ctx, build_stack, resolved.version, catalog)
+    tools.start_prefetch(ctx, project.installer.name, runtime)
+    runtime = python_layer.install(ctx, env, build_stack, project.python_version, catalog)
     sbom.write_runtime_sbom(
         ctx.layers_dir,
         python_layer.LAYER_NAME,
@@ -77,39 +62,43 @@ def run(ctx: BuildContext) -> None:
         buildpack_dir=ctx.buildpack_dir,
         archive_sha256=runtime.archive_sha256,
     )
-    env = python_layer.build_env(runtime, env)
 
-    from .dependencies import install_dependencies, venv_env
+    from . import dependencies, django
 
     output.header("Installing dependencies")
-    venv = install_dependencies(ctx, build_stack, runtime.home, runtime.version, env, requested=requested)
-    env = venv_env(venv, env)
-    env.setdefault("PIP_REQUIRE_VIRTUALENV", "1")  # as at launch: see layers/python.py
-    nltk_layer.install(app, ctx.layers_dir, venv, ctx.env, env)
-
-    from . import django
-
-    django.collectstatic(app, venv / "bin" / "python", env)
-
-    if hooks.hook_path(app, "post_compile").exists():
-        output.header("Post-compile hook")
-        hooks.run_hook(app, "post_compile", env)
+    venv = dependencies.install(ctx, env, project, runtime)
+    nltk_layer.install(ctx, env, venv, project.nltk_corpora)
+    django.collectstatic(ctx, env, venv / "bin" / "python")
+    hooks.run_hook(ctx, env, "post_compile")
 
     # After the hooks: a post_compile hook may install more into the venv.
     sbom.write_venv_sbom(ctx.layers_dir, venv_layer.LAYER_NAME, venv, buildpack_dir=ctx.buildpack_dir)
+    _launch(ctx, venv)
 
+
+def _log_version(project: Project) -> None:
+    first, *rest = python_version.log_lines(project.resolved)
+    output.step(first)
+    for line in rest:
+        output.detail(line)
+    for warning in project.version_warnings:
+        output.warning(warning.title, warning.details)
+
+
+def _launch(ctx: Context, venv: Path) -> None:
     output.header("Launch")
     web_concurrency.install(ctx.layers_dir, ctx.buildpack_dir)
     output.step("WEB_CONCURRENCY is set at start from the container's memory (256 MB per process)")
     gunicorn.install(ctx.layers_dir)
     output.step("Gunicorn defaults: FORWARDED_ALLOW_IPS=*, GUNICORN_CMD_ARGS=--access-logfile - (values you set win)")
-    mention = sqlalchemy_urls.install(ctx.layers_dir, ctx.buildpack_dir, app)
+    mention = sqlalchemy_urls.install(ctx.layers_dir, ctx.buildpack_dir, ctx.app_dir)
     if mention:
         output.step(
             f"SQLAlchemy URLs: {mention} mentions sqlalchemy, so each SCALINGO_POSTGRESQL_URL* "
             "gets a postgresql:// copy in *_ALCHEMY_URL at start"
         )
-    processes = procfile.launch_processes(app, venv)
+    # Read again: a build hook may have written or changed the Procfile since the analysis.
+    processes = procfile.launch_processes(ctx.app_dir, venv)
     toml_io.dump(LaunchToml(processes=processes).to_toml(), ctx.layers_dir / "launch.toml")
 
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from . import output
+from .context import Context
 from .errors import BuildError
 
 COMMAND = ("manage.py", "collectstatic", "--noinput")
@@ -26,7 +27,6 @@ _SKIPS = {
     "Unknown command: 'collectstatic'": "'django.contrib.staticfiles' is not in INSTALLED_APPS",
     "without having set the STATIC_ROOT setting": "the STATIC_ROOT setting is not set",
 }
-OUTPUT_TAIL_LINES = 60
 # manage.py's `os.environ.setdefault("DJANGO_SETTINGS_MODULE", "<project>.settings")`.
 _SETTINGS = re.compile(r"""DJANGO_SETTINGS_MODULE["']\s*,\s*["'](?P<module>[A-Za-z_][\w.]*)["']""")
 
@@ -62,8 +62,9 @@ def django_project(app_dir: Path) -> str | None:
     return candidates[0] if len(candidates) == 1 else None
 
 
-def collectstatic(app_dir: Path, python: Path, env: Mapping[str, str]) -> bool:
-    """Collects the static files of a Django app; returns whether it did."""
+def collectstatic(ctx: Context, env: Mapping[str, str], python: Path) -> bool:
+    """Collects the static files of a Django app, its output streamed; returns whether it did."""
+    app_dir = ctx.app_dir
     has_manage_py = (app_dir / "manage.py").is_file()
     if not django_installed(python):
         if has_manage_py:
@@ -82,33 +83,24 @@ def collectstatic(app_dir: Path, python: Path, env: Mapping[str, str]) -> bool:
     output.step(f"Running {SHOWN}")
     start = time.monotonic()
     try:
-        result = subprocess.run(
-            [str(python), *COMMAND],
-            cwd=app_dir,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
+        result = ctx.run([python, *COMMAND], env, app_dir, echo=output.raw)
     except OSError as error:
         raise BuildError(
             "Cannot run collectstatic",
             f"{python} could not be started ({error.strerror or error}).",
         ) from error
-    text = result.stdout.decode("utf-8", errors="replace").strip()
     if result.returncode != 0:
         for marker, reason in _SKIPS.items():
-            if marker in text:
+            if result.matches(re.escape(marker)):
                 output.detail(f"Skipped: {reason}, so there are no static files to collect")
                 return False
-        raise _failure(text, result.returncode)
-    output.raw(text)
+        raise _failure(result.lines, result.returncode)
     output.detail(f"done ({output.format_duration(time.monotonic() - start)})")
     return True
 
 
-def _failure(text: str, status: int) -> BuildError:
-    lines = text.splitlines()
+def _failure(lines: list[str], status: int) -> BuildError:
+    """The error after a failed collectstatic, whose output streamed just above."""
     last = next((line.strip() for line in reversed(lines) if line.strip()), "")
     said = f"\nDjango's error:\n\n    {last}\n" if last else ""
     return BuildError(
@@ -118,5 +110,4 @@ def _failure(text: str, status: int) -> BuildError:
         "need a database, a service or a run-time variable fail here. Give such settings a "
         "default for the build, or fix the error above. To skip this step, set "
         "DISABLE_COLLECTSTATIC=1 (static files must then be collected another way).",
-        output="\n".join(lines[-OUTPUT_TAIL_LINES:]),
     )

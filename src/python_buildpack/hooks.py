@@ -12,24 +12,24 @@ from __future__ import annotations
 import errno
 import os
 import signal
-import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 from . import output
+from .context import Context
 from .errors import BuildError
+from .process import Command
+
+HEADERS = {"pre_compile": "Pre-compile hook", "post_compile": "Post-compile hook"}
 
 
-def hook_path(app_dir: Path, name: str) -> Path:
-    return app_dir / "bin" / name
-
-
-def run_hook(app_dir: Path, name: str, env: Mapping[str, str]) -> bool:
-    """Runs `bin/<name>` when the app has it; returns whether it ran."""
-    path = hook_path(app_dir, name)
+def run_hook(ctx: Context, env: Mapping[str, str], name: str) -> bool:
+    """Runs `bin/<name>` under its own log section when the app has it; returns whether it ran."""
+    path = ctx.app_dir / "bin" / name
     shown = f"bin/{name}"
     if not path.exists():
         return False
+    output.header(HEADERS[name])
     if not path.is_file():
         raise BuildError(
             f"{shown} is not a file",
@@ -37,7 +37,7 @@ def run_hook(app_dir: Path, name: str, env: Mapping[str, str]) -> bool:
             f"Make {shown} an executable script, or remove it.",
         )
     with output.timed(f"Running {shown} hook"):
-        status = _run(path, shown, app_dir, env)
+        status = _run(ctx, path, shown, env)
     if status != 0:
         # No copy of the output in the error: it was streamed just above.
         raise BuildError(
@@ -49,16 +49,19 @@ def run_hook(app_dir: Path, name: str, env: Mapping[str, str]) -> bool:
     return True
 
 
-def _run(path: Path, shown: str, app_dir: Path, env: Mapping[str, str]) -> int:
+def _run(ctx: Context, path: Path, shown: str, env: Mapping[str, str]) -> int:
+    def stream(command: Command) -> int:
+        return ctx.run(command, env, ctx.app_dir, echo=output.raw).returncode
+
     try:
         try:
-            return _stream(_command(path, shown), app_dir, env)
+            return stream(_command(path, shown))
         except OSError as error:
             if error.errno != errno.ENOEXEC:
                 raise
             # Executable without a `#!` line: do what a shell does with such a file.
             output.detail(f"{shown} has no `#!` line: running it with sh")
-            return _stream(["sh", str(path)], app_dir, env)
+            return stream(["sh", str(path)])
     except OSError as error:
         raise _start_error(path, shown, error) from error
 
@@ -81,23 +84,6 @@ def _shebang(path: Path) -> list[str]:
     interpreter, _, argument = line.partition(" ")
     argument = argument.strip()
     return [interpreter, argument] if argument else [interpreter] if interpreter else []
-
-
-def _stream(command: Sequence[str], cwd: Path, env: Mapping[str, str]) -> int:
-    """Runs `command`, printing its merged output as it comes; returns its exit status."""
-    process = subprocess.Popen(
-        list(command),
-        cwd=cwd,
-        env=dict(env),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    assert process.stdout is not None
-    with process:
-        for raw in process.stdout:
-            output.raw(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
-    return process.returncode
 
 
 def _start_error(path: Path, shown: str, error: OSError) -> BuildError:

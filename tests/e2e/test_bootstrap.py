@@ -21,9 +21,9 @@ import pytest
 from support.artifact import NO_INDEX, NO_NETWORK, Artifact, image_path, local_interpreters, packaged_artifact
 from support.builds import APPS, ARCH, PYTHON_MAJOR, PYTHON_VERSION
 
-from python_buildpack.package_managers.versions import TOOL_VERSIONS
 from python_buildpack.runtime_catalog import load_catalog
 from python_buildpack.stacks import STACK_TO_UBUNTU, archive_name
+from python_buildpack.tool_versions import TOOL_VERSIONS
 from python_buildpack_dev.lifecycle.builder import Builder, BuildResult, ImageTarget
 from python_buildpack_dev.lifecycle.launcher import run_in_image
 from python_buildpack_dev.lifecycle.runtime_mirror import (

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import pytest
 from support.builds import AppBuild
 
-from python_buildpack.package_managers.versions import TOOL_VERSIONS
+from python_buildpack.tool_versions import TOOL_VERSIONS
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from support.deps import DepsApp, copy_app, distributions
 
-from python_buildpack.dependencies import DEV_SETTING
+from python_buildpack.project import DEV_SETTING
 
 
 @pytest.mark.e2e

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from support.django_probe import wrapper_python
 
+from python_buildpack.context import Context
 from python_buildpack.django import collectstatic, django_installed
 from python_buildpack.errors import BuildError
 from python_buildpack.procfile import launch_processes
@@ -59,7 +60,7 @@ def edit_settings(app: Path, old: str, new: str) -> None:
 
 def test_collects_static_files_into_the_app(venv: Path, app: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert django_installed(venv / "bin" / "python")
-    assert collectstatic(app, venv / "bin" / "python", build_env(venv)) is True
+    assert collectstatic(Context(app, app / "layers", app, {}), build_env(venv), venv / "bin" / "python") is True
     collected = app / "staticfiles" / "css" / "site.css"
     assert collected.read_bytes() == (FIXTURE / "static" / "css" / "site.css").read_bytes()
     out = capsys.readouterr().out
@@ -75,7 +76,7 @@ def test_probe_finds_django(venv: Path, tmp_path: Path) -> None:
 @pytest.mark.e2e
 def test_django_without_manage_py(venv: Path, app: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (app / "manage.py").unlink()
-    assert collectstatic(app, venv / "bin" / "python", build_env(venv)) is False
+    assert collectstatic(Context(app, app / "layers", app, {}), build_env(venv), venv / "bin" / "python") is False
     assert capsys.readouterr().out == (
         "   - Django is installed but there is no manage.py at the root of the app: skipping collectstatic\n"
     )
@@ -86,7 +87,7 @@ def test_django_without_manage_py(venv: Path, app: Path, capsys: pytest.CaptureF
 @pytest.mark.parametrize("value", ["1", "true", "yes"])
 def test_disabled_by_the_user(venv: Path, app: Path, value: str, capsys: pytest.CaptureFixture[str]) -> None:
     env = build_env(venv, DISABLE_COLLECTSTATIC=value)
-    assert collectstatic(app, venv / "bin" / "python", env) is False
+    assert collectstatic(Context(app, app / "layers", app, {}), env, venv / "bin" / "python") is False
     assert not (app / "staticfiles").exists()
     assert f"Skipping collectstatic: DISABLE_COLLECTSTATIC={value} is set" in capsys.readouterr().out
 
@@ -95,21 +96,21 @@ def test_disabled_by_the_user(venv: Path, app: Path, value: str, capsys: pytest.
 @pytest.mark.parametrize("value", ["", "0", "false"])
 def test_falsy_disable_values_do_not_disable(venv: Path, app: Path, value: str) -> None:
     env = build_env(venv, DISABLE_COLLECTSTATIC=value)
-    assert collectstatic(app, venv / "bin" / "python", env) is True
+    assert collectstatic(Context(app, app / "layers", app, {}), env, venv / "bin" / "python") is True
     assert (app / "staticfiles" / "css" / "site.css").is_file()
 
 
 @pytest.mark.e2e
 def test_skipped_without_static_root(venv: Path, app: Path, capsys: pytest.CaptureFixture[str]) -> None:
     edit_settings(app, 'STATIC_ROOT = BASE_DIR / "staticfiles"', "")
-    assert collectstatic(app, venv / "bin" / "python", build_env(venv)) is False
+    assert collectstatic(Context(app, app / "layers", app, {}), build_env(venv), venv / "bin" / "python") is False
     assert "Skipped: the STATIC_ROOT setting is not set" in capsys.readouterr().out
 
 
 @pytest.mark.e2e
 def test_skipped_without_staticfiles_app(venv: Path, app: Path, capsys: pytest.CaptureFixture[str]) -> None:
     edit_settings(app, 'INSTALLED_APPS = ["django.contrib.staticfiles"]', "INSTALLED_APPS = []")
-    assert collectstatic(app, venv / "bin" / "python", build_env(venv)) is False
+    assert collectstatic(Context(app, app / "layers", app, {}), build_env(venv), venv / "bin" / "python") is False
     assert "Skipped: 'django.contrib.staticfiles' is not in INSTALLED_APPS" in capsys.readouterr().out
 
 
@@ -117,7 +118,7 @@ def test_skipped_without_staticfiles_app(venv: Path, app: Path, capsys: pytest.C
 def test_failure_shows_djangos_error_and_a_hint(venv: Path, app: Path) -> None:
     edit_settings(app, "DEBUG = False", 'DEBUG = False\nDATABASE_URL = os.environ["DATABASE_URL"]')
     with pytest.raises(BuildError) as raised:
-        collectstatic(app, venv / "bin" / "python", build_env(venv))
+        collectstatic(Context(app, app / "layers", app, {}), build_env(venv), venv / "bin" / "python")
     error = raised.value
     assert error.title == "collectstatic failed"
     assert "KeyError: 'DATABASE_URL'" in error.details

@@ -20,10 +20,14 @@ from pathlib import Path
 
 from support.builds import APPS, ARCH
 
-from python_buildpack.cnb.context import BuildContext, Target
-from python_buildpack.dependencies import install_dependencies
+from python_buildpack import dependencies
+from python_buildpack.context import Context
 from python_buildpack.errors import BuildError
-from python_buildpack.python_version import read_requested_version
+from python_buildpack.layers.python import Runtime
+from python_buildpack.process import Runner
+from python_buildpack.process import run as real_run
+from python_buildpack.project import Project, read_package_manager
+from python_buildpack.python_version import ResolvedVersion, read_requested_version
 from python_buildpack.stack import Stack
 from python_buildpack_dev.lifecycle.build_image import host_trust_env
 from python_buildpack_dev.lifecycle.builder import HOST_ENV_ALLOWLIST
@@ -39,6 +43,11 @@ def build_env(python_home: Path = PYTHON_HOME) -> dict[str, str]:
     env = {k: os.environ[k] for k in HOST_ENV_ALLOWLIST if k in os.environ} | host_trust_env()
     env["PATH"] = f"{python_home / 'bin'}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
     return env
+
+
+def layer_context(layers_dir: Path, settings: dict[str, str] | None = None, runner: Runner = real_run) -> Context:
+    """A build context for layer tests: the layers dir, the app dir beside it."""
+    return Context(layers_dir.parent / "app", layers_dir, APPS.parents[2], settings or {}, runner)
 
 
 @dataclass
@@ -63,31 +72,39 @@ class DepsApp:
     python_home: Path = PYTHON_HOME
     python_version: str = PYTHON_VERSION
 
-    def install(self, **extra_settings: str) -> Outcome:
+    def install(self, runner: Runner = real_run, **extra_settings: str) -> Outcome:
         env = build_env(self.python_home)
-        ctx = BuildContext(
-            app_dir=self.app_dir,
-            buildpack_dir=APPS.parents[2],
-            platform_dir=None,
-            target=Target(os="linux", arch=STACK.arch, distro_name="ubuntu", distro_version=STACK.ubuntu_version),
-            stack_id="",
-            # User settings (platform env files) over the process environment, as from_env does.
-            env=env | self.settings | extra_settings,
-            layers_dir=self.layers_dir,
-            buildpack_plan_path=self.layers_dir.parent / "plan.toml",
-        )
-        # Where the build's version "came from", read from the app as the build does: it is named
-        # in the errors of installers that refuse it. The version installed is always python_home's.
-        requested, _ = read_requested_version(self.app_dir, self.python_version.rsplit(".", 1)[0])
+        # User settings (platform env files) over the process environment, as from_env does.
+        settings = env | self.settings | extra_settings
+        ctx = Context(self.app_dir, self.layers_dir, APPS.parents[2], settings, runner)
         stream = io.StringIO()
         with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
             try:
-                venv = install_dependencies(
-                    ctx, STACK, self.python_home, self.python_version, env | extra_settings, requested=requested
-                )
+                project = self.project(ctx)
+                runtime = Runtime(self.python_home, self.python_version, STACK)
+                venv = dependencies.install(ctx, env | extra_settings, project, runtime)
             except BuildError as error:
                 return Outcome(stream.getvalue(), error=error)
         return Outcome(stream.getvalue(), venv=venv)
+
+    def project(self, ctx: Context) -> Project:
+        """The app as the build analyses it, with python_home's version as the resolved one."""
+        choice, installer, inputs = read_package_manager(ctx)
+        # Where the build's version "came from", read from the app as the build does: it is named
+        # in the errors of installers that refuse it.
+        requested, _ = read_requested_version(self.app_dir, self.python_version.rsplit(".", 1)[0])
+        return Project(
+            app_dir=self.app_dir,
+            stack=STACK,
+            choice=choice,
+            installer=installer,
+            inputs=inputs,
+            requested=requested,
+            resolved=ResolvedVersion(self.python_version, requested),
+            version_warnings=(),
+            processes=None,
+            nltk_corpora=None,
+        )
 
     def write(self, name: str, content: str) -> None:
         (self.app_dir / name).write_text(content, encoding="utf-8")

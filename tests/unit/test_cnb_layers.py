@@ -1,4 +1,4 @@
-"""Layer keep/discard decisions and the files a layer writes."""
+"""Layer definitions opened as Restored or Empty(cause), filled or removed, and the files a layer writes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from pydantic import Field
 
 from python_buildpack.cnb import toml_io
-from python_buildpack.cnb.layers import Layer, LayerMetadata
+from python_buildpack.cnb.layers import Changed, Empty, Layer, LayerDefinition, LayerMetadata, New, Restored, Unreadable
 from python_buildpack.cnb.models import LayerToml, LayerTypes
 
 
@@ -30,43 +30,72 @@ def restore(layer: Layer, metadata: dict[str, object], contents: bool = True) ->
         (layer.path / "file").write_text("cached")
 
 
+TYPES = LayerTypes(build=True, cache=True)
+VENV = LayerDefinition("venv", TYPES, Meta)
+
+
 def test_no_previous_layer(tmp_path: Path) -> None:
-    decision = Layer(tmp_path, "venv").decide(EXPECTED)
-    assert not decision.keep and not decision.had_previous and decision.reasons == []
+    opened = VENV.open(tmp_path, EXPECTED)
+    assert isinstance(opened, Empty) and opened.cause == New() and opened.reason == "" and opened.previous is None
+    assert not (tmp_path / "venv.toml").exists()  # opening an empty layer changes nothing
 
 
-def test_identical_metadata_is_kept(tmp_path: Path) -> None:
+def test_identical_metadata_is_restored_with_its_types_written(tmp_path: Path) -> None:
     layer = Layer(tmp_path, "venv")
     restore(layer, EXPECTED.model_dump())
-    decision = layer.decide(EXPECTED)
-    assert decision.keep and decision.previous == EXPECTED
+    assert VENV.is_current(tmp_path, EXPECTED)
+    opened = VENV.open(tmp_path, EXPECTED)
+    assert isinstance(opened, Restored) and opened.metadata == EXPECTED
+    assert LayerToml.model_validate(toml_io.load(layer.toml_path)).types == TYPES  # a restore loses [types]
 
 
 def test_changes_are_explained(tmp_path: Path) -> None:
     layer = Layer(tmp_path, "venv")
     restore(layer, {"stack": "scalingo-20", "version": "3.12.12", "lock_hash": "old"})
-    decision = layer.decide(EXPECTED)
-    assert not decision.keep
-    assert decision.reasons == ["the stack changed from scalingo-20 to scalingo-22", "requirements.txt changed"]
+    opened = VENV.open(tmp_path, EXPECTED)
+    assert isinstance(opened, Empty) and isinstance(opened.cause, Changed)
+    assert opened.reason == "the stack changed from scalingo-20 to scalingo-22, requirements.txt changed"
+    assert opened.previous == Meta(stack="scalingo-20", version="3.12.12", lock_hash="old")
+    assert not VENV.is_current(tmp_path, EXPECTED)
 
 
 @pytest.mark.parametrize(
     "content", ['metadata = "not a table"', "[metadata\nbroken", "[metadata]\nstack = 1\n", "\x00\x01"]
 )
 def test_unparseable_metadata_discards_never_crashes(tmp_path: Path, content: str) -> None:
-    layer = Layer(tmp_path, "venv")
-    layer.toml_path.write_text(content)
-    decision = layer.decide(EXPECTED)
-    assert not decision.keep and decision.had_previous
-    assert decision.reasons and ("metadata" in decision.reasons[0])
+    (tmp_path / "venv.toml").write_text(content)
+    opened = VENV.open(tmp_path, EXPECTED)
+    assert isinstance(opened, Empty) and isinstance(opened.cause, Unreadable)
+    assert "metadata" in opened.reason
 
 
-def test_metadata_without_contents_is_discarded(tmp_path: Path) -> None:
+def test_the_content_check_gives_the_reason(tmp_path: Path) -> None:
     layer = Layer(tmp_path, "venv")
     restore(layer, EXPECTED.model_dump(), contents=False)
-    decision = layer.decide(EXPECTED)
-    assert not decision.keep and decision.reasons == ["its files were not restored"]
-    assert layer.decide(EXPECTED, needs_content=False).keep
+    opened = VENV.open(tmp_path, EXPECTED)
+    assert isinstance(opened, Empty) and opened.reason == "its files were not restored"
+    checked = LayerDefinition("venv", TYPES, Meta, lambda path: None if (path / "bin").is_dir() else "no bin/")
+    layer.path.mkdir()
+    opened = checked.open(tmp_path, EXPECTED)
+    assert isinstance(opened, Empty) and opened.cause == Changed(EXPECTED, ("no bin/",))
+
+
+def test_fill_records_the_layer_or_removes_it(tmp_path: Path) -> None:
+    layer = Layer(tmp_path, "venv")
+    restore(layer, {"stack": "scalingo-20", "version": "3.12.12", "lock_hash": "old"})
+    opened = VENV.open(tmp_path, EXPECTED)
+    assert isinstance(opened, Empty)
+    with pytest.raises(RuntimeError), opened.fill() as filling:
+        assert not any(filling.path.iterdir())  # the previous files are gone
+        (filling.path / "half").write_text("")
+        raise RuntimeError("failed")
+    assert not layer.path.exists() and not layer.toml_path.exists()
+    with opened.fill() as filling:
+        (filling.path / "whole").write_text("")
+        filling.metadata = EXPECTED.model_copy(update={"lock_hash": "learnt"})
+    written = LayerToml.model_validate(toml_io.load(layer.toml_path))
+    assert written.types == TYPES and written.metadata["lock_hash"] == "learnt"
+    assert (layer.path / "whole").is_file()
 
 
 def test_write_reset_delete(tmp_path: Path) -> None:
@@ -102,5 +131,7 @@ def test_none_values_round_trip_through_toml(tmp_path: Path) -> None:
     assert restored.metadata == {}
     toml_io.dump({"metadata": restored.metadata}, layer.toml_path)  # what a restore leaves
     layer.path.mkdir(exist_ok=True)
-    assert layer.decide(OptionalMeta()).keep
-    assert layer.decide(OptionalMeta(pin="abc")).reasons == ["the pin changed from None to abc"]
+    python = LayerDefinition("python", LayerTypes(cache=True), OptionalMeta)
+    assert isinstance(python.open(tmp_path, OptionalMeta()), Restored)
+    changed = python.open(tmp_path, OptionalMeta(pin="abc"))
+    assert isinstance(changed, Empty) and changed.reason == "the pin changed from None to abc"

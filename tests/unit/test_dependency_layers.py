@@ -8,14 +8,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.deps import PYTHON_HOME, PYTHON_VERSION, STACK, build_env
+from support.deps import PYTHON_HOME, PYTHON_VERSION, STACK, build_env, layer_context
 
 from python_buildpack.cnb import toml_io
+from python_buildpack.cnb.layers import Empty, Restored
 from python_buildpack.layers import caches, tools
-from python_buildpack.layers.venv import VenvLayer, VenvMetadata
-from python_buildpack.package_managers.base import Runtime
-from python_buildpack.package_managers.versions import TOOL_VERSIONS, Tool
+from python_buildpack.layers import venv as venv_layer
+from python_buildpack.layers.python import Runtime
+from python_buildpack.layers.venv import VenvMetadata
 from python_buildpack.stack import Stack
+from python_buildpack.tool_versions import TOOL_VERSIONS, Tool
 
 RUNTIME = Runtime(PYTHON_HOME, PYTHON_VERSION, STACK)
 
@@ -45,7 +47,7 @@ def test_a_current_tool_layer_is_kept_without_running_anything(tmp_path: Path) -
     restored(tmp_path, "uv", tool_metadata("uv"), {"venv/bin/uv": "#!/bin/sh\n"})
     with log() as out:
         assert tools.is_current(tmp_path, "uv", RUNTIME)
-        tool = tools.ensure(tmp_path, "uv", RUNTIME, build_env(), None)
+        tool = tools.ensure(layer_context(tmp_path), build_env(), "uv", RUNTIME, None)
     assert f"Using cached uv {TOOL_VERSIONS['uv']}" in out.getvalue()
     assert tool.executable() == tmp_path / "uv" / "venv" / "bin" / "uv"
     assert toml_io.load(tmp_path / "uv.toml")["types"] == {"launch": False, "build": True, "cache": True}
@@ -63,7 +65,7 @@ def test_a_stale_tool_layer_is_discarded_with_its_reason(tmp_path: Path, changes
     restored(tmp_path, "uv", tool_metadata("uv", **changes), {"venv/bin/uv": ""})
     with log() as out:
         assert not tools.is_current(tmp_path, "uv", RUNTIME)
-        tools.keep_if_current(tmp_path, "uv", RUNTIME)
+        tools.keep_if_current(layer_context(tmp_path), "uv", RUNTIME)
     assert f"Discarding cached uv since {reason}" in out.getvalue()
     assert not (tmp_path / "uv").exists() and not (tmp_path / "uv.toml").exists()
 
@@ -82,7 +84,7 @@ def test_unreadable_metadata_discards_the_layer(tmp_path: Path) -> None:
     (tmp_path / "poetry.toml").write_text("[metadata]\nversion = 1\nunexpected = true\n")
     (tmp_path / "poetry").mkdir()
     with log() as out:
-        tools.keep_if_current(tmp_path, "poetry", RUNTIME)
+        tools.keep_if_current(layer_context(tmp_path), "poetry", RUNTIME)
     assert "Discarding cached poetry since its metadata is from an incompatible buildpack version" in out.getvalue()
     assert not (tmp_path / "poetry").exists()
 
@@ -99,24 +101,26 @@ def test_tool_layers_of_other_managers_are_removed(tmp_path: Path) -> None:
 
 def test_download_cache_layer_decisions(tmp_path: Path) -> None:
     other_stack = Stack("scalingo-24", "24.04", STACK.arch, "test")
+    setting: dict[str, str] = {}
     with log() as out:
-        setting = caches.prepare(tmp_path, "uv", "UV_CACHE_DIR", RUNTIME, {})
+        caches.install(layer_context(tmp_path), setting, "uv", "UV_CACHE_DIR", RUNTIME)
     assert setting == {"UV_CACHE_DIR": str(tmp_path / "uv-cache")}
     assert toml_io.load(tmp_path / "uv-cache.toml")["types"] == {"launch": False, "build": True, "cache": True}
     (tmp_path / "uv-cache" / "wheel").write_text("downloaded")
 
     with log() as out:
-        caches.prepare(tmp_path, "uv", "UV_CACHE_DIR", RUNTIME, {})
+        caches.install(layer_context(tmp_path), {}, "uv", "UV_CACHE_DIR", RUNTIME)
     assert "Using cached uv downloads" in out.getvalue()
     assert (tmp_path / "uv-cache" / "wheel").is_file()
 
     with log() as out:
-        caches.prepare(tmp_path, "uv", "UV_CACHE_DIR", Runtime(PYTHON_HOME, PYTHON_VERSION, other_stack), {})
+        caches.install(layer_context(tmp_path), {}, "uv", "UV_CACHE_DIR", Runtime(PYTHON_HOME, PYTHON_VERSION, other_stack))
     assert f"Discarding cached uv downloads since the stack changed from {STACK.name} to scalingo-24" in out.getvalue()
     assert list((tmp_path / "uv-cache").iterdir()) == []
 
+    setting = {}
     with log() as out:
-        setting = caches.prepare(tmp_path, "uv", "UV_CACHE_DIR", RUNTIME, {"UV_CACHE_DIR": "/shared/uv"})
+        caches.install(layer_context(tmp_path, {"UV_CACHE_DIR": "/shared/uv"}), setting, "uv", "UV_CACHE_DIR", RUNTIME)
     assert setting == {}  # the user's value reaches uv with the other settings
     assert "Download cache: /shared/uv (UV_CACHE_DIR from the app's environment)" in out.getvalue()
     assert not (tmp_path / "uv-cache").exists() and not (tmp_path / "uv-cache.toml").exists()
@@ -135,18 +139,25 @@ def venv_metadata(**changes: object) -> VenvMetadata:
     return VenvMetadata.model_validate(base | changes)
 
 
+def opened_venv(layers: Path, metadata: VenvMetadata) -> Empty[VenvMetadata]:
+    opened = venv_layer.open_venv(layers, metadata)
+    assert isinstance(opened, Empty)
+    return opened
+
+
 def test_venv_rebuild_success_and_failure(tmp_path: Path) -> None:
-    layer = VenvLayer(tmp_path)
+    ctx = layer_context(tmp_path)
     first = venv_metadata()
+    path = tmp_path / "venv"
 
     def install(venv: Path) -> None:
         (venv / "installed").write_text("1")
 
-    layer.rebuild(first, RUNTIME, build_env(), install)
-    assert (layer.path / "bin" / "python").exists() and (layer.path / "installed").is_file()
+    venv_layer.rebuild(ctx, build_env(), opened_venv(tmp_path, first), RUNTIME, install)
+    assert (path / "bin" / "python").exists() and (path / "installed").is_file()
     assert toml_io.load(tmp_path / "venv.toml")["types"] == {"launch": True, "build": True, "cache": True}
-    assert (layer.path / "env" / "VIRTUAL_ENV.override").read_text() == str(layer.path)
-    assert layer.decide(first).keep
+    assert (path / "env" / "VIRTUAL_ENV.override").read_text() == str(path)
+    assert isinstance(venv_layer.open_venv(tmp_path, first), Restored)
     toml_before = (tmp_path / "venv.toml").read_bytes()
 
     def broken(venv: Path) -> None:
@@ -154,21 +165,19 @@ def test_venv_rebuild_success_and_failure(tmp_path: Path) -> None:
         raise RuntimeError("installer failed")
 
     second = venv_metadata(inputs={"requirements.txt": "changed"})
-    decision = layer.decide(second)
-    assert decision.reasons == ["requirements.txt changed"]
+    opened = opened_venv(tmp_path, second)
+    assert opened.reason == "requirements.txt changed"
     with pytest.raises(RuntimeError):
-        layer.rebuild(second, RUNTIME, build_env(), broken)
+        venv_layer.rebuild(ctx, build_env(), opened, RUNTIME, broken)
     # As if the failed build never ran: the previous venv and metadata are back, nothing half-done.
-    assert (layer.path / "installed").is_file() and not (layer.path / "half-installed").exists()
+    assert (path / "installed").is_file() and not (path / "half-installed").exists()
     assert (tmp_path / "venv.toml").read_bytes() == toml_before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["venv", "venv.toml"]
-    assert layer.decide(first).keep
+    assert isinstance(venv_layer.open_venv(tmp_path, first), Restored)
 
 
 def test_a_venv_whose_python_is_gone_is_rebuilt(tmp_path: Path) -> None:
-    layer = VenvLayer(tmp_path)
     metadata = venv_metadata()
-    layer.rebuild(metadata, RUNTIME, build_env(), lambda venv: None)
-    (layer.path / "bin" / "python").unlink()
-    decision = layer.decide(metadata)
-    assert (decision.keep, decision.reasons) == (False, ["its files are incomplete"])
+    venv_layer.rebuild(layer_context(tmp_path), build_env(), opened_venv(tmp_path, metadata), RUNTIME, lambda venv: None)
+    (tmp_path / "venv" / "bin" / "python").unlink()
+    assert opened_venv(tmp_path, metadata).reason == "its files are incomplete"

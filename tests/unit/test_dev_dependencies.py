@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from python_buildpack.dependencies import DEV_SETTING, dev_dependencies
 from python_buildpack.errors import BuildError
+from python_buildpack.layers.tools import ToolInstall
 from python_buildpack.layers.venv import VenvMetadata
-from python_buildpack.package_managers.base import ToolInstall
 from python_buildpack.package_managers.pip import Pip
 from python_buildpack.package_managers.pipenv import Pipenv
 from python_buildpack.package_managers.poetry import Poetry
 from python_buildpack.package_managers.uv import Uv
+from python_buildpack.project import DEV_SETTING, dev_dependencies
 
 VENV = Path("/layers/venv")
 

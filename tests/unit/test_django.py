@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from support.django_probe import wrapper_python
 
+from python_buildpack.context import Context
 from python_buildpack.django import collectstatic, django_installed
 
 
 def test_not_a_django_app(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert collectstatic(tmp_path, Path(sys.executable), {}) is False
+    assert collectstatic(Context(tmp_path, tmp_path / "layers", tmp_path, {}), {}, Path(sys.executable)) is False
     assert capsys.readouterr() == ("", "")
 
 
@@ -21,7 +22,7 @@ def test_manage_py_without_django(tmp_path: Path, capsys: pytest.CaptureFixture[
     (prefix / "lib" / "python3.12" / "site-packages" / "requests").mkdir(parents=True)
     (prefix / "bin").mkdir()
     (tmp_path / "manage.py").write_text("")
-    assert collectstatic(tmp_path, prefix / "bin" / "python", {}) is False
+    assert collectstatic(Context(tmp_path, tmp_path / "layers", tmp_path, {}), {}, prefix / "bin" / "python") is False
     assert "Django is not installed: skipping collectstatic" in capsys.readouterr().out
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from python_buildpack.package_managers.base import Completed, unreachable_git_host
+from python_buildpack.network import unreachable_git_host
 from python_buildpack.package_managers.pip import Pip
 from python_buildpack.package_managers.poetry import Poetry
+from python_buildpack.process import Completed
 
 PIP_CLONE = "  Running command git clone --filter=blob:none --quiet {url} /tmp/pip-req-build-x"
 

@@ -13,6 +13,7 @@ import pytest
 
 from python_buildpack.cnb import toml_io
 from python_buildpack.cnb.env import apply_env_dir
+from python_buildpack.context import Context
 from python_buildpack.errors import BuildError
 from python_buildpack.layers import nltk as nltk_layer
 from python_buildpack.layers.nltk import INDEX_URL_SETTING, read_nltk_txt
@@ -68,7 +69,8 @@ class App:
 
     def install(self, **settings: str) -> dict[str, str]:
         env = {"PATH": os.environ["PATH"], "FAKE_NLTK_LOG": str(self.log)}
-        nltk_layer.install(self.dir, self.layers, self.venv, settings, env)
+        ctx = Context(self.dir, self.layers, self.dir, settings)
+        nltk_layer.install(ctx, env, self.venv, read_nltk_txt(self.dir))
         return env
 
     def downloads(self) -> list[str]:
@@ -121,7 +123,7 @@ def test_download_then_reuse_then_change(app: App, capsys: pytest.CaptureFixture
         "metadata": {"corpora": ["stopwords", "punkt_tab"], "index_url": ""},
     }
     launch = {"NLTK_DATA": "/app/my_data"}
-    apply_env_dir(launch, app.layers / "nltk" / "env.launch")
+    apply_env_dir(launch, app.layers / "nltk" / "env")  # at launch and for later build steps
     assert launch["NLTK_DATA"] == f"{data}{os.pathsep}/app/my_data"  # the user's path still searched
     assert not (app.layers / ".nltk-download").exists()
 

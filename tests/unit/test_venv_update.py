@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from python_buildpack.cnb.layers import Decision
-from python_buildpack.layers.venv import PREVIOUS, VenvLayer, VenvMetadata
+from python_buildpack.cnb import toml_io
+from python_buildpack.cnb.layers import Changed, Empty, Unreadable
+from python_buildpack.cnb.models import LayerTypes
+from python_buildpack.layers import venv as venv_layer
+from python_buildpack.layers.venv import PREVIOUS, VenvMetadata
 from python_buildpack.package_managers import pip_update
 
 METADATA = VenvMetadata(
@@ -27,41 +30,50 @@ METADATA = VenvMetadata(
 CHANGED = METADATA.model_copy(update={"inputs": {"requirements.txt": "b" * 64}})
 
 
-def venv_layer(tmp_path: Path) -> VenvLayer:
-    layer = VenvLayer(tmp_path)
-    (layer.path / "bin").mkdir(parents=True)
-    (layer.path / "bin" / "python").write_text("python")
-    (layer.path / "old").write_text("previous")
-    layer.keep(METADATA)
-    return layer
+def restored_venv(tmp_path: Path) -> Path:
+    """A venv layer as restored from the cache, with METADATA."""
+    path = tmp_path / "venv"
+    (path / "bin").mkdir(parents=True)
+    (path / "bin" / "python").write_text("python")
+    (path / "old").write_text("previous")
+    toml_io.dump({"metadata": METADATA.model_dump()}, tmp_path / "venv.toml")
+    return path
+
+
+def changed(tmp_path: Path) -> Empty[VenvMetadata]:
+    opened = venv_layer.open_venv(tmp_path, CHANGED)
+    assert isinstance(opened, Empty)
+    return opened
 
 
 def test_only_changed_dependency_files_allow_an_update(tmp_path: Path) -> None:
-    layer = venv_layer(tmp_path)
-    assert layer.can_update(Decision(False, ["requirements.txt changed"], True, METADATA), CHANGED)
+    restored_venv(tmp_path)
+    assert venv_layer.can_update(changed(tmp_path))
+    layer = changed(tmp_path).layer
     other_python = CHANGED.model_copy(update={"python_version": "3.12.2"})
-    assert not layer.can_update(Decision(False, ["the Python version changed"], True, METADATA), other_python)
-    assert not layer.can_update(Decision(False, ["its metadata file could not be read"], True, None), CHANGED)
+    types = LayerTypes(build=True, launch=True, cache=True)
+    assert not venv_layer.can_update(Empty(layer, types, other_python, Changed(METADATA, ("the Python version",))))
+    assert not venv_layer.can_update(Empty(layer, types, CHANGED, Unreadable("its metadata file could not be read")))
 
 
 def test_a_verified_update_keeps_the_new_files_and_metadata(tmp_path: Path) -> None:
-    layer = venv_layer(tmp_path)
+    path = restored_venv(tmp_path)
 
     def update(venv: Path) -> bool:
         (venv / "old").unlink()
         (venv / "new").write_text("updated")
         return True
 
-    assert layer.update(CHANGED, update)
-    assert (layer.path / "new").is_file() and not (layer.path / "old").exists()
+    assert venv_layer.update(changed(tmp_path), update)
+    assert (path / "new").is_file() and not (path / "old").exists()
     assert not (tmp_path / PREVIOUS).exists()
-    assert "b" * 64 in layer.layer.toml_path.read_text()
+    assert "b" * 64 in (tmp_path / "venv.toml").read_text()
 
 
 @pytest.mark.parametrize("outcome", ["unverified", "error"])
 def test_a_failed_update_puts_the_previous_venv_back(tmp_path: Path, outcome: str) -> None:
-    layer = venv_layer(tmp_path)
-    toml_before = layer.layer.toml_path.read_bytes()
+    path = restored_venv(tmp_path)
+    toml_before = (tmp_path / "venv.toml").read_bytes()
 
     def update(venv: Path) -> bool:
         (venv / "old").unlink()
@@ -72,12 +84,12 @@ def test_a_failed_update_puts_the_previous_venv_back(tmp_path: Path, outcome: st
 
     if outcome == "error":
         with pytest.raises(RuntimeError):
-            layer.update(CHANGED, update)
+            venv_layer.update(changed(tmp_path), update)
     else:
-        assert not layer.update(CHANGED, update)
-    assert (layer.path / "old").read_text() == "previous"
-    assert not (layer.path / "new").exists()
-    assert layer.layer.toml_path.read_bytes() == toml_before
+        assert not venv_layer.update(changed(tmp_path), update)
+    assert (path / "old").read_text() == "previous"
+    assert not (path / "new").exists()
+    assert (tmp_path / "venv.toml").read_bytes() == toml_before
     assert not (tmp_path / PREVIOUS).exists()
 
 

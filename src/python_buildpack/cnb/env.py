@@ -13,6 +13,13 @@ from typing import Literal
 Scope = Literal["all", "build", "launch"]
 
 _DIRS = {"all": "env", "build": "env.build", "launch": "env.launch"}
+# The search paths a build layer's directories go on (Buildpack API, "Layer Paths").
+_BUILD_PATHS = (
+    ("bin", ("PATH",)),
+    ("lib", ("LD_LIBRARY_PATH", "LIBRARY_PATH")),
+    ("include", ("CPATH",)),
+    ("pkgconfig", ("PKG_CONFIG_PATH",)),
+)
 
 
 class LayerEnv:
@@ -74,3 +81,16 @@ def apply_env_dir(env: dict[str, str], directory: Path) -> None:
             else:
                 env[name] = current + delim + value
         # `.delim` is consumed above; any other suffix is ignored by the spec.
+
+
+def apply_layer(env: dict[str, str], layer_path: Path) -> None:
+    """`env` as the lifecycle gives it to the build steps after a build layer: its `bin/`, `lib/`,
+    `include/` and `pkgconfig/` first on their search paths, then its `env/` and `env.build/`
+    files. The buildpack's own later steps see what the next buildpack would."""
+    for subdir, names in _BUILD_PATHS:
+        if (layer_path / subdir).is_dir():
+            for name in names:
+                current = env.get(name, "")
+                env[name] = f"{layer_path / subdir}{os.pathsep}{current}" if current else str(layer_path / subdir)
+    apply_env_dir(env, layer_path / "env")
+    apply_env_dir(env, layer_path / "env.build")

@@ -1,17 +1,23 @@
-"""Layers: restore, decide keep/discard with human-readable reasons, (re)create, write.
+"""Layers: declared once, opened as `Restored` or `Empty(cause)`, filled or removed whole.
 
-Each layer module declares a `LayerMetadata` model whose fields are what the cached content
-depends on. `Layer.decide(expected)` compares it with the restored metadata and explains any
-difference ("the stack changed from scalingo-22 to scalingo-24"). Metadata that does not
-parse is never a crash: the layer is discarded with that reason.
+Each layer module declares a `LayerDefinition`: its name, its types, the `LayerMetadata`
+model whose fields are what the cached content depends on, and a content check. Opening it
+with the metadata this build expects compares that with the restored metadata and explains
+any difference ("the stack changed from scalingo-22 to scalingo-24"): metadata that does not
+parse is never a crash, only a cause. A restored layer gets its `<layer>.toml` (types and
+metadata) written at once: the lifecycle restores no `[types]`, and forgetting to write
+them drops the layer. An empty one is filled in a context that removes it if the filling
+fails, and writes `<layer>.toml` when it succeeds.
 """
 
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -46,20 +52,6 @@ class LayerMetadata(BaseModel):
 M = TypeVar("M", bound=LayerMetadata)
 
 
-@dataclass
-class Decision:
-    keep: bool
-    reasons: list[str] = field(default_factory=list)
-    # True when there was a previous layer at all (cached or restored metadata).
-    had_previous: bool = False
-    # The previous layer's metadata, when it parsed.
-    previous: Any = None
-
-    @property
-    def reason_text(self) -> str:
-        return ", ".join(self.reasons)
-
-
 class Layer:
     def __init__(self, layers_dir: Path, name: str) -> None:
         if "." in name or name in ("build", "launch", "store"):
@@ -91,18 +83,6 @@ class Layer:
         except ValidationError:
             return None, "its metadata is from an incompatible buildpack version"
 
-    def decide(self, expected: M, *, needs_content: bool = True) -> Decision:
-        """Whether the restored layer matches `expected`; the reasons when it does not."""
-        restored, problem = self.restored_metadata(type(expected))
-        if problem:
-            return Decision(False, [problem], had_previous=True)
-        if restored is None:
-            return Decision(False, [])
-        if needs_content and not self.path.is_dir():
-            return Decision(False, ["its files were not restored"], had_previous=True, previous=restored)
-        reasons = expected.changes_from(restored)
-        return Decision(not reasons, reasons, had_previous=True, previous=restored)
-
     def reset(self) -> Path:
         """Removes whatever was restored and returns an empty layer directory."""
         self.delete()
@@ -125,3 +105,109 @@ class Layer:
         if metadata is not None:
             data["metadata"] = metadata.model_dump(mode="json", exclude_none=True)  # TOML has no null
         toml_io.dump(data, self.toml_path)
+
+
+def files_restored(path: Path) -> str | None:
+    """The default content check: a cached layer's directory must have come back."""
+    return None if path.is_dir() else "its files were not restored"
+
+
+@dataclass(frozen=True)
+class New:
+    """No previous layer: nothing to say in the log."""
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    why: str
+
+
+@dataclass(frozen=True)
+class Changed(Generic[M]):
+    previous: M
+    reasons: tuple[str, ...]
+
+
+Cause = New | Unreadable | Changed[M]
+
+
+@dataclass
+class Filling(Generic[M]):
+    """A layer being filled; `metadata` may be updated with what the filling learnt."""
+
+    path: Path
+    metadata: M
+
+
+@dataclass(frozen=True)
+class Restored(Generic[M]):
+    layer: Layer
+    metadata: M
+
+
+@dataclass(frozen=True)
+class Empty(Generic[M]):
+    layer: Layer
+    types: LayerTypes
+    expected: M
+    cause: Cause[M]
+
+    @property
+    def previous(self) -> M | None:
+        return self.cause.previous if isinstance(self.cause, Changed) else None
+
+    @property
+    def reason(self) -> str:
+        """Why the previous layer goes, for "Discarding cached X since <reason>" ("" when new)."""
+        if isinstance(self.cause, Changed):
+            return ", ".join(self.cause.reasons)
+        return self.cause.why if isinstance(self.cause, Unreadable) else ""
+
+    @contextmanager
+    def fill(self) -> Iterator[Filling[M]]:
+        """An empty layer directory to fill; removed if the filling fails, recorded if it succeeds."""
+        filling = Filling(self.layer.reset(), self.expected)
+        try:
+            yield filling
+        except BaseException:
+            self.layer.delete()  # never leave a half-filled layer behind
+            raise
+        self.layer.write(self.types, filling.metadata)
+
+
+@dataclass(frozen=True)
+class LayerDefinition(Generic[M]):
+    name: str
+    types: LayerTypes
+    metadata: type[M]
+    # What the restored files must hold to be reused: a reason when they fall short.
+    check: Callable[[Path], str | None] = files_restored
+
+    def layer(self, layers_dir: Path) -> Layer:
+        return Layer(layers_dir, self.name)
+
+    def previous(self, layers_dir: Path) -> M | None:
+        """The restored metadata, when it parses (whatever the files)."""
+        metadata, _ = self.layer(layers_dir).restored_metadata(self.metadata)
+        return metadata
+
+    def open(self, layers_dir: Path, expected: M) -> Restored[M] | Empty[M]:
+        layer = self.layer(layers_dir)
+        cause = self._cause(layer, expected)
+        if cause is None:
+            layer.write(self.types, expected)
+            return Restored(layer, expected)
+        return Empty(layer, self.types, expected, cause)
+
+    def is_current(self, layers_dir: Path, expected: M) -> bool:
+        """Whether `open` would restore the layer (without writing anything)."""
+        return self._cause(self.layer(layers_dir), expected) is None
+
+    def _cause(self, layer: Layer, expected: M) -> Cause[M] | None:
+        restored, problem = layer.restored_metadata(self.metadata)
+        if problem:
+            return Unreadable(problem)
+        if restored is None:
+            return New()
+        reasons = expected.changes_from(restored) or [r for r in (self.check(layer.path),) if r]
+        return Changed(restored, tuple(reasons)) if reasons else None

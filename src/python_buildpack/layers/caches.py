@@ -8,16 +8,16 @@ dropped.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import Field
 
 from .. import output
-from ..cnb.layers import Layer, LayerMetadata
+from ..cnb.layers import LayerDefinition, LayerMetadata, Restored
 from ..cnb.models import LayerTypes
-from ..package_managers.base import Runtime
-from ..package_managers.versions import TOOL_VERSIONS, Tool
+from ..context import Context
+from ..tool_versions import TOOL_VERSIONS, Tool
+from .python import Runtime
 
 TYPES = LayerTypes(build=True, cache=True)
 
@@ -32,35 +32,38 @@ def layer_name(tool: Tool) -> str:
     return f"{tool}-cache"
 
 
-def prepare(
-    layers_dir: Path, tool: Tool, env_var: str, runtime: Runtime, settings: Mapping[str, str], *, quiet: bool = False
-) -> dict[str, str]:
-    """The cache setting for the installer: our layer, or nothing when the user set their own."""
-    layer = Layer(layers_dir, layer_name(tool))
-    if settings.get(env_var):
-        if layer.path.exists() or layer.toml_path.exists():
-            layer.delete()
+LAYERS = {tool: LayerDefinition(layer_name(tool), TYPES, DownloadCacheMetadata) for tool in TOOL_VERSIONS}
+
+
+def install(
+    ctx: Context, env: dict[str, str], tool: Tool, env_var: str, runtime: Runtime, *, quiet: bool = False
+) -> None:
+    """The installer's download cache: our layer in `env[env_var]`, unless the user set their own."""
+    definition = LAYERS[tool]
+    if ctx.settings.get(env_var):
+        definition.layer(ctx.layers_dir).delete()
         if not quiet:
-            output.step(f"Download cache: {settings[env_var]} ({env_var} from the app's environment)")
-        return {}
+            output.step(f"Download cache: {ctx.settings[env_var]} ({env_var} from the app's environment)")
+        return
     expected = DownloadCacheMetadata(version=TOOL_VERSIONS[tool], stack=runtime.stack.name, arch=runtime.stack.arch)
-    decision = layer.decide(expected)
-    if decision.keep:
+    opened = definition.open(ctx.layers_dir, expected)
+    if isinstance(opened, Restored):
         if not quiet:
             output.step(f"Using cached {tool} downloads")
+        path = opened.layer.path
     else:
-        if decision.had_previous:
-            output.step(f"Discarding cached {tool} downloads since {decision.reason_text}")
-        layer.reset()
-    layer.write(TYPES, expected)
-    return {env_var: str(layer.path)}
+        if opened.reason:
+            output.step(f"Discarding cached {tool} downloads since {opened.reason}")
+        with opened.fill() as filling:  # filled by the installer, as it goes
+            path = filling.path
+    env[env_var] = str(path)
 
 
 def remove_unused(layers_dir: Path, used: set[str]) -> None:
     for tool in TOOL_VERSIONS:
         if tool in used:
             continue
-        layer = Layer(layers_dir, layer_name(tool))
+        layer = LAYERS[tool].layer(layers_dir)
         if layer.path.exists() or layer.toml_path.exists():
             output.step(f"Removing cached {tool} downloads (this build does not use {tool})")
             layer.delete()

@@ -15,7 +15,6 @@ address with those versions.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from collections.abc import Mapping
@@ -24,14 +23,13 @@ from pathlib import Path
 from pydantic import Field
 
 from .. import output
-from ..cnb.layers import Layer, LayerMetadata
+from ..cnb.env import apply_layer
+from ..cnb.layers import Empty, Layer, LayerDefinition, LayerMetadata, Restored
 from ..cnb.models import LayerTypes
+from ..context import Context
 from ..errors import BuildError
-from ..package_managers.base import prepend_path, run
 from ..safe_read import UnreadableFileError, read_bounded
 
-LAYER_NAME = "nltk"
-TYPES = LayerTypes(launch=True, cache=True)
 NLTK_TXT = "nltk.txt"
 INDEX_URL_SETTING = "BP_PYTHON_NLTK_INDEX_URL"
 DATA = "data"  # NLTK_DATA: <layer>/data/corpora/..., tokenizers/...
@@ -49,10 +47,14 @@ class NltkMetadata(LayerMetadata):
     index_url: str = Field(title=INDEX_URL_SETTING)
 
 
-def install(app_dir: Path, layers_dir: Path, venv: Path, settings: Mapping[str, str], env: dict[str, str]) -> None:
-    """Downloads (or reuses) the corpora; adds NLTK_DATA to `env` for the later build steps."""
-    layer = Layer(layers_dir, LAYER_NAME)
-    corpora = read_nltk_txt(app_dir)
+LAYER = LayerDefinition("nltk", LayerTypes(launch=True, cache=True), NltkMetadata)
+LAYER_NAME = LAYER.name
+
+
+def install(ctx: Context, env: dict[str, str], venv: Path, corpora: list[str] | None) -> None:
+    """Downloads (or reuses) the corpora of nltk.txt (`corpora`, None without the file); adds
+    NLTK_DATA to `env` for the later build steps."""
+    layer = LAYER.layer(ctx.layers_dir)
     installed = _nltk_installed(venv)
     if corpora is None or not installed:
         layer.delete()
@@ -72,19 +74,16 @@ def install(app_dir: Path, layers_dir: Path, venv: Path, settings: Mapping[str, 
         layer.delete()
         output.step(f"{NLTK_TXT} lists no corpora: nothing to download")
         return
-    index_url = settings.get(INDEX_URL_SETTING, "").strip()
-    expected = NltkMetadata(corpora=corpora, index_url=index_url)
-    decision = layer.decide(expected)
-    if decision.keep:
+    index_url = ctx.settings.get(INDEX_URL_SETTING, "").strip()
+    opened = LAYER.open(ctx.layers_dir, NltkMetadata(corpora=corpora, index_url=index_url))
+    if isinstance(opened, Restored):
         output.step(f"Using cached NLTK corpora ({', '.join(corpora)}; {NLTK_TXT} unchanged)")
     else:
-        if decision.had_previous:
-            output.step(f"Discarding cached NLTK corpora since {decision.reason_text}")
-        _download(layer, corpora, index_url, venv, env)
-    layer.write(TYPES, expected)
-    data = layer.path / DATA
-    _write_env(layer, data)
-    env["NLTK_DATA"] = f"{data}{os.pathsep}{env['NLTK_DATA']}" if env.get("NLTK_DATA") else str(data)
+        if opened.reason:
+            output.step(f"Discarding cached NLTK corpora since {opened.reason}")
+        _download(ctx, opened, venv, env)
+    _write_env(layer, layer.path / DATA)
+    apply_layer(env, layer.path)
 
 
 def read_nltk_txt(app_dir: Path) -> list[str] | None:
@@ -125,8 +124,10 @@ def _nltk_installed(venv: Path) -> bool:
     return any(venv.glob("lib/python3*/site-packages/nltk/__init__.py"))
 
 
-def _download(layer: Layer, corpora: list[str], index_url: str, venv: Path, env: Mapping[str, str]) -> None:
-    scratch = layer.layers_dir / SCRATCH
+def _download(ctx: Context, empty: Empty[NltkMetadata], venv: Path, env: Mapping[str, str]) -> None:
+    """The corpora, fetched aside: the cached ones stay until every package arrived."""
+    corpora, index_url = empty.expected.corpora, empty.expected.index_url
+    scratch = ctx.layers_dir / SCRATCH
     shutil.rmtree(scratch, ignore_errors=True)
     target = scratch / DATA
     target.mkdir(parents=True)
@@ -134,10 +135,9 @@ def _download(layer: Layer, corpora: list[str], index_url: str, venv: Path, env:
     command += ["-d", target, *(["-u", index_url] if index_url else []), *corpora]
     # nltk 3.10+ only writes below the directories of NLTK_DATA.
     download_env = {**env, "NLTK_DATA": str(target)}
-    prepend_path(download_env, venv / "bin")
     try:
         with output.timed(f"Downloading NLTK corpora: {', '.join(corpora)}"):
-            result = run(command, download_env, layer.layers_dir)
+            result = ctx.run(command, download_env, ctx.layers_dir)
         failed = [line for line in result.lines if _FAILED.match(line)]
         if result.returncode != 0 or failed:
             server = index_url or "nltk's default data server"
@@ -151,16 +151,17 @@ def _download(layer: Layer, corpora: list[str], index_url: str, venv: Path, env:
                 "The corpora cached by the last good build are kept for the next one.",
                 output=result.tail(),
             )
-        layer.reset()
-        target.rename(layer.path / DATA)
+        with empty.fill() as filling:
+            target.rename(filling.path / DATA)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _write_env(layer: Layer, data: Path) -> None:
-    # NLTK_DATA is a search path: ours first, any the user sets still searched. Restored files
-    # may be hard links into the cache: replace them, never rewrite in place.
-    directory = layer.path / "env.launch"
-    for name in ("NLTK_DATA.prepend", "NLTK_DATA.delim"):
-        (directory / name).unlink(missing_ok=True)
-    layer.env.prepend_path("NLTK_DATA", str(data), scope="launch")
+    # NLTK_DATA is a search path: ours first, any the user sets still searched; at launch and
+    # in the build steps after this one. Restored files may be hard links into the cache:
+    # replace them, never rewrite in place (env.launch/: where builds before 2026-11 put it).
+    for directory in ("env", "env.launch"):
+        for name in ("NLTK_DATA.prepend", "NLTK_DATA.delim"):
+            (layer.path / directory / name).unlink(missing_ok=True)
+    layer.env.prepend_path("NLTK_DATA", str(data))

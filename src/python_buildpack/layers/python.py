@@ -15,23 +15,22 @@ normalised, which would make timestamp-based .pyc files stale at every start.
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import Field
 
 from .. import output
-from ..cnb.context import BuildContext
-from ..cnb.layers import Layer, LayerMetadata
+from ..cnb.env import apply_layer
+from ..cnb.layers import Empty, Layer, LayerDefinition, LayerMetadata, Restored
 from ..cnb.models import LayerTypes
+from ..context import Context
 from ..errors import BuildError
+from ..process import Completed
 from ..runtime_catalog import PIN_COMMAND, REQUIRE_PIN_SETTING, RuntimeCatalog, require_pin
 from ..stack import Stack
 from ..stacks import archive_name
 
-LAYER_NAME = "python"
-TYPES = LayerTypes(build=True, launch=True, cache=True)
 RECORD_LAYER_NAME = "python-archive"
 
 
@@ -51,10 +50,24 @@ class ArchiveRecord(LayerMetadata):
     sha256: str
 
 
+def _runnable(path: Path) -> str | None:
+    # A cached layer cut short (full disk, killed export) must not fail every later build.
+    if not path.is_dir():
+        return "its files were not restored"
+    return None if os.access(path / "bin" / "python3", os.X_OK) else "its bin/python3 is missing"
+
+
+LAYER = LayerDefinition("python", LayerTypes(build=True, launch=True, cache=True), PythonLayerMetadata, _runnable)
+LAYER_NAME = LAYER.name
+
+
 @dataclass(frozen=True)
-class PythonRuntime:
+class Runtime:
+    """The installed Python: what the venv and the tools are made from, and keyed by."""
+
     home: Path  # the install prefix: bin/python3, lib/...
     version: str
+    stack: Stack
     # The archive it came from, for the SBOM (None: a layer from before digests were recorded).
     archive_sha256: str | None = field(default=None, kw_only=True, compare=False)
 
@@ -67,14 +80,14 @@ class PythonRuntime:
         return ".".join(self.version.split(".")[:2])
 
 
-def install(ctx: BuildContext, stack: Stack, version: str, catalog: RuntimeCatalog) -> PythonRuntime:
-    layer = Layer(ctx.layers_dir, LAYER_NAME)
+def install(ctx: Context, env: dict[str, str], stack: Stack, version: str, catalog: RuntimeCatalog) -> Runtime:
+    """The runtime layer, cached or installed; `env` gets the layer's build environment."""
     filename = archive_name(version, stack.ubuntu_version, stack.arch)
     pin = catalog.sha256_for(filename)
-    strict = require_pin(ctx.env)
+    strict = require_pin(ctx.settings)
     if strict and pin is None:
         raise _unpinned_error(filename, catalog)
-    previous, _ = layer.restored_metadata(PythonLayerMetadata)
+    previous = LAYER.previous(ctx.layers_dir)
     same_archive = previous is not None and (previous.stack, previous.arch, previous.python_version) == (
         stack.name, stack.arch, version,
     )  # fmt: skip
@@ -85,46 +98,46 @@ def install(ctx: BuildContext, stack: Stack, version: str, catalog: RuntimeCatal
     expected = PythonLayerMetadata(
         stack=stack.name, arch=stack.arch, python_version=version, archive_sha256=pin or recorded
     )
-    runtime = PythonRuntime(layer.path, version, archive_sha256=expected.archive_sha256)
-
-    decision = layer.decide(expected)
-    # A cached layer cut short (full disk, killed export) must not fail every later build.
-    intact = os.access(runtime.python, os.X_OK)
-    if decision.keep and intact:
+    opened = LAYER.open(ctx.layers_dir, expected)
+    if isinstance(opened, Restored):
         output.step(f"Using cached Python {version}")
-        layer.write(TYPES, expected)
-        _record(ctx.layers_dir, filename, expected.archive_sha256)
-        return runtime
-    if decision.had_previous:
-        old = decision.previous.python_version if decision.previous else "runtime"
-        reason = decision.reason_text if not decision.keep else "its bin/python3 is missing"
-        output.step(f"Discarding cached Python {old} since {reason}")
+        runtime = Runtime(opened.layer.path, version, stack, archive_sha256=expected.archive_sha256)
+    else:
+        if opened.reason:
+            old = opened.previous.python_version if opened.previous else "runtime"
+            output.step(f"Discarding cached Python {old} since {opened.reason}")
+        runtime = _fill(ctx, opened, filename, stack, version, pin=pin, recorded=recorded, strict=strict)
+    _record(ctx.layers_dir, filename, runtime.archive_sha256)
+    apply_layer(env, runtime.home)
+    return runtime
 
+
+def _fill(
+    ctx: Context,
+    empty: Empty[PythonLayerMetadata],
+    filename: str,
+    stack: Stack,
+    version: str,
+    *,
+    pin: str | None,
+    recorded: str | None,
+    strict: bool,
+) -> Runtime:
     # Imported here: httpx and zstandard cost ~50 ms that a warm rebuild does not need.
-    from ..archive import extract_tar_zst
-    from ..runtime_download import base_url, download, runtime_url
+    from ..runtime_download import base_url, download_and_extract, runtime_url
 
-    layer.delete()
-    url = runtime_url(base_url(ctx.env), version, stack.ubuntu_version, stack.arch)
-    archive = ctx.layers_dir / f".{filename}.download"
-    try:
-        with output.timed(f"Downloading Python {version} ({filename})"):
-            digest = download(url, archive, sha256=pin)
+    url = runtime_url(base_url(ctx.settings), version, stack.ubuntu_version, stack.arch)
+    with empty.fill() as filling:
+        # Extracted while it downloads; in place only once the whole archive matched the pin.
+        with output.timed(f"Downloading and extracting Python {version} ({filename})"):
+            digest = download_and_extract(url, filling.path, sha256=pin)
         if recorded is not None and digest != recorded:
             _archive_changed(filename, url, recorded, digest, strict=strict, pinned=pin is not None)
-        runtime = PythonRuntime(layer.path, version, archive_sha256=digest)
-        expected = expected.model_copy(update={"archive_sha256": digest})
+        runtime = Runtime(filling.path, version, stack, archive_sha256=digest)
+        filling.metadata = filling.metadata.model_copy(update={"archive_sha256": digest})
         with output.timed(f"Installing Python {version}"):
-            extract_tar_zst(archive, layer.path)
-            _post_install(runtime)
-    except BaseException:
-        layer.delete()  # never leave a half-installed runtime behind
-        raise
-    finally:
-        archive.unlink(missing_ok=True)
-    layer.write(TYPES, expected)
-    _write_env(layer)
-    _record(ctx.layers_dir, filename, expected.archive_sha256)
+            _post_install(ctx, runtime)
+        _write_env(empty.layer)
     return runtime
 
 
@@ -144,7 +157,7 @@ def _record(layers_dir: Path, filename: str, sha256: str | None) -> None:
 
 def previous_version(layers_dir: Path) -> str | None:
     """The Python version of the restored `python` layer, from its metadata (None if unusable)."""
-    metadata, _ = Layer(layers_dir, LAYER_NAME).restored_metadata(PythonLayerMetadata)
+    metadata = LAYER.previous(layers_dir)
     return metadata.python_version if metadata else None
 
 
@@ -191,31 +204,13 @@ def _archive_changed(filename: str, url: str, recorded: str, digest: str, *, str
     output.warning(title, details)
 
 
-def build_env(runtime: PythonRuntime, env: dict[str, str]) -> dict[str, str]:
-    """The environment later steps of this build need (a buildpack's own layer env is not applied)."""
-    env = dict(env)
-    env["PATH"] = _prepend(str(runtime.home / "bin"), env.get("PATH", ""))
-    env["LD_LIBRARY_PATH"] = _prepend(str(runtime.home / "lib"), env.get("LD_LIBRARY_PATH", ""))
-    env.pop("PYTHONHOME", None)
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    env.setdefault("LANG", "C.UTF-8")
-    return env
-
-
 def _write_env(layer: Layer) -> None:
     # `.default`: a value the user sets (at build or run time) wins.
     layer.env.default("PYTHONUNBUFFERED", "1")
     layer.env.default("LANG", "C.UTF-8")
-    # The runtime's own pip must not install into this cached layer (a `pip install` in a
-    # hook of a uv or poetry app would otherwise land here and stick across builds).
-    layer.env.default("PIP_REQUIRE_VIRTUALENV", "1")
 
 
-def _prepend(value: str, current: str) -> str:
-    return f"{value}{os.pathsep}{current}" if current else value
-
-
-def _post_install(runtime: PythonRuntime) -> None:
+def _post_install(ctx: Context, runtime: Runtime) -> None:
     bin_dir = runtime.home / "bin"
     if not runtime.python.exists():
         raise BuildError(
@@ -226,13 +221,14 @@ def _post_install(runtime: PythonRuntime) -> None:
         )
     if not (bin_dir / "python").exists():
         (bin_dir / "python").symlink_to("python3")
-    env = build_env(runtime, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+           "LD_LIBRARY_PATH": str(runtime.home / "lib")}  # fmt: skip
     stdlib = runtime.home / "lib" / f"python{runtime.major}"
     # No ensurepip, whatever the archive holds: the pinned pip runs from the `pip` tool layer
     # and only pip apps get it, in their venv (see layers/tools.py).
     if not _has_hash_pycs(stdlib, runtime.major):
         # The production archives ship this byte-code; compiling it here is the fallback.
-        _compile(runtime, stdlib, env)
+        _compile(ctx, runtime, stdlib, env)
 
 
 def _has_hash_pycs(stdlib: Path, major: str) -> bool:
@@ -245,10 +241,13 @@ def _has_hash_pycs(stdlib: Path, major: str) -> bool:
     return len(header) == 8 and bool(int.from_bytes(header[4:8], "little") & 1)
 
 
-def _compile(runtime: PythonRuntime, stdlib: Path, env: dict[str, str]) -> None:
+def _compile(ctx: Context, runtime: Runtime, stdlib: Path, env: dict[str, str]) -> None:
     cmd = [str(runtime.python), "-m", "compileall", "-q", "-f", "-j", "0", "--invalidation-mode", "unchecked-hash",
            str(stdlib)]  # fmt: skip
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, errors="replace")
+    try:
+        proc = ctx.run(cmd, env, runtime.home, echo=None)
+    except OSError as error:
+        proc = Completed(126, [str(error)])
     # Exit status 1: some file did not compile (e.g. lib2to3 grammar tests), not fatal. Any
     # other status means the interpreter itself does not run.
     if proc.returncode not in (0, 1):
@@ -256,5 +255,5 @@ def _compile(runtime: PythonRuntime, stdlib: Path, env: dict[str, str]) -> None:
             f"Python {runtime.version} does not run after installation",
             f"`python3 -m compileall` failed with exit status {proc.returncode}. The runtime "
             "archive may not match this stack.",
-            output=proc.stdout + proc.stderr,
+            output=proc.tail(),
         )

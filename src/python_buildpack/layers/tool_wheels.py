@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from ..package_managers.versions import TOOL_VERSIONS, Tool
+from ..tool_versions import TOOL_VERSIONS, Tool
 
 DEFAULT_INDEX = "https://pypi.org/simple"
 _JSON = "application/vnd.pypi.simple.v1+json"

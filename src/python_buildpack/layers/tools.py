@@ -20,19 +20,21 @@ import re
 import shutil
 import zipfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import Field
 
 from .. import output
-from ..cnb.layers import Layer, LayerMetadata
+from ..cnb.layers import LayerDefinition, LayerMetadata, Restored
 from ..cnb.models import LayerTypes
+from ..context import Context
 from ..errors import BuildError
-from ..package_managers.base import NETWORK_ERRORS, Completed, Runtime, ToolInstall, run
-from ..package_managers.choice import choose
-from ..package_managers.versions import TOOL_VERSIONS, Tool
-from ..stack import Stack
+from ..network import NETWORK_ERRORS
+from ..process import Command, Completed
+from ..tool_versions import TOOL_VERSIONS, Tool
 from . import tool_wheels
+from .python import Runtime
 
 TYPES = LayerTypes(build=True, cache=True)
 # The wheels fetched while the runtime is installed: `start_prefetch` (build.py, before the
@@ -40,11 +42,61 @@ TYPES = LayerTypes(build=True, cache=True)
 _prefetch: tool_wheels.Prefetch | None = None
 
 
+@dataclass(frozen=True)
+class ToolInstall:
+    """A pinned tool in its build-only layer.
+
+    pip is kept as its wheel (`wheels/pip-*.whl`, what pip apps' venvs get pip from without a
+    download) and unpacked with its byte-code (`lib/pip`), which any interpreter of the same
+    Python version runs as is (`python <layer>/lib/pip ...`): it installs the other tools and
+    pip apps' requirements. The other tools live in a small venv (`venv/`) made from the runtime.
+    """
+
+    name: Tool
+    version: str
+    layer: Path
+
+    @property
+    def home(self) -> Path:
+        return self.layer / "venv"
+
+    @property
+    def wheels(self) -> Path:
+        return self.layer / "wheels"
+
+    @property
+    def pip_wheel(self) -> Path:
+        return self.wheels / f"pip-{self.version}-py3-none-any.whl"
+
+    @property
+    def pip_main(self) -> Path:
+        """What `python <pip_main> install ...` runs: the unpacked pip package."""
+        return self.layer / "lib" / "pip"
+
+    def executable(self, name: str | None = None) -> Path:
+        return self.home / "bin" / (name or self.name)
+
+    def complete(self) -> bool:
+        if self.name == "pip":
+            return self.pip_wheel.is_file() and (self.pip_main / "__main__.py").is_file()
+        return self.executable().exists()
+
+
 class ToolMetadata(LayerMetadata):
     version: str = Field(title="the pinned version")
     python_version: str = Field(title="the Python version")
     stack: str = Field(title="the stack")
     arch: str = Field(title="the architecture")
+
+
+def _definition(name: Tool) -> LayerDefinition[ToolMetadata]:
+    def complete(path: Path) -> str | None:
+        return None if ToolInstall(name, TOOL_VERSIONS[name], path).complete() else "its files are incomplete"
+
+    return LayerDefinition(name, TYPES, ToolMetadata, complete)
+
+
+LAYERS: dict[Tool, LayerDefinition[ToolMetadata]] = {name: _definition(name) for name in TOOL_VERSIONS}
 
 
 def expected(name: Tool, runtime: Runtime) -> ToolMetadata:
@@ -58,79 +110,56 @@ def installed(layers_dir: Path, name: Tool) -> ToolInstall:
 
 
 def is_current(layers_dir: Path, name: Tool, runtime: Runtime) -> bool:
-    return Layer(layers_dir, name).decide(expected(name, runtime)).keep and installed(layers_dir, name).complete()
+    return LAYERS[name].is_current(layers_dir, expected(name, runtime))
 
 
-def keep_if_current(layers_dir: Path, name: Tool, runtime: Runtime) -> None:
+def keep_if_current(ctx: Context, name: Tool, runtime: Runtime) -> None:
     """Keeps a valid cached tool layer without installing anything; drops a stale one."""
-    layer = Layer(layers_dir, name)
-    metadata = expected(name, runtime)
-    decision = layer.decide(metadata)
-    if decision.keep and installed(layers_dir, name).complete():
-        layer.write(TYPES, metadata)
-    elif decision.had_previous or layer.path.exists():
-        output.step(f"Discarding cached {name} since {decision.reason_text or 'its files are incomplete'}")
-        layer.delete()
+    opened = LAYERS[name].open(ctx.layers_dir, expected(name, runtime))
+    if isinstance(opened, Restored):
+        return
+    if opened.reason:
+        output.step(f"Discarding cached {name} since {opened.reason}")
+    opened.layer.delete()
 
 
-def start_prefetch(
-    layers_dir: Path, app_dir: Path, stack: Stack, python_version: str, settings: Mapping[str, str]
-) -> None:
-    """Starts fetching the wheels of the tool layers this build will install (none when cached)."""
+def start_prefetch(ctx: Context, tool: Tool, runtime: Runtime) -> None:
+    """Starts fetching the wheel this build's tool layers start from (none when cached).
+
+    `runtime` is the one about to be installed: its layer need not exist yet."""
     global _prefetch
-    try:
-        manager = choose(app_dir).manager
-    except BuildError:
-        return  # the dependencies step reports it
-    runtime = Runtime(layers_dir / "python", python_version, stack)
-    uv_installer = manager == "pip" and settings.get("BP_PYTHON_INSTALLER", "").strip().lower() == "uv"
-    tool: Tool = "uv" if uv_installer else manager
     # uv's wheel is the uv layer on its own; pip installs pipenv and poetry.
     needed: Tool = "uv" if tool == "uv" else "pip"
-    if not is_current(layers_dir, tool, runtime) and not is_current(layers_dir, needed, runtime):
-        _prefetch = tool_wheels.start([needed], settings, stack.arch)
+    if not is_current(ctx.layers_dir, tool, runtime) and not is_current(ctx.layers_dir, needed, runtime):
+        _prefetch = tool_wheels.start([needed], ctx.settings, runtime.stack.arch)
 
 
 def prefetching(name: Tool) -> bool:
     return _prefetch is not None and _prefetch.has(name)
 
 
-def ensure(
-    layers_dir: Path, name: Tool, runtime: Runtime, env: Mapping[str, str], pip: ToolInstall | None
-) -> ToolInstall:
+def ensure(ctx: Context, env: Mapping[str, str], name: Tool, runtime: Runtime, pip: ToolInstall | None) -> ToolInstall:
     """The tool at its pinned version, from the cache or freshly installed (`pip` installs the others)."""
-    layer = Layer(layers_dir, name)
-    metadata = expected(name, runtime)
-    tool = installed(layers_dir, name)
-    decision = layer.decide(metadata)
-    if decision.keep and not tool.complete():
-        decision.keep, decision.reasons = False, ["its files are incomplete"]
-    if decision.keep:
+    tool = installed(ctx.layers_dir, name)
+    opened = LAYERS[name].open(ctx.layers_dir, expected(name, runtime))
+    if isinstance(opened, Restored):
         output.step(f"Using cached {name} {tool.version}")
-        layer.write(TYPES, metadata)
         return tool
-    if decision.had_previous:
-        restored, _ = layer.restored_metadata(ToolMetadata)
-        old = f" {restored.version}" if restored else ""
-        output.step(f"Discarding cached {name}{old} since {decision.reason_text}")
+    if opened.reason:
+        old = f" {opened.previous.version}" if opened.previous else ""
+        output.step(f"Discarding cached {name}{old} since {opened.reason}")
     fetched = _prefetch.take(name) if _prefetch is not None else None
     if fetched is not None:
         output.step(f"Fetched {name} {tool.version} while Python was installed ({output.format_duration(fetched[1])})")
     elif pip is None and name != "pip":
-        pip = ensure(layers_dir, "pip", runtime, env, None)  # the wheel could not be fetched: pip installs it
-    layer.reset()
-    try:
-        with output.timed(f"Installing {name} {tool.version}"):
-            if fetched is not None:
-                _from_wheel(tool, runtime, dict(env), fetched[0])
-            elif pip is None:
-                _fetch_pip(tool, runtime, dict(env))
-            else:
-                _install(tool, runtime, dict(env), pip)
-    except BaseException:
-        layer.delete()  # never keep a half-installed tool
-        raise
-    layer.write(TYPES, metadata)
+        pip = ensure(ctx, env, "pip", runtime, None)  # the wheel could not be fetched: pip installs it
+    with opened.fill(), output.timed(f"Installing {name} {tool.version}"):
+        if fetched is not None:
+            _from_wheel(ctx, tool, runtime, dict(env), fetched[0])
+        elif pip is None:
+            _fetch_pip(ctx, tool, runtime, dict(env))
+        else:
+            _install(ctx, tool, runtime, dict(env), pip)
     return tool
 
 
@@ -141,7 +170,7 @@ def pip_options(env: Mapping[str, str]) -> list[str]:
     return options
 
 
-def _fetch_pip(tool: ToolInstall, runtime: Runtime, env: dict[str, str]) -> None:
+def _fetch_pip(ctx: Context, tool: ToolInstall, runtime: Runtime, env: dict[str, str]) -> None:
     # Only to download the pinned wheel: a pip that a private mirror's archive may ship, else
     # the pip wheel bundled with ensurepip, run as is.
     wheel = _bundled_pip_wheel(runtime)
@@ -167,7 +196,8 @@ def _fetch_pip(tool: ToolInstall, runtime: Runtime, env: dict[str, str]) -> None
         requirement,
     ]
     # Never write byte-code into the runtime (a launch layer) while running its pip.
-    _check(tool, run([*pip, *download], env | {"PYTHONDONTWRITEBYTECODE": "1"}, tool.layer, echo=False))
+    # Outside any venv, whatever a cached runtime layer of an older build says.
+    _run(ctx, tool, [*pip, *download], env | {"PYTHONDONTWRITEBYTECODE": "1", "PIP_REQUIRE_VIRTUALENV": "0"})
     if not tool.pip_wheel.is_file():
         raise BuildError(
             f"Downloading pip {tool.version} did not produce {tool.pip_wheel.name}",
@@ -175,15 +205,15 @@ def _fetch_pip(tool: ToolInstall, runtime: Runtime, env: dict[str, str]) -> None
             "the app's environment points pip at a private index (PIP_INDEX_URL), check that it "
             f"serves the wheel of pip {tool.version}.",
         )
-    _unpack(tool, runtime, env)
+    _unpack(ctx, tool, runtime, env)
 
 
-def _from_wheel(tool: ToolInstall, runtime: Runtime, env: dict[str, str], wheel: Path) -> None:
+def _from_wheel(ctx: Context, tool: ToolInstall, runtime: Runtime, env: dict[str, str], wheel: Path) -> None:
     """The layer made from its fetched wheel: pip unpacked, uv's binary alone (no venv, no pip)."""
     if tool.name == "pip":
         tool.wheels.mkdir(parents=True, exist_ok=True)
         shutil.move(wheel, tool.pip_wheel)
-        _unpack(tool, runtime, env)
+        _unpack(ctx, tool, runtime, env)
         return
     binary = tool.executable()
     binary.parent.mkdir(parents=True)
@@ -194,7 +224,7 @@ def _from_wheel(tool: ToolInstall, runtime: Runtime, env: dict[str, str], wheel:
     wheel.unlink()
 
 
-def _unpack(tool: ToolInstall, runtime: Runtime, env: dict[str, str]) -> None:
+def _unpack(ctx: Context, tool: ToolInstall, runtime: Runtime, env: dict[str, str]) -> None:
     """The wheel unpacked with unchecked-hash byte-code: run from a zip, pip would import
     every module from source at each run (seconds per command)."""
     lib = tool.pip_main.parent
@@ -205,14 +235,14 @@ def _unpack(tool: ToolInstall, runtime: Runtime, env: dict[str, str]) -> None:
     compile_cmd: list[str | Path] = [
         runtime.python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", lib,
     ]  # fmt: skip
-    _check(tool, run(compile_cmd, env, tool.layer, echo=False))
+    _run(ctx, tool, compile_cmd, env)
 
 
-def _install(tool: ToolInstall, runtime: Runtime, env: dict[str, str], pip: ToolInstall) -> None:
-    _check(tool, run([runtime.python, "-m", "venv", "--without-pip", tool.home], env, tool.layer, echo=False))
+def _install(ctx: Context, tool: ToolInstall, runtime: Runtime, env: dict[str, str], pip: ToolInstall) -> None:
+    _run(ctx, tool, [runtime.python, "-m", "venv", "--without-pip", tool.home], env)
     python = tool.home / "bin" / "python"
     install = ["install", *pip_options(env), "--root-user-action=ignore", f"{tool.name}=={tool.version}"]
-    _check(tool, run([python, pip.pip_main, *install], env, tool.layer, echo=False))
+    _run(ctx, tool, [python, pip.pip_main, *install], env)
     if not tool.executable().exists():
         raise BuildError(
             f"Installing {tool.name} {tool.version} did not produce {tool.executable().name}",
@@ -236,7 +266,12 @@ def _version_key(name: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", name.split("-")[1]))
 
 
-def _check(tool: ToolInstall, result: Completed) -> None:
+def _run(ctx: Context, tool: ToolInstall, cmd: Command, env: Mapping[str, str]) -> None:
+    """Runs one step of a tool's installation quietly; its output goes into the error."""
+    try:
+        result = ctx.run(cmd, env, tool.layer, echo=None)
+    except OSError as error:
+        result = Completed(127, [f"{cmd[0]}: {error.strerror or error}"])
     if result.returncode == 0:
         return
     if result.matches(NETWORK_ERRORS):
@@ -259,7 +294,7 @@ def remove_unused(layers_dir: Path, used: set[str]) -> None:
     for name in TOOL_VERSIONS:
         if name in used:
             continue
-        layer = Layer(layers_dir, name)
+        layer = LAYERS[name].layer(layers_dir)
         if layer.path.exists() or layer.toml_path.exists():
             output.step(f"Removing cached {name} (this build does not use it)")
             layer.delete()

@@ -23,13 +23,13 @@ from pathlib import Path
 
 from pydantic import Field
 
-from ..cnb.layers import Decision, Layer, LayerMetadata
+from ..cnb.env import apply_layer
+from ..cnb.layers import Empty, Layer, LayerDefinition, LayerMetadata, Restored
 from ..cnb.models import LayerTypes
+from ..context import Context
 from ..errors import BuildError
-from ..package_managers.base import Runtime, run
+from .python import Runtime
 
-LAYER_NAME = "venv"
-TYPES = LayerTypes(build=True, launch=True, cache=True)
 # Where a previous venv waits while its replacement is installed. No `.toml`, so a lifecycle
 # ignores it; a leftover from an interrupted build is removed by the next one.
 PREVIOUS = ".venv-previous"
@@ -64,109 +64,129 @@ class VenvMetadata(LayerMetadata):
         return reasons
 
 
-class VenvLayer:
-    def __init__(self, layers_dir: Path) -> None:
-        self.layer = Layer(layers_dir, LAYER_NAME)
-        self.previous = layers_dir / PREVIOUS
+def _complete(path: Path) -> str | None:
+    return None if (path / "bin" / "python").exists() else "its files are incomplete"
 
-    @property
-    def path(self) -> Path:
-        return self.layer.path
 
-    def decide(self, expected: VenvMetadata) -> Decision:
-        _remove(self.previous)
-        decision = self.layer.decide(expected)
-        if decision.keep and not (self.path / "bin" / "python").exists():
-            return Decision(False, ["its files are incomplete"], had_previous=True)
-        return decision
+LAYER = LayerDefinition("venv", LayerTypes(build=True, launch=True, cache=True), VenvMetadata, _complete)
+LAYER_NAME = LAYER.name
 
-    def can_update(self, decision: Decision, expected: VenvMetadata) -> bool:
-        """Whether only the dependency files changed: the previous venv is then a fine start."""
-        previous = decision.previous
-        return (
-            isinstance(previous, VenvMetadata)
-            and previous.model_copy(update={"inputs": expected.inputs}) == expected
-            and (self.path / "bin" / "python").exists()
-        )
 
-    def update(self, expected: VenvMetadata, update: Callable[[Path], bool]) -> bool:
-        """Updates the venv in place with `update`, which says whether the result verified.
+def open_venv(layers_dir: Path, expected: VenvMetadata) -> Restored[VenvMetadata] | Empty[VenvMetadata]:
+    """The venv layer as restored; a leftover of an interrupted build's rollback is removed first."""
+    _remove(layers_dir / PREVIOUS)
+    opened = LAYER.open(layers_dir, expected)
+    if isinstance(opened, Restored):
+        _write_env(opened.layer)
+    return opened
 
-        A copy of the previous venv waits aside: it is put back, with its metadata, when
-        `update` fails (the error goes on) or returns False (the caller then rebuilds).
-        """
-        old_toml = self.layer.toml_path.read_bytes()
-        _remove(self.previous)
-        # Hard links: pip never rewrites an installed file in place (uninstalled files are moved
-        # away, a file is unlinked before it is written, metadata and byte-code are written to a
-        # temporary file and renamed), so the copy stays intact without copying any data.
-        shutil.copytree(self.path, self.previous, symlinks=True, copy_function=os.link)
-        self.layer.toml_path.unlink()
-        try:
-            verified = update(self.path)
-        except BaseException:
-            self._put_back(old_toml)
-            raise
-        if not verified:
-            self._put_back(old_toml)
-            return False
-        _remove(self.previous)
-        self.keep(expected)
-        return True
 
-    def _put_back(self, old_toml: bytes) -> None:
-        _remove(self.path)
-        self.previous.rename(self.path)
-        self.layer.toml_path.write_bytes(old_toml)
+def can_update(empty: Empty[VenvMetadata]) -> bool:
+    """Whether only the dependency files changed: the previous venv is then a fine start."""
+    previous = empty.previous
+    return (
+        previous is not None
+        and previous.model_copy(update={"inputs": empty.expected.inputs}) == empty.expected
+        and _complete(empty.layer.path) is None
+    )
 
-    def keep(self, expected: VenvMetadata) -> None:
-        self.layer.write(TYPES, expected)
-        self._write_env()
 
-    def rebuild(
-        self, expected: VenvMetadata, runtime: Runtime, env: Mapping[str, str], install: Callable[[Path], None]
-    ) -> None:
-        """A fresh venv filled by `install`; on failure the previous layer is put back."""
-        old_toml = self.layer.toml_path.read_bytes() if self.layer.toml_path.is_file() else None
-        had_dir = self.path.is_dir()
+def update(empty: Empty[VenvMetadata], update: Callable[[Path], bool]) -> bool:
+    """Updates the venv in place with `update`, which says whether the result verified.
+
+    A copy of the previous venv waits aside: it is put back, with its metadata, when
+    `update` fails (the error goes on) or returns False (the caller then rebuilds).
+    """
+    layer = empty.layer
+    previous = layer.layers_dir / PREVIOUS
+    old_toml = layer.toml_path.read_bytes()
+    _remove(previous)
+    # Hard links: pip never rewrites an installed file in place (uninstalled files are moved
+    # away, a file is unlinked before it is written, metadata and byte-code are written to a
+    # temporary file and renamed), so the copy stays intact without copying any data.
+    shutil.copytree(layer.path, previous, symlinks=True, copy_function=os.link)
+    layer.toml_path.unlink()
+    try:
+        verified = update(layer.path)
+    except BaseException:
+        _put_back(layer, old_toml)
+        raise
+    if not verified:
+        _put_back(layer, old_toml)
+        return False
+    _remove(previous)
+    _keep(empty)
+    return True
+
+
+def rebuild(ctx: Context, env: Mapping[str, str], empty: Empty[VenvMetadata], runtime: Runtime,
+            install: Callable[[Path], None]) -> None:  # fmt: skip
+    """A fresh venv filled by `install`; on failure the previous layer is put back."""
+    layer = empty.layer
+    previous = layer.layers_dir / PREVIOUS
+    old_toml = layer.toml_path.read_bytes() if layer.toml_path.is_file() else None
+    had_dir = layer.path.is_dir()
+    if had_dir:
+        layer.path.rename(previous)
+    else:
+        _remove(layer.path)
+    layer.toml_path.unlink(missing_ok=True)
+    try:
+        _create(ctx, env, layer, runtime)
+        install(layer.path)
+    except BaseException:
+        _remove(layer.path)
         if had_dir:
-            self.path.rename(self.previous)
-        else:
-            _remove(self.path)
-        self.layer.toml_path.unlink(missing_ok=True)
-        try:
-            self._create(runtime, env)
-            install(self.path)
-        except BaseException:
-            _remove(self.path)
-            if had_dir:
-                self.previous.rename(self.path)
-            if old_toml is not None:
-                self.layer.toml_path.write_bytes(old_toml)
-            raise
-        _remove(self.previous)
-        self.keep(expected)
+            previous.rename(layer.path)
+        if old_toml is not None:
+            layer.toml_path.write_bytes(old_toml)
+        raise
+    _remove(previous)
+    _keep(empty)
 
-    def _create(self, runtime: Runtime, env: Mapping[str, str]) -> None:
-        # Symlinks to the runtime's python: the runtime layer is at the same path at launch.
-        cmd: list[str | Path] = [runtime.python, "-m", "venv", "--without-pip", self.path]
-        result = run(cmd, env, self.path.parent, echo=False)
-        if result.returncode != 0:
-            raise BuildError(
-                f"Could not create a virtual environment with Python {runtime.version}",
-                f"`python3 -m venv` failed with exit status {result.returncode}. The Python runtime "
-                "may be damaged: clear the app's build cache and build again.",
-                output=result.tail(),
-            )
 
-    def _write_env(self) -> None:
-        # Later build steps and the launched app: the venv's bin/ is added to PATH by the
-        # lifecycle; VIRTUAL_ENV tells tools (and apps) which environment is active.
-        # Restored files may be hard links into the cache: replace, never rewrite in place.
-        current = self.path / "env" / "VIRTUAL_ENV.override"
-        if not (current.is_file() and current.read_text(encoding="utf-8") == str(self.path)):
+def activate(env: dict[str, str], layers_dir: Path) -> Path:
+    """`env` with the venv active, as in every step after the install and at launch."""
+    path = LAYER.layer(layers_dir).path
+    apply_layer(env, path)
+    return path
+
+
+def _put_back(layer: Layer, old_toml: bytes) -> None:
+    _remove(layer.path)
+    (layer.layers_dir / PREVIOUS).rename(layer.path)
+    layer.toml_path.write_bytes(old_toml)
+
+
+def _keep(empty: Empty[VenvMetadata]) -> None:
+    empty.layer.write(empty.types, empty.expected)
+    _write_env(empty.layer)
+
+
+def _create(ctx: Context, env: Mapping[str, str], layer: Layer, runtime: Runtime) -> None:
+    # Symlinks to the runtime's python: the runtime layer is at the same path at launch.
+    cmd: list[str | Path] = [runtime.python, "-m", "venv", "--without-pip", layer.path]
+    result = ctx.run(cmd, env, layer.layers_dir, echo=None)
+    if result.returncode != 0:
+        raise BuildError(
+            f"Could not create a virtual environment with Python {runtime.version}",
+            f"`python3 -m venv` failed with exit status {result.returncode}. The Python runtime "
+            "may be damaged: clear the app's build cache and build again.",
+            output=result.tail(),
+        )
+    _write_env(layer)
+
+
+def _write_env(layer: Layer) -> None:
+    # Later build steps and the launched app: the venv's bin/ is added to PATH by the
+    # lifecycle; VIRTUAL_ENV tells tools (and apps) which environment is active.
+    # Restored files may be hard links into the cache: replace, never rewrite in place.
+    for name, value in (("VIRTUAL_ENV.override", str(layer.path)), ("PIP_REQUIRE_VIRTUALENV.default", "1")):
+        current = layer.path / "env" / name
+        if not (current.is_file() and current.read_text(encoding="utf-8") == value):
             current.unlink(missing_ok=True)
-            self.layer.env.override("VIRTUAL_ENV", str(self.path))
+            current.parent.mkdir(parents=True, exist_ok=True)
+            current.write_text(value, encoding="utf-8")
 
 
 def _remove(path: Path) -> None:

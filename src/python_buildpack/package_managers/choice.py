@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BuildError
-from .versions import Tool
+from ..tool_versions import Tool
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,10 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from .base import Completed, Installer, ToolInstall, file_digest, tree_digest
+from ..digests import file_digest, tree_digest
+from ..layers.tools import ToolInstall
+from ..process import Completed
+from .base import Installer
 
 REQUIREMENTS = "requirements.txt"
 DEV_REQUIREMENTS = "requirements-test.txt"  # installed too with BP_PYTHON_INSTALL_DEV_DEPENDENCIES

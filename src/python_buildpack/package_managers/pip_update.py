@@ -27,7 +27,8 @@ from pathlib import Path
 
 from .. import output
 from ..errors import BuildError
-from .base import Completed, ToolInstall
+from ..layers.tools import ToolInstall
+from ..process import Completed
 from .pip import Pip, _logical_lines
 
 # Runs an installer command, raising the installer's explanation when it fails; `echo=False`

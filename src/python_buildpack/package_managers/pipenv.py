@@ -12,8 +12,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ..cnb import toml_io
+from ..digests import digests
 from ..errors import BuildError
-from .base import Completed, Installer, ToolInstall, digests
+from ..layers.tools import ToolInstall
+from ..process import Completed
+from .base import Installer
 
 # pipenv prints its own traceback around deploy errors, each line prefixed like this.
 _TRACEBACK_LINE = re.compile(r"^\[[A-Za-z]+(Exception|Error)\]:")

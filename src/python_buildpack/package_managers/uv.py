@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from .base import Completed, Installer, ToolInstall, digests
+from ..digests import digests
+from ..layers.tools import ToolInstall
+from ..process import Completed
+from .base import Installer
 
 
 class Uv(Installer):

@@ -15,9 +15,11 @@ from pathlib import Path
 
 from .. import output
 from ..errors import BuildError
-from .base import Completed, Installer, ToolInstall
+from ..layers.tools import ToolInstall
+from ..process import Completed
+from ..tool_versions import TOOL_VERSIONS, Tool
+from .base import Installer
 from .pip import Pip
-from .versions import TOOL_VERSIONS, Tool
 
 SETTING = "BP_PYTHON_INSTALLER"
 CHOICES = ("pip", "uv")
@@ -66,14 +68,18 @@ def select(manager: Tool, default: Installer, settings: Mapping[str, str]) -> In
             "(faster; see the buildpack's README for how it reads requirements files). Set one of "
             "these, or unset it.",
         )
-    if value.lower() != "uv":
-        return default
-    if manager != "pip":
-        output.warning(
-            f"Ignoring {SETTING}=uv",
-            f"{SETTING} applies to requirements.txt apps only. This app's dependencies are installed "
-            f"by {manager}, from its lock file.",
-        )
-        return default
-    output.step(f"Installing requirements.txt with uv instead of pip ({SETTING}=uv)")
-    return UvPip()
+    return UvPip() if value.lower() == "uv" and manager == "pip" else default
+
+
+def log_selection(manager: Tool, installer: Installer, settings: Mapping[str, str]) -> None:
+    """What BP_PYTHON_INSTALLER changed, or why it changed nothing."""
+    if settings.get(SETTING, "").strip().lower() != "uv":
+        return
+    if isinstance(installer, UvPip):
+        output.step(f"Installing requirements.txt with uv instead of pip ({SETTING}=uv)")
+        return
+    output.warning(
+        f"Ignoring {SETTING}=uv",
+        f"{SETTING} applies to requirements.txt apps only. This app's dependencies are installed "
+        f"by {manager}, from its lock file.",
+    )

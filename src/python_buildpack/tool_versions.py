@@ -1,4 +1,4 @@
-"""The installer versions this buildpack pins: the one place to bump them.
+"""The installer versions this buildpack pins: the one place to bump them (a leaf: imports nothing).
 
 Each is installed from PyPI (or the index the app's PIP_INDEX_URL names) into its own cached
 build-only layer. Changing a pin rebuilds that tool's layer, its download cache and every

@@ -1,0 +1,113 @@
+"""The app as it declares itself, read and checked before anything is downloaded.
+
+`analyse` reads every file the build depends on (package manager files, Python version
+files, nltk.txt; the Procfile is read before the pre_compile hook) and the settings that
+choose what to install, so that a missing lock file, an invalid Pipfile or an unknown Python
+version stops the build in milliseconds, not after the runtime download. The result is a
+frozen `Project` that the build steps receive.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import app_checks, python_version, version_policy
+from .cnb.models import Process
+from .context import Context
+from .errors import BuildError
+from .layers import nltk
+from .layers import python as python_layer
+from .package_managers.base import Installer
+from .package_managers.choice import Choice, choose
+from .package_managers.pip import Pip
+from .package_managers.pipenv import Pipenv
+from .package_managers.poetry import Poetry
+from .package_managers.uv import Uv
+from .package_managers.uv_pip import select
+from .python_version import RequestedVersion, ResolvedVersion, VersionWarning
+from .runtime_catalog import RuntimeCatalog
+from .stack import Stack
+from .tool_versions import Tool
+
+INSTALLERS: dict[Tool, Installer] = {"pip": Pip(), "pipenv": Pipenv(), "poetry": Poetry(), "uv": Uv()}
+
+DEV_SETTING = "BP_PYTHON_INSTALL_DEV_DEPENDENCIES"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Project:
+    app_dir: Path
+    stack: Stack
+    choice: Choice  # the package manager and the files it installs from
+    installer: Installer  # its installer (uv for pip apps with BP_PYTHON_INSTALLER=uv), dev or not
+    inputs: Mapping[str, str]  # what the venv's content depends on: file label → digest
+    requested: RequestedVersion
+    resolved: ResolvedVersion
+    version_warnings: tuple[VersionWarning, ...]
+    # The Procfile as committed (None without one), checked before any hook runs; hooks may
+    # still write or change it, so the launch step reads it again.
+    processes: list[Process] | None
+    nltk_corpora: list[str] | None  # from nltk.txt, None without one
+
+    @property
+    def python_version(self) -> str:
+        return self.resolved.version
+
+
+def analyse(
+    ctx: Context, stack: Stack, catalog: RuntimeCatalog, processes: list[Process] | None, *, today: datetime.date
+) -> Project:
+    """Reads and checks what the app declares; raises the BuildError of the first mistake."""
+    app_dir = ctx.app_dir
+    choice, installer, inputs = read_package_manager(ctx)
+    requested, warnings = python_version.read_requested_version(app_dir, catalog.default)
+    if requested.source not in (python_version.RUNTIME_TXT, python_version.PYTHON_VERSION_FILE):
+        app_checks.check_version_file_names(app_dir)
+    previous = python_layer.previous_version(ctx.layers_dir)
+    requested = version_policy.sticky(requested, previous, catalog, stack.name)
+    resolved = python_version.resolve(requested, catalog, stack.name)
+    policy = (
+        version_policy.missing_file_warning(resolved),
+        version_policy.end_of_life_warning(resolved, catalog, stack.name, today),
+    )
+    return Project(
+        app_dir=app_dir,
+        stack=stack,
+        choice=choice,
+        installer=installer,
+        inputs=inputs,
+        requested=requested,
+        resolved=resolved,
+        version_warnings=(*warnings, *filter(None, policy)),
+        processes=processes,
+        nltk_corpora=nltk.read_nltk_txt(app_dir),
+    )
+
+
+def read_package_manager(ctx: Context) -> tuple[Choice, Installer, dict[str, str]]:
+    """The package manager, its installer as the settings configure it, and the venv's inputs."""
+    choice = choose(ctx.app_dir)
+    installer = select(choice.manager, INSTALLERS[choice.manager], ctx.settings)
+    if dev_dependencies(ctx.settings):
+        installer = installer.for_development(ctx.app_dir)
+    return choice, installer, installer.inputs(ctx.app_dir)  # inputs() also checks the Pipfile parses
+
+
+def dev_dependencies(settings: Mapping[str, str]) -> bool:
+    """BP_PYTHON_INSTALL_DEV_DEPENDENCIES: a boolean; anything else is a mistake worth a stop."""
+    value = settings.get(DEV_SETTING, "").strip()
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise BuildError(
+        f"Invalid {DEV_SETTING}: {value[:80]!r}",
+        f"{DEV_SETTING} must be true or false (also accepted: 1/0, yes/no, on/off). true also "
+        "installs the development dependencies (for CI builds that run tests); unset it for "
+        "images that serve the app.",
+    )
