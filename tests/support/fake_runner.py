@@ -1,0 +1,101 @@
+"""A recording stand-in for `process.run`: no program runs, the files a program would leave
+behind appear, and every command is recorded in a short form for the orchestration tests.
+
+    runner = FakeRunner(failing={"sync": ["poetry.lock ... changed significantly since poetry.lock was last generated"]})
+    ctx = layer_context(layers, runner=runner)
+    ... dependencies.install(ctx, ...)
+    assert runner.commands == ["pip download pip", "compileall", "venv venv", "pip install pip", ...]
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from python_buildpack.process import Completed, Echo
+
+PIP_MAIN = "import sys\nsys.exit(0)\n"
+
+
+def _never(_: str) -> bool:
+    return False
+
+
+@dataclass
+class FakeRunner:
+    # A command whose short form contains a key fails with these output lines (exit status 1).
+    failing: Mapping[str, list[str]] = field(default_factory=dict)
+    # Distributions "installed" into the venv by an install command: name → version.
+    installs: Mapping[str, str] = field(default_factory=lambda: {"flask": "3.1.3"})
+    commands: list[str] = field(default_factory=list)
+    environments: list[dict[str, str]] = field(default_factory=list)
+
+    def __call__(
+        self,
+        cmd: Sequence[str | Path],
+        env: Mapping[str, str],
+        cwd: Path,
+        *,
+        echo: Echo | None = None,
+        hide: Callable[[str], bool] = _never,
+    ) -> Completed:
+        args = [str(part) for part in cmd]
+        short = self._short(args)
+        self.commands.append(short)
+        self.environments.append(dict(env))
+        for key, lines in self.failing.items():
+            if key in short:
+                for line in lines:
+                    if echo is not None and not hide(line):
+                        echo(line)
+                return Completed(1, list(lines))
+        self._effects(args, env)
+        return Completed(0, [])
+
+    @staticmethod
+    def _short(args: list[str]) -> str:
+        """`venv <dir name>`, `pip download pip`, `pip install -r requirements.txt`, `poetry sync`, ..."""
+        if "venv" in args and "-m" in args:
+            return f"venv {Path(args[-1]).name}"
+        if "compileall" in args:
+            return "compileall"
+        tool = next((Path(a).name for a in args if Path(a).name in ("pip", "pipenv", "poetry", "uv")), Path(args[0]).name)
+        words = [a for a in args[args.index(next(a for a in args if Path(a).name == tool)) + 1 :] if not a.startswith("-")]
+        verb = words[0] if words else ""
+        if verb == "download" or (verb == "install" and "--no-index" in args):
+            return f"{tool} {verb} pip"
+        pinned_tool = next((a.split("==")[0] for a in args if a.split("==")[0] in ("pipenv", "poetry", "uv") and "==" in a), "")
+        if pinned_tool:
+            return f"{tool} {verb} {pinned_tool}"
+        if "-r" in args:
+            return f"{tool} {verb} -r " + " -r ".join(args[i + 1] for i, a in enumerate(args) if a == "-r")
+        return f"{tool} {verb}".strip()
+
+    def _effects(self, args: list[str], env: Mapping[str, str]) -> None:
+        if "venv" in args and "-m" in args:
+            prefix = Path(args[-1])
+            (prefix / "bin").mkdir(parents=True, exist_ok=True)
+            (prefix / "bin" / "python").write_text("#!/bin/sh\n")
+            (prefix / "bin" / "python").chmod(0o755)
+            (prefix / "lib" / "python3.12" / "site-packages").mkdir(parents=True, exist_ok=True)
+            for tool in ("pipenv", "poetry", "uv"):
+                if prefix.parent.name == tool:  # a tool layer's venv: the tool's entry point
+                    (prefix / "bin" / tool).write_text("#!/bin/sh\n")
+        elif "download" in args and "--dest" in args:
+            dest = Path(args[args.index("--dest") + 1])
+            version = next(a for a in args if a.startswith("pip==")).split("==")[1]
+            dest.mkdir(parents=True, exist_ok=True)
+            raw = io.BytesIO()
+            with zipfile.ZipFile(raw, "w") as wheel:
+                wheel.writestr("pip/__main__.py", PIP_MAIN)
+                wheel.writestr(f"pip-{version}.dist-info/METADATA", f"Name: pip\nVersion: {version}\n")
+            (dest / f"pip-{version}-py3-none-any.whl").write_bytes(raw.getvalue())
+        elif env.get("VIRTUAL_ENV") and any(verb in args for verb in ("install", "sync")):
+            site = Path(env["VIRTUAL_ENV"]) / "lib" / "python3.12" / "site-packages"
+            for name, version in self.installs.items():
+                dist = site / f"{name}-{version}.dist-info"
+                dist.mkdir(parents=True, exist_ok=True)
+                (dist / "METADATA").write_text(f"Name: {name}\nVersion: {version}\n")

@@ -1,0 +1,154 @@
+"""The build's orchestration with a recording runner: which layers are kept, which commands run
+in which order, and what the log says, in milliseconds. Real installers are in tests/e2e.
+
+The golden sections (tests/unit/golden/) pin the whole `## Installing dependencies` section of
+each package manager, cold and warm, as the fake runner drives it; `UPDATE_GOLDEN=1` rewrites
+them after an intended change of the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import pytest
+from support.deps import STACK, DepsApp, copy_app
+from support.fake_runner import FakeRunner
+from support.golden import assert_golden, normalise
+
+from python_buildpack import build
+from python_buildpack.cnb import toml_io
+from python_buildpack.cnb.context import BuildContext, CnbTarget
+from python_buildpack.errors import BuildError
+from python_buildpack.tool_versions import TOOL_VERSIONS
+
+GOLDEN = Path(__file__).parent / "golden"
+VERSION = "3.12.1"
+# The app's dependency files, as the fixtures have them; the runtime is a stand-in prefix.
+APPS = {"pip": "pip-flask", "pipenv": "pipenv-basic", "poetry": "poetry-basic", "uv": "uv-basic"}
+# What each manager runs on a cold build: tool layers, then the venv and its install.
+COLD = {
+    "pip": ["pip download pip", "compileall", "venv venv", "pip install pip", "pip install -r requirements.txt"],
+    "pipenv": ["pip download pip", "compileall", "venv venv", "pip install pipenv", "venv venv", "pipenv install"],
+    "poetry": ["pip download pip", "compileall", "venv venv", "pip install poetry", "venv venv", "poetry sync"],
+    "uv": ["pip download pip", "compileall", "venv venv", "pip install uv", "venv venv", "uv sync"],
+}
+
+
+def fake_runtime(root: Path) -> Path:
+    """A runtime prefix with what the tool layers look for: python3 and ensurepip's pip wheel."""
+    home = root / "python"
+    (home / "bin").mkdir(parents=True)
+    (home / "bin" / "python3").write_text("#!/bin/sh\n")
+    bundled = home / "lib" / "python3.12" / "ensurepip" / "_bundled"
+    bundled.mkdir(parents=True)
+    (bundled / "pip-24.0-py3-none-any.whl").write_bytes(b"")
+    return home
+
+
+def deps_app(tmp_path: Path, manager: str) -> DepsApp:
+    app = copy_app(APPS[manager], tmp_path / "app")
+    (tmp_path / "layers").mkdir()
+    return DepsApp(app, tmp_path / "layers", python_home=fake_runtime(tmp_path), python_version=VERSION)
+
+
+def dependencies_section(log: str, tmp_path: Path) -> str:
+    return normalise("## Installing dependencies\n" + log, known={str(tmp_path): "<tmp>"})
+
+
+@pytest.mark.parametrize("manager", list(APPS))
+def test_cold_then_warm(tmp_path: Path, manager: str) -> None:
+    app = deps_app(tmp_path, manager)
+    cold = FakeRunner()
+    first = app.install(runner=cold)
+    first.ok()
+    assert cold.commands == COLD[manager]
+    assert_golden(dependencies_section(first.log, tmp_path), f"{manager}-cold", GOLDEN)
+    for name in {"pip", manager}:
+        types = toml_io.load(app.layers_dir / f"{name}.toml")["types"]
+        assert types == {"build": True, "launch": False, "cache": True}
+
+    warm = FakeRunner()
+    second = app.install(runner=warm)
+    second.ok()
+    assert warm.commands == []  # a reused venv runs no installer at all
+    assert_golden(dependencies_section(second.log, tmp_path), f"{manager}-warm", GOLDEN)
+    assert toml_io.load(app.layers_dir / "venv.toml")["types"] == {"build": True, "launch": True, "cache": True}
+
+
+def test_installers_run_in_the_venv_with_the_user_settings(tmp_path: Path) -> None:
+    app = deps_app(tmp_path, "poetry")
+    runner = FakeRunner()
+    app.install(runner=runner, POETRY_HTTP_TIMEOUT="60", PIP_TARGET="/elsewhere").ok()
+    env = runner.environments[runner.commands.index("poetry sync")]
+    venv = app.layers_dir / "venv"
+    assert env["VIRTUAL_ENV"] == str(venv) and env["PATH"].startswith(f"{venv / 'bin'}:")
+    assert env["POETRY_HTTP_TIMEOUT"] == "60" and env["POETRY_VIRTUALENVS_CREATE"] == "false"
+    assert env["POETRY_CACHE_DIR"] == str(app.layers_dir / "poetry-cache")
+    assert env["PIP_REQUIRE_VIRTUALENV"] == "1"  # from the venv layer's env files, as at launch
+    assert "PIP_TARGET" not in env
+
+
+def test_a_changed_lock_rebuilds_and_a_failed_rebuild_keeps_the_previous_venv(tmp_path: Path) -> None:
+    app = deps_app(tmp_path, "poetry")
+    app.install(runner=FakeRunner()).ok()
+    venv_toml = (app.layers_dir / "venv.toml").read_bytes()
+    (app.layers_dir / "venv" / "marker").write_text("first build")
+
+    app.write("poetry.lock", (app.app_dir / "poetry.lock").read_text() + "\n# changed\n")
+    refusal = "pyproject.toml changed significantly since poetry.lock was last generated. Run `poetry lock`."
+    failing = FakeRunner(failing={"poetry sync": [refusal]})
+    outcome = app.install(runner=failing)
+    assert outcome.error is not None and outcome.error.title == "poetry.lock is out of date"
+    assert failing.commands == ["venv venv", "poetry sync"]  # the tools were reused
+    assert "- Discarding cached dependencies since poetry.lock changed" in outcome.log
+    assert "Using cached poetry" in outcome.log and refusal in outcome.log
+    assert (app.layers_dir / "venv" / "marker").read_text() == "first build"
+    assert (app.layers_dir / "venv.toml").read_bytes() == venv_toml
+    assert not (app.layers_dir / ".venv-previous").exists()
+
+
+def test_a_new_pin_discards_the_tool_layer_with_its_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = deps_app(tmp_path, "uv")
+    app.install(runner=FakeRunner()).ok()
+    old = TOOL_VERSIONS["uv"]
+    monkeypatch.setitem(TOOL_VERSIONS, "uv", "99.0.0")
+    runner = FakeRunner()
+    log = app.install(runner=runner).log
+    assert f"- Discarding cached uv {old} since the pinned version changed from {old} to 99.0.0" in log
+    assert f"- Discarding cached uv downloads since the installer version changed from {old} to 99.0.0" in log
+    assert f"- Discarding cached dependencies since the package manager version changed from {old}" in log
+    assert "- Using cached pip" in log
+    assert runner.commands == ["venv venv", "pip install uv", "venv venv", "uv sync"]
+
+
+def build_context(tmp_path: Path, app: Path) -> BuildContext:
+    target = CnbTarget(os="linux", arch=STACK.arch, distro_name="ubuntu", distro_version=STACK.ubuntu_version)
+    # Nothing listens there: a download would fail with another error, after retries.
+    env = {"BP_PYTHON_RUNTIME_BASE_URL": "http://127.0.0.1:9", "PATH": "/usr/bin:/bin"}
+    return BuildContext(app, tmp_path / "bp", None, target, "", env, tmp_path / "layers", tmp_path / "plan.toml")
+
+
+@pytest.mark.parametrize(
+    ("files", "title"),
+    [
+        ({"Pipfile": "[packages]\n"}, "Pipfile found without Pipfile.lock"),
+        ({"Pipfile": "[packages\n", "Pipfile.lock": "{}"}, "Pipfile is not valid TOML"),
+        ({"requirements.txt": "", ".python-version": "2.7\n"}, "Python 2.7"),
+        ({"requirements.txt": "", "nltk.txt": "../etc\n"}, "Invalid NLTK package id in nltk.txt: '../etc'"),
+    ],
+)
+def test_the_app_is_analysed_before_any_download(tmp_path: Path, files: dict[str, str], title: str) -> None:
+    app = tmp_path / "app"
+    app.mkdir()
+    (tmp_path / "layers").mkdir()
+    for name, content in files.items():
+        (app / name).write_text(content)
+    runner = FakeRunner()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(BuildError) as raised:
+        build.run(build_context(tmp_path, app), runner)
+    assert title in raised.value.title
+    assert runner.commands == [] and list((tmp_path / "layers").iterdir()) == []
+    assert "## Installing Python" not in out.getvalue()
