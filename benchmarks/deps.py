@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/deps.py [--runs 3] [--pip-app django-gunicorn] [--uv-app uv-basic]
 
-Runs `install_dependencies` in process, as bin/build does after the runtime step, with this
+Runs `dependencies.install` in process, as bin/build does after the runtime step, with this
 interpreter's prefix as the runtime and the environment a lifecycle gives a build.
 
 - cold: empty layers dir and empty download caches (the pinned tools are installed, every
@@ -31,11 +31,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from python_buildpack.cnb.context import BuildContext, CnbTarget
-from python_buildpack.dependencies import install_dependencies
+from python_buildpack import dependencies
+from python_buildpack.context import Context
+from python_buildpack.layers.python import Runtime
+from python_buildpack.project import with_runtime
 from python_buildpack.stack import Stack
 from python_buildpack.stacks import STACK_TO_UBUNTU
-from python_buildpack.version_files import read_requested_version
 from python_buildpack_dev.lifecycle.build_image import host_trust_env
 from python_buildpack_dev.lifecycle.builder import HOST_ENV_ALLOWLIST, host_arch
 
@@ -56,22 +57,13 @@ def build_env() -> dict[str, str]:
 def install(app: Path, layers: Path) -> float:
     """One dependency step; its log is swallowed (it is printed if the step fails)."""
     env = build_env()
-    ctx = BuildContext(
-        app_dir=app,
-        buildpack_dir=ROOT,
-        platform_dir=None,
-        target=CnbTarget(os="linux", arch=ARCH, distro_name="ubuntu", distro_version=STACK.ubuntu_version),
-        stack_id="",
-        env=env,
-        layers_dir=layers,
-        buildpack_plan_path=layers.parent / "plan.toml",
-    )
-    requested, _ = read_requested_version(app, platform.python_version().rsplit(".", 1)[0])
+    ctx = Context(app, layers, ROOT, env)
     log = io.StringIO()
     start = time.perf_counter()
     try:
         with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-            install_dependencies(ctx, STACK, PYTHON_HOME, platform.python_version(), env, requested=requested)
+            project = with_runtime(ctx, STACK, platform.python_version())
+            dependencies.install(ctx, env, project, Runtime(PYTHON_HOME, platform.python_version(), STACK))
     except BaseException:
         print(log.getvalue(), file=sys.stderr)
         raise

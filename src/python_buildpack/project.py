@@ -89,6 +89,16 @@ def analyse(
     )
 
 
+def with_runtime(ctx: Context, stack: Stack, version: str) -> Project:
+    """The app's dependencies analysed for an interpreter chosen elsewhere (the benchmarks and
+    the dependency tests install into a local Python); its version files only say where the
+    requested version came from."""
+    choice, installer, inputs = read_package_manager(ctx)
+    requested, _ = python_version.read_requested_version(ctx.app_dir, version.rsplit(".", 1)[0])
+    return Project(ctx.app_dir, stack, choice, installer, inputs, requested, ResolvedVersion(version, requested),
+                   (), None, None)  # fmt: skip
+
+
 def read_package_manager(ctx: Context) -> tuple[Choice, Installer, dict[str, str]]:
     """The package manager, its installer as the settings configure it, and the venv's inputs."""
     choice = choose(ctx.app_dir)

@@ -1,4 +1,4 @@
-"""Dependency installs without the rest of the build: `install_dependencies` called directly.
+"""Dependency installs without the rest of the build: `dependencies.install` called directly.
 
 The runtime stand-in is the prefix of the interpreter running the tests (a pyenv install: its
 site-packages holds many packages, which an isolated venv must not see). The environment is
@@ -26,8 +26,7 @@ from python_buildpack.errors import BuildError
 from python_buildpack.layers.python import Runtime
 from python_buildpack.process import Runner
 from python_buildpack.process import run as real_run
-from python_buildpack.project import Project, read_package_manager
-from python_buildpack.python_version import ResolvedVersion, read_requested_version
+from python_buildpack.project import with_runtime
 from python_buildpack.stack import Stack
 from python_buildpack_dev.lifecycle.build_image import host_trust_env
 from python_buildpack_dev.lifecycle.builder import HOST_ENV_ALLOWLIST
@@ -80,31 +79,12 @@ class DepsApp:
         stream = io.StringIO()
         with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
             try:
-                project = self.project(ctx)
+                project = with_runtime(ctx, STACK, self.python_version)
                 runtime = Runtime(self.python_home, self.python_version, STACK)
                 venv = dependencies.install(ctx, env | extra_settings, project, runtime)
             except BuildError as error:
                 return Outcome(stream.getvalue(), error=error)
         return Outcome(stream.getvalue(), venv=venv)
-
-    def project(self, ctx: Context) -> Project:
-        """The app as the build analyses it, with python_home's version as the resolved one."""
-        choice, installer, inputs = read_package_manager(ctx)
-        # Where the build's version "came from", read from the app as the build does: it is named
-        # in the errors of installers that refuse it.
-        requested, _ = read_requested_version(self.app_dir, self.python_version.rsplit(".", 1)[0])
-        return Project(
-            app_dir=self.app_dir,
-            stack=STACK,
-            choice=choice,
-            installer=installer,
-            inputs=inputs,
-            requested=requested,
-            resolved=ResolvedVersion(self.python_version, requested),
-            version_warnings=(),
-            processes=None,
-            nltk_corpora=None,
-        )
 
     def write(self, name: str, content: str) -> None:
         (self.app_dir / name).write_text(content, encoding="utf-8")
