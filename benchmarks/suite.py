@@ -154,9 +154,11 @@ def timed_steps(log: str) -> dict[str, float]:
 
 
 def _short(message: str) -> str:
-    if message.startswith("Downloading Python"):
+    if message.startswith("Downloading and extracting Python"):  # one streamed step
+        return "runtime download+extract"
+    if message.startswith("Downloading Python"):  # before the streamed step: download, then install
         return "runtime download"
-    if message.startswith("Installing Python"):
+    if message.startswith("Installing Python"):  # after it: the checks and any byte-code compile
         return "runtime install"
     if message.startswith("Installing dependencies"):
         return "dependencies"
@@ -462,7 +464,9 @@ def report(startup: dict[str, float], shell_ms: float, exec_d_ms: dict[str, floa
           "and installs the runtime.")
     print("- The runtime is served on loopback from an archive of this interpreter packed as the production "
           "ones (no pip, standard library byte-code compiled with unchecked-hash, no tests); the download is "
-          "local. pip-nobc's archive has no byte-code, so its \"runtime install\" compiles the standard library.")
+          "local. The archive is extracted while it downloads (\"runtime download+extract\"); "
+          "\"runtime install\" is what follows: checks, and for pip-nobc, whose archive has no byte-code, "
+          "compiling the standard library.")
     caches = "; ".join(
         f"{r.spec.key}: buildpack {megabytes(r.cache_layers.get(r.spec.manager + '-cache', 0))}, "
         f"bare {megabytes(r.bare_cache)}"

@@ -15,6 +15,7 @@ import shutil
 import tarfile
 import tempfile
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 import zstandard
 
@@ -35,50 +36,83 @@ def extract_tar_zst(archive: Path, dest: Path) -> None:
     `dest` must be absent or an empty directory; on any failure it is left as it was and
     the error is a BuildError naming the offending member.
     """
+    staging = new_staging(dest)
+    try:
+        with archive.open("rb") as raw:
+            extract_stream(raw, staging, archive.name)
+        commit(staging, dest)
+    except BaseException:
+        discard(staging)
+        raise
+
+
+def new_staging(dest: Path) -> Path:
+    """An empty directory next to `dest` to extract into, then `commit` or `discard`.
+
+    `dest` must be absent or an empty directory (ValueError otherwise).
+    """
     if dest.is_dir() and any(dest.iterdir()):
         raise ValueError(f"extraction target {dest} is not empty")
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.extract-", dir=dest.parent))
     try:
         staging.chmod(0o755)  # mkdtemp's 0700 would hide the runtime from other users
-        _extract_into(archive, staging)
-        if dest.is_dir():
-            dest.rmdir()
-        staging.rename(dest)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        discard(staging)
         raise
+    return staging
 
 
-def _extract_into(archive: Path, root: Path) -> None:
+def commit(staging: Path, dest: Path) -> None:
+    """Puts a finished extraction in place: `dest` (absent or empty) becomes `staging`."""
+    if dest.is_dir():
+        dest.rmdir()
+    staging.rename(dest)
+
+
+def discard(staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def extract_stream(source: IO[bytes], root: Path, name: str) -> None:
+    """Extracts the `.tar.zst` read from `source` into the directory `root`, checking each member.
+
+    `source` is read sequentially (a file or a network stream); `name` is the archive's file
+    name for the errors. Failures are BuildErrors; `root` is then left partly written, for the
+    caller to discard. Exceptions raised by `source.read` itself propagate as they are.
+    """
     try:
-        with archive.open("rb") as raw:
-            reader = zstandard.ZstdDecompressor(max_window_size=_MAX_WINDOW).stream_reader(raw, read_across_frames=True)
-            with tarfile.open(fileobj=reader, mode="r|") as tar:
-                count = _extract_members(tar, root)
+        reader = zstandard.ZstdDecompressor(max_window_size=_MAX_WINDOW).stream_reader(source, read_across_frames=True)
+        with tarfile.open(fileobj=reader, mode="r|") as tar:
+            count = _extract_members(tar, root)
     except _Unsafe as exc:
         raise BuildError(
-            f"The Python runtime archive {archive.name} is unsafe: {exc}",
+            f"The Python runtime archive {name} is unsafe: {exc}",
             "Nothing was installed. The archive contains an entry that would be written outside "
             "the runtime directory or is a special file; runtime archives never contain such "
             "entries. If you serve runtimes from your own mirror (BP_PYTHON_RUNTIME_BASE_URL), "
             "rebuild that archive from the install prefix (top level bin/, lib/, ...).",
         ) from None
     except (tarfile.TarError, zstandard.ZstdError, EOFError) as exc:
-        raise _corrupt(archive, str(exc) or type(exc).__name__) from None
+        raise _corrupt(name, str(exc) or type(exc).__name__) from None
     except OSError as exc:
-        raise BuildError(
-            f"Could not extract the Python runtime archive {archive.name}",
-            f"Writing into {root.parent} failed: {exc}. Check that the build environment has "
-            "free disk space and that this directory is writable.",
-        ) from None
+        raise write_error(name, root.parent, exc) from None
     if count == 0:
-        raise _corrupt(archive, "it contains no files")
+        raise _corrupt(name, "it contains no files")
 
 
-def _corrupt(archive: Path, why: str) -> BuildError:
+def write_error(name: str, directory: Path, exc: OSError) -> BuildError:
+    """Extracting archive `name` into `directory` failed with `exc` (full disk, permissions)."""
     return BuildError(
-        f"The Python runtime archive {archive.name} is corrupt: {why}",
+        f"Could not extract the Python runtime archive {name}",
+        f"Writing into {directory} failed: {exc}. Check that the build environment has "
+        "free disk space and that this directory is writable.",
+    )
+
+
+def _corrupt(name: str, why: str) -> BuildError:
+    return BuildError(
+        f"The Python runtime archive {name} is corrupt: {why}",
         "Nothing was installed. The download may have been altered on the way or the mirror "
         "holds a damaged file. Retry the build; if it keeps failing and you use your own mirror "
         "(BP_PYTHON_RUNTIME_BASE_URL), upload the archive again.",

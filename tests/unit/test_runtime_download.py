@@ -1,5 +1,6 @@
 """Runtime download: URL and mirror settings, then real downloads of a real runtime archive
-from a loopback server with injected faults (error statuses, dropped connections, hangs).
+from a loopback server with injected faults (error statuses, dropped connections, hangs), and
+the same archive extracted while it downloads (`download_and_extract`), with the same faults.
 
 Each test runs its own server over the session mirror's directory so its fault schedule and
 request counts are its own. Timeouts and back-off are tiny to keep the suite fast.
@@ -7,16 +8,32 @@ request counts are its own. Timeouts and back-off are tiny to keep the suite fas
 
 from __future__ import annotations
 
+import hashlib
+import io
+import os
 import socket
+import stat
+import subprocess
+import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
+import zstandard
 
+from python_buildpack import archive
+from python_buildpack.archive import extract_tar_zst
 from python_buildpack.errors import BuildError
-from python_buildpack.runtime_download import DEFAULT_BASE_URL, base_url, download, runtime_url
+from python_buildpack.runtime_download import (
+    DEFAULT_BASE_URL,
+    MissingArchiveError,
+    base_url,
+    download,
+    download_and_extract,
+    runtime_url,
+)
 from python_buildpack_dev.lifecycle.runtime_mirror import Fault, Faults, file_sha256, serve
 
 if TYPE_CHECKING:
@@ -50,6 +67,10 @@ def server(runtime_mirror: RuntimeMirror) -> Iterator[Server]:
 
 def no_leftovers(directory: Path) -> bool:
     return not any(directory.iterdir())
+
+
+# The faults every runtime fetch handles alike: to a file, or extracted while it downloads.
+BOTH = pytest.mark.parametrize("fetch", [download, download_and_extract], ids=["to_file", "extracting"])
 
 
 # --- where archives are --------------------------------------------------------------------
@@ -134,12 +155,14 @@ def test_fast_downloads_print_nothing(server: Server, tmp_path: Path, capsys: Ca
 # --- faults ------------------------------------------------------------------------------------
 
 
-def test_404_fails_at_once_with_the_url_and_the_fix(server: Server, tmp_path: Path) -> None:
+@BOTH
+def test_404_fails_at_once_with_the_url_and_the_fix(server: Server, tmp_path: Path, fetch: Any) -> None:
     url = f"{server.base_url}/python-3.99.0-ubuntu-22.04-amd64.tar.zst"
     with pytest.raises(BuildError) as info:
-        download(url, tmp_path / "a.tar.zst", sha256=None, hint="scalingo-22 offers 3.11 to 3.13.", **FAST)
+        fetch(url, tmp_path / "a.tar.zst", sha256=None, hint="scalingo-22 offers 3.11 to 3.13.", **FAST)
 
     error = info.value
+    assert isinstance(error, MissingArchiveError)
     assert "HTTP 404" in error.title
     assert url in error.details
     assert "BP_PYTHON_RUNTIME_BASE_URL" in error.details
@@ -149,10 +172,11 @@ def test_404_fails_at_once_with_the_url_and_the_fix(server: Server, tmp_path: Pa
 
 
 @pytest.mark.parametrize("status", [400, 403, 410])
-def test_other_4xx_are_not_retried(server: Server, tmp_path: Path, status: int) -> None:
+@BOTH
+def test_other_4xx_are_not_retried(server: Server, tmp_path: Path, status: int, fetch: Any) -> None:
     server.faults.fail(server.archive.name, status, times=None)
     with pytest.raises(BuildError) as info:
-        download(server.url, tmp_path / "a.tar.zst", sha256=None, **FAST)
+        fetch(server.url, tmp_path / "a.tar.zst", sha256=None, **FAST)
     assert f"HTTP {status}" in info.value.title
     assert server.requests() == 1
     assert no_leftovers(tmp_path)
@@ -178,10 +202,11 @@ def test_throttling_4xx_are_retried(server: Server, tmp_path: Path, status: int)
     assert server.requests() == 2
 
 
-def test_persistent_5xx_gives_up_after_the_attempts(server: Server, tmp_path: Path) -> None:
+@BOTH
+def test_persistent_5xx_gives_up_after_the_attempts(server: Server, tmp_path: Path, fetch: Any) -> None:
     server.faults.fail(server.archive.name, 503, times=None)
     with pytest.raises(BuildError) as info:
-        download(server.url, tmp_path / "a.tar.zst", sha256=None, attempts=3, **FAST)
+        fetch(server.url, tmp_path / "a.tar.zst", sha256=None, attempts=3, **FAST)
     assert "HTTP 503" in info.value.title
     assert "3 attempts" in info.value.details
     assert server.url in info.value.details
@@ -198,21 +223,23 @@ def test_connection_dropped_mid_body_is_retried(server: Server, tmp_path: Path) 
     assert server.requests() == 2
 
 
-def test_connection_that_keeps_dropping_is_a_clear_error(server: Server, tmp_path: Path) -> None:
+@BOTH
+def test_connection_that_keeps_dropping_is_a_clear_error(server: Server, tmp_path: Path, fetch: Any) -> None:
     server.faults.drop(server.archive.name, after=100_000, times=None)
     size = server.archive.stat().st_size
     with pytest.raises(BuildError) as info:
-        download(server.url, tmp_path / "a.tar.zst", sha256=None, attempts=2, **FAST)
+        fetch(server.url, tmp_path / "a.tar.zst", sha256=None, attempts=2, **FAST)
     assert f"connection dropped after 100000 of {size} bytes" in info.value.title
     assert "2 attempts" in info.value.details
     assert server.requests() == 2
     assert no_leftovers(tmp_path)
 
 
-def test_wrong_checksum_fails_without_retry_and_keeps_nothing(server: Server, tmp_path: Path) -> None:
+@BOTH
+def test_wrong_checksum_fails_without_retry_and_keeps_nothing(server: Server, tmp_path: Path, fetch: Any) -> None:
     wrong = "0" * 64
     with pytest.raises(BuildError) as info:
-        download(server.url, tmp_path / "a.tar.zst", sha256=wrong, **FAST)
+        fetch(server.url, tmp_path / "a.tar.zst", sha256=wrong, **FAST)
     error = info.value
     assert error.title == f"Checksum mismatch for {server.archive.name}"
     assert f"expected sha256 {wrong}" in error.details
@@ -230,20 +257,22 @@ def test_failed_download_leaves_an_existing_file_alone(server: Server, tmp_path:
     assert dest.read_bytes() == b"previous"
 
 
-def test_server_that_never_answers_times_out(server: Server, tmp_path: Path) -> None:
+@BOTH
+def test_server_that_never_answers_times_out(server: Server, tmp_path: Path, fetch: Any) -> None:
     # The server-side hang is cut short when the server stops; the client gives up first.
     server.faults.hang(server.archive.name, 60, times=None)
     with pytest.raises(BuildError) as info:
-        download(server.url, tmp_path / "a.tar.zst", sha256=None, attempts=2, backoff=0.01, read_timeout=0.2)
+        fetch(server.url, tmp_path / "a.tar.zst", sha256=None, attempts=2, backoff=0.01, read_timeout=0.2)
     assert "no data received for 0.2s waiting for the response" in info.value.title
     assert server.requests() == 2
     assert no_leftovers(tmp_path)
 
 
-def test_server_that_stalls_mid_body_times_out(server: Server, tmp_path: Path) -> None:
+@BOTH
+def test_server_that_stalls_mid_body_times_out(server: Server, tmp_path: Path, fetch: Any) -> None:
     server.faults.add(server.archive.name, Fault(drop_after=50_000, hang=60, times=None))
     with pytest.raises(BuildError) as info:
-        download(server.url, tmp_path / "a.tar.zst", sha256=None, attempts=2, backoff=0.01, read_timeout=0.2)
+        fetch(server.url, tmp_path / "a.tar.zst", sha256=None, attempts=2, backoff=0.01, read_timeout=0.2)
     assert "no data received for 0.2s after 50000 bytes" in info.value.title
     assert no_leftovers(tmp_path)
 
@@ -255,13 +284,201 @@ def test_a_hang_once_is_retried(server: Server, tmp_path: Path) -> None:
     assert server.requests() == 2
 
 
-def test_nothing_listening_is_a_connection_error(tmp_path: Path) -> None:
+@BOTH
+def test_nothing_listening_is_a_connection_error(tmp_path: Path, fetch: Any) -> None:
     with socket.socket() as sock:  # a port that was free a moment ago
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}/python-3.12.1-ubuntu-22.04-amd64.tar.zst"
     with pytest.raises(BuildError) as info:
-        download(url, tmp_path / "a.tar.zst", sha256=None, attempts=2, **FAST)
+        fetch(url, tmp_path / "a.tar.zst", sha256=None, attempts=2, **FAST)
     assert "could not connect" in info.value.title
     assert url in info.value.details
     assert no_leftovers(tmp_path)
+
+
+# --- extracting while downloading ------------------------------------------------------------------
+
+
+def tree(root: Path) -> dict[str, tuple[str, int, str]]:
+    """Every entry under `root`: kind, permission bits, and content (file) or target (link)."""
+    entries = {}
+    for path in sorted(root.rglob("*")):
+        st = path.lstat()
+        if path.is_symlink():
+            entries[str(path.relative_to(root))] = ("link", 0, os.readlink(path))
+        elif path.is_dir():
+            entries[str(path.relative_to(root))] = ("dir", stat.S_IMODE(st.st_mode), "")
+        else:
+            content = hashlib.sha256(path.read_bytes()).hexdigest()
+            entries[str(path.relative_to(root))] = ("file", stat.S_IMODE(st.st_mode), content)
+    return entries
+
+
+@pytest.fixture(scope="module")
+def extracted(
+    runtime_mirror: RuntimeMirror, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[str, int, str]]:
+    """The real archive extracted from the file, the reference for the streamed extraction."""
+    dest = tmp_path_factory.mktemp("reference") / "python"
+    extract_tar_zst(runtime_mirror.archive(), dest)
+    return tree(dest)
+
+
+def only(directory: Path, name: str) -> bool:
+    return [p.name for p in directory.iterdir()] == [name]
+
+
+def test_streamed_extraction_gives_the_file_extraction_tree(
+    server: Server, tmp_path: Path, extracted: dict[str, tuple[str, int, str]]
+) -> None:
+    dest = tmp_path / "layers" / "python"
+    pin = file_sha256(server.archive)
+
+    assert download_and_extract(server.url, dest, sha256=pin.upper(), **FAST) == pin
+
+    assert tree(dest) == extracted
+    assert only(dest.parent, "python")  # no staging directory, no archive file
+    assert server.requests() == 1
+    proc = subprocess.run(
+        [dest / "bin" / "python3", "-c", "import ssl, sqlite3; print('ok')"],
+        capture_output=True,
+        text=True,
+        env={"LD_LIBRARY_PATH": str(dest / "lib")},
+    )
+    assert proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_streamed_extraction_fills_an_empty_destination_without_pin(server: Server, tmp_path: Path) -> None:
+    dest = tmp_path / "python"
+    dest.mkdir()
+    assert download_and_extract(server.url, dest, sha256=None, **FAST) == file_sha256(server.archive)
+    assert (dest / "bin" / "python3").is_file()
+    assert only(tmp_path, "python")
+
+
+def test_streamed_extraction_refuses_a_non_empty_destination(server: Server, tmp_path: Path) -> None:
+    (tmp_path / "python").mkdir()
+    (tmp_path / "python" / "keep").write_text("x")
+    with pytest.raises(ValueError, match="not empty"):
+        download_and_extract(server.url, tmp_path / "python", sha256=None, **FAST)
+    assert server.requests() == 0
+
+
+def test_streamed_extraction_prints_download_progress(server: Server, tmp_path: Path, capsys: Capsys) -> None:
+    download_and_extract(server.url, tmp_path / "python", sha256=None, progress_interval=0, **FAST)
+    total_mb = f"{server.archive.stat().st_size / 1e6:.1f} MB"
+    lines = [line for line in capsys.readouterr().out.splitlines() if total_mb in line]
+    assert lines[-1].strip().startswith(f"{total_mb} of {total_mb} (100%")
+
+
+def test_drop_mid_body_starts_the_extraction_over(
+    server: Server, tmp_path: Path, capsys: Capsys, extracted: dict[str, tuple[str, int, str]]
+) -> None:
+    # 3 MB: some members are already extracted when the connection drops.
+    server.faults.drop(server.archive.name, after=3_000_000)
+    dest = tmp_path / "python"
+    pin = file_sha256(server.archive)
+
+    assert download_and_extract(server.url, dest, sha256=pin, **FAST) == pin
+
+    assert tree(dest) == extracted
+    assert only(tmp_path, "python")
+    assert server.requests() == 2
+    size = server.archive.stat().st_size
+    assert (
+        f"Download attempt 1 of 4 failed (connection dropped after 3000000 of {size} bytes)" in capsys.readouterr().out
+    )
+
+
+def test_wrong_checksum_keeps_an_existing_empty_destination(server: Server, tmp_path: Path) -> None:
+    dest = tmp_path / "python"
+    dest.mkdir()
+    with pytest.raises(BuildError, match="Checksum mismatch"):
+        download_and_extract(server.url, dest, sha256="f" * 64, **FAST)
+    assert only(tmp_path, "python") and no_leftovers(dest)
+
+
+def test_a_stall_once_is_retried(server: Server, tmp_path: Path, extracted: dict[str, tuple[str, int, str]]) -> None:
+    server.faults.add(server.archive.name, Fault(drop_after=2_000_000, hang=60))
+    dest = tmp_path / "python"
+    pin = file_sha256(server.archive)
+    assert download_and_extract(server.url, dest, sha256=pin, backoff=0.01, read_timeout=0.5) == pin
+    assert tree(dest) == extracted
+    assert server.requests() == 2
+
+
+def test_interrupted_extraction_leaves_nothing(server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build cancelled mid-extraction (SIGTERM is KeyboardInterrupt in the buildpack)."""
+    real_write = archive._write_file
+    written = 0
+
+    def write_then_cancel(*args: Any) -> None:
+        nonlocal written
+        written += 1
+        if written == 50:
+            raise KeyboardInterrupt
+        real_write(*args)
+
+    monkeypatch.setattr(archive, "_write_file", write_then_cancel)
+    with pytest.raises(KeyboardInterrupt):
+        download_and_extract(server.url, tmp_path / "python", sha256=None, **FAST)
+    assert no_leftovers(tmp_path)
+
+
+# Hand-made archives served over the network: the member checks of archive.py apply.
+
+
+def pack(path: Path, members: dict[str, bytes | str]) -> Path:
+    """A .tar.zst of regular files (bytes) and symbolic links (str: the target)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, content in members.items():
+            info = tarfile.TarInfo(name)
+            if isinstance(content, str):
+                info.type, info.linkname = tarfile.SYMTYPE, content
+                tar.addfile(info)
+            else:
+                info.size = len(content)
+                tar.addfile(info, io.BytesIO(content))
+    path.write_bytes(zstandard.ZstdCompressor().compress(raw.getvalue()))
+    return path
+
+
+@pytest.fixture
+def hand_made(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    directory = tmp_path / "mirror"
+    directory.mkdir()
+    with serve(directory) as url:
+        yield url, directory
+
+
+def test_unsafe_archive_is_refused_after_the_checksum(hand_made: tuple[str, Path], tmp_path: Path) -> None:
+    url, directory = hand_made
+    archive_file = pack(directory / "evil.tar.zst", {"bin/python3": b"x" * 200_000, "lib/escape": "../../outside"})
+    layers = tmp_path / "layers"
+    layers.mkdir()
+
+    with pytest.raises(BuildError) as info:
+        download_and_extract(f"{url}/evil.tar.zst", layers / "python", sha256=file_sha256(archive_file), **FAST)
+    assert info.value.title.startswith("The Python runtime archive evil.tar.zst is unsafe: 'lib/escape'")
+    assert no_leftovers(layers)
+
+    # Pinned to other bytes, the mismatch is the explanation (as when downloading first).
+    with pytest.raises(BuildError, match=r"Checksum mismatch for evil\.tar\.zst"):
+        download_and_extract(f"{url}/evil.tar.zst", layers / "python", sha256="0" * 64, **FAST)
+    assert no_leftovers(layers)
+
+
+def test_truncated_archive_is_corrupt(
+    hand_made: tuple[str, Path], runtime_mirror: RuntimeMirror, tmp_path: Path
+) -> None:
+    url, directory = hand_made
+    data = runtime_mirror.archive().read_bytes()
+    (directory / "cut.tar.zst").write_bytes(data[: len(data) // 2])
+    layers = tmp_path / "layers"
+    layers.mkdir()
+    with pytest.raises(BuildError) as info:
+        download_and_extract(f"{url}/cut.tar.zst", layers / "python", sha256=None, **FAST)
+    assert info.value.title.startswith("The Python runtime archive cut.tar.zst is corrupt")
+    assert no_leftovers(layers)
