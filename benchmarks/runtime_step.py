@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from python_buildpack.cnb.context import BuildContext, CnbTarget
+from python_buildpack.context import Context
 from python_buildpack.layers import python as python_layer
 from python_buildpack.python_version import resolve
 from python_buildpack.runtime_catalog import load_catalog
@@ -64,7 +65,8 @@ def main() -> None:
                     cat = load_catalog(ctx.env)
                     requested, _ = read_requested_version(app, cat.default)
                     resolved = resolve(requested, cat, stack.name)
-                    python_layer.install(ctx, stack, resolved.version, cat)
+                    step_ctx = Context(app, ctx.layers_dir, ROOT, ctx.env)
+                    python_layer.install(step_ctx, {}, stack, resolved.version, cat)
                 return time.perf_counter() - start
 
             cold = step()

@@ -87,11 +87,11 @@ def _log_version(project: Project) -> None:
 
 def _launch(ctx: Context, venv: Path) -> None:
     output.header("Launch")
-    web_concurrency.install(ctx.layers_dir, ctx.buildpack_dir)
+    web_concurrency.install(ctx)
     output.step("WEB_CONCURRENCY is set at start from the container's memory (256 MB per process)")
-    gunicorn.install(ctx.layers_dir)
+    gunicorn.install(ctx)
     output.step("Gunicorn defaults: FORWARDED_ALLOW_IPS=*, GUNICORN_CMD_ARGS=--access-logfile - (values you set win)")
-    mention = sqlalchemy_urls.install(ctx.layers_dir, ctx.buildpack_dir, ctx.app_dir)
+    mention = sqlalchemy_urls.install(ctx)
     if mention:
         output.step(
             f"SQLAlchemy URLs: {mention} mentions sqlalchemy, so each SCALINGO_POSTGRESQL_URL* "

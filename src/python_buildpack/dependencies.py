@@ -131,9 +131,9 @@ def _tools(ctx: Context, env: dict[str, str], manager: Tool, runtime: Runtime) -
     """The manager's tool. pip installs the others, so it is only needed when one is missing."""
     if manager != "pip" and (tools.is_current(ctx.layers_dir, manager, runtime) or tools.prefetching(manager)):
         tools.keep_if_current(ctx, "pip", runtime)
-        return tools.ensure(ctx, env, manager, runtime, None)
-    pip = tools.ensure(ctx, env, "pip", runtime, None)
-    return pip if manager == "pip" else tools.ensure(ctx, env, manager, runtime, pip)
+        return tools.install(ctx, env, manager, runtime, None)
+    pip = tools.install(ctx, env, "pip", runtime, None)
+    return pip if manager == "pip" else tools.install(ctx, env, manager, runtime, pip)
 
 
 def _log_choice(ctx: Context, choice: Choice, installer: Installer) -> None:

@@ -39,6 +39,8 @@ SUPPORTED = (
 
 BASE_URL_SETTING = "BP_PYTHON_RUNTIME_BASE_URL"
 LEGACY_BASE_URL_SETTING = "BUILDPACK_S3_BASE_URL"
+# How advice about the archives' content addresses the operator of a private mirror.
+OWN_MIRROR = f"If you run your own runtime mirror ({BASE_URL_SETTING})"
 MIRROR_HINT = (
     f"If you set {BASE_URL_SETTING} (or the legacy {LEGACY_BASE_URL_SETTING}), check that "
     "it points to a mirror that holds this archive."

@@ -47,7 +47,7 @@ def test_a_current_tool_layer_is_kept_without_running_anything(tmp_path: Path) -
     restored(tmp_path, "uv", tool_metadata("uv"), {"venv/bin/uv": "#!/bin/sh\n"})
     with log() as out:
         assert tools.is_current(tmp_path, "uv", RUNTIME)
-        tool = tools.ensure(layer_context(tmp_path), build_env(), "uv", RUNTIME, None)
+        tool = tools.install(layer_context(tmp_path), build_env(), "uv", RUNTIME, None)
     assert f"Using cached uv {TOOL_VERSIONS['uv']}" in out.getvalue()
     assert tool.executable() == tmp_path / "uv" / "venv" / "bin" / "uv"
     assert toml_io.load(tmp_path / "uv.toml")["types"] == {"launch": False, "build": True, "cache": True}

@@ -13,6 +13,7 @@ from test_web_concurrency import SHELLS, run_program
 
 from python_buildpack.cnb import toml_io
 from python_buildpack.cnb.env import apply_env_dir
+from python_buildpack.context import Context
 from python_buildpack.layers import gunicorn, sqlalchemy_urls
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,7 +25,7 @@ URL = "postgres://user:secret@db.example:5432/app?sslmode=prefer"
 
 
 def test_gunicorn_defaults_are_launch_defaults(tmp_path: Path) -> None:
-    gunicorn.install(tmp_path)
+    gunicorn.install(Context(tmp_path, tmp_path, REPO, {}))
     env_dir = tmp_path / "gunicorn" / "env.launch"
     assert (env_dir / "FORWARDED_ALLOW_IPS.default").read_bytes() == b"*"
     assert (env_dir / "GUNICORN_CMD_ARGS.default").read_bytes() == b"--access-logfile -"
@@ -50,14 +51,14 @@ def test_program_installed_when_the_app_mentions_sqlalchemy(tmp_path: Path, name
     app.mkdir()
     layers.mkdir()
     (app / name).write_text(content)
-    assert sqlalchemy_urls.install(layers, REPO, app) == name
+    assert sqlalchemy_urls.install(Context(app, layers, REPO, {})) == name
     program = layers / "sqlalchemy-urls" / "exec.d" / "sqlalchemy_urls"
     assert program.read_bytes() == PROGRAM.read_bytes()
     assert os.access(program, os.X_OK)
     assert toml_io.load(layers / "sqlalchemy-urls.toml")["types"]["launch"] is True
 
     (app / name).write_text("flask\n")  # no longer mentioned: the layer goes
-    assert sqlalchemy_urls.install(layers, REPO, app) is None
+    assert sqlalchemy_urls.install(Context(app, layers, REPO, {})) is None
     assert not (layers / "sqlalchemy-urls").exists() and not (layers / "sqlalchemy-urls.toml").exists()
 
 

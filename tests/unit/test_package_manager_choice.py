@@ -1,4 +1,4 @@
-"""Which package manager an app gets, from the files at its root (DESIGN.md §1)."""
+"""Which package manager an app gets, from the files at its root (README, "Package managers")."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from python_buildpack.cnb import toml_io
+from python_buildpack.context import Context
 from python_buildpack.layers import web_concurrency
 
 REPO = Path(__file__).resolve().parents[2]
@@ -357,7 +358,7 @@ def test_template_is_a_posix_sh_executable() -> None:
 def layer(tmp_path: Path) -> Path:
     layers = tmp_path / "layers"
     layers.mkdir()
-    web_concurrency.install(layers, REPO)
+    web_concurrency.install(Context(tmp_path, layers, REPO, {}))
     return layers / "web-concurrency"
 
 
@@ -375,7 +376,7 @@ def test_layer_is_launch_only_with_two_identical_executables(layer: Path) -> Non
 
 def test_reinstall_clears_a_restored_layer(tmp_path: Path, layer: Path) -> None:
     (layer / "exec.d" / "stale").write_text("#!/bin/sh\nexit 1\n")
-    web_concurrency.install(layer.parent, REPO)
+    web_concurrency.install(Context(tmp_path, layer.parent, REPO, {}))
     assert not (layer / "exec.d" / "stale").exists()
     assert (layer / "exec.d" / "web_concurrency").is_file()
 
@@ -442,7 +443,7 @@ def test_through_the_local_launcher(
     workspace = Workspace(tmp_path / "ws")
     workspace.app.mkdir(parents=True)
     workspace.buildpack_layers.mkdir(parents=True)
-    web_concurrency.install(workspace.buildpack_layers, REPO)
+    web_concurrency.install(Context(workspace.app, workspace.buildpack_layers, REPO, {}))
     tree.proc_lines("0::/app").v2("/app", str(2048 * MIB))
     env = Launcher(workspace).environment(process_type, tree.env())
     assert (env["WEB_CONCURRENCY"], env["DYNO_RAM"], env["WEB_CONCURRENCY_SET_BY"]) == ("8", "2048", "scalingo/python")

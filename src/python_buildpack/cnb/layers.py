@@ -186,6 +186,19 @@ class LayerDefinition(Generic[M]):
     def layer(self, layers_dir: Path) -> Layer:
         return Layer(layers_dir, self.name)
 
+    @contextmanager
+    def rewrite(self, layers_dir: Path, metadata: M | None = None) -> Iterator[Path]:
+        """The layer made anew on every build (launch-only layers: nothing of them is restored
+        but their metadata); removed if making it fails."""
+        layer = self.layer(layers_dir)
+        path = layer.reset()
+        try:
+            yield path
+        except BaseException:
+            layer.delete()
+            raise
+        layer.write(self.types, metadata)
+
     def previous(self, layers_dir: Path) -> M | None:
         """The restored metadata, when it parses (whatever the files)."""
         metadata, _ = self.layer(layers_dir).restored_metadata(self.metadata)

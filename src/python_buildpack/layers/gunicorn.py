@@ -10,17 +10,14 @@ env files, identical on every build, so the exported layer keeps its digest.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from ..cnb.layers import Layer
+from ..cnb.layers import LayerDefinition, LayerMetadata
 from ..cnb.models import LayerTypes
-from .templates import BUILDPACK_DIR, copy_layer_files
+from ..context import Context
+from .templates import copy_layer_files
 
-LAYER_NAME = "gunicorn"
+LAYER = LayerDefinition("gunicorn", LayerTypes(launch=True), LayerMetadata)
 
 
-def install(layers_dir: Path, buildpack_dir: Path = BUILDPACK_DIR) -> None:
-    layer = Layer(layers_dir, LAYER_NAME)
-    root = layer.reset()  # launch-only: nothing is restored but metadata
-    copy_layer_files(buildpack_dir, LAYER_NAME, root)
-    layer.write(LayerTypes(launch=True))
+def install(ctx: Context) -> None:
+    with LAYER.rewrite(ctx.layers_dir) as root:
+        copy_layer_files(ctx.buildpack_dir, LAYER.name, root)

@@ -29,9 +29,7 @@ from ..errors import BuildError
 from ..process import Completed
 from ..runtime_catalog import PIN_COMMAND, REQUIRE_PIN_SETTING, RuntimeCatalog, require_pin
 from ..stack import Stack
-from ..stacks import archive_name
-
-RECORD_LAYER_NAME = "python-archive"
+from ..stacks import OWN_MIRROR, archive_name
 
 
 class PythonLayerMetadata(LayerMetadata):
@@ -59,6 +57,7 @@ def _runnable(path: Path) -> str | None:
 
 LAYER = LayerDefinition("python", LayerTypes(build=True, launch=True, cache=True), PythonLayerMetadata, _runnable)
 LAYER_NAME = LAYER.name
+RECORD = LayerDefinition("python-archive", LayerTypes(launch=True), ArchiveRecord)
 
 
 @dataclass(frozen=True)
@@ -142,17 +141,16 @@ def _fill(
 
 
 def _recorded(layers_dir: Path, filename: str) -> str | None:
-    record, _ = Layer(layers_dir, RECORD_LAYER_NAME).restored_metadata(ArchiveRecord)
+    record = RECORD.previous(layers_dir)
     return record.sha256 if record is not None and record.file == filename else None
 
 
 def _record(layers_dir: Path, filename: str, sha256: str | None) -> None:
-    layer = Layer(layers_dir, RECORD_LAYER_NAME)
     if sha256 is None:  # a runtime layer from before digests were recorded
-        layer.delete()
+        RECORD.layer(layers_dir).delete()
         return
-    layer.reset()
-    layer.write(LayerTypes(launch=True), ArchiveRecord(file=filename, sha256=sha256))
+    with RECORD.rewrite(layers_dir, ArchiveRecord(file=filename, sha256=sha256)):
+        pass  # metadata only
 
 
 def previous_version(layers_dir: Path) -> str | None:
@@ -216,8 +214,7 @@ def _post_install(ctx: Context, runtime: Runtime) -> None:
         raise BuildError(
             f"The Python {runtime.version} archive has no bin/python3",
             "The runtime archive's top level must be the install prefix (bin/python3, lib/...). "
-            "If you run a private runtime mirror (BP_PYTHON_RUNTIME_BASE_URL), check how its "
-            "archives are packed.",
+            f"{OWN_MIRROR}, check how its archives are packed.",
         )
     if not (bin_dir / "python").exists():
         (bin_dir / "python").symlink_to("python3")

@@ -13,11 +13,13 @@ import re
 import shutil
 from pathlib import Path
 
-from ..cnb.layers import Layer
+from ..cnb.layers import LayerDefinition, LayerMetadata
 from ..cnb.models import LayerTypes
+from ..context import Context
 from .templates import TEMPLATES
 
-LAYER_NAME = "sqlalchemy-urls"
+LAYER = LayerDefinition("sqlalchemy-urls", LayerTypes(launch=True), LayerMetadata)
+LAYER_NAME = LAYER.name
 PROGRAM = "sqlalchemy_urls"
 TEMPLATE = TEMPLATES / "exec.d" / PROGRAM
 # The files the classic buildpack looked in; locks name their packages too, but a lock
@@ -42,16 +44,15 @@ def mentions_sqlalchemy(app_dir: Path) -> str | None:
     return None
 
 
-def install(layers_dir: Path, buildpack_dir: Path, app_dir: Path) -> str | None:
+def install(ctx: Context) -> str | None:
     """Installs the program when the app mentions sqlalchemy (returns that file), else removes the layer."""
-    layer = Layer(layers_dir, LAYER_NAME)
-    found = mentions_sqlalchemy(app_dir)
+    found = mentions_sqlalchemy(ctx.app_dir)
     if found is None:
-        layer.delete()
+        LAYER.layer(ctx.layers_dir).delete()
         return None
-    target = layer.reset() / "exec.d" / PROGRAM
-    target.parent.mkdir(parents=True)
-    shutil.copyfile(buildpack_dir / TEMPLATE, target)
-    target.chmod(0o755)
-    layer.write(LayerTypes(launch=True))
+    with LAYER.rewrite(ctx.layers_dir) as root:
+        target = root / "exec.d" / PROGRAM
+        target.parent.mkdir(parents=True)
+        shutil.copyfile(ctx.buildpack_dir / TEMPLATE, target)
+        target.chmod(0o755)
     return found

@@ -11,8 +11,6 @@ import shutil
 from pathlib import Path
 
 TEMPLATES = Path("layers_templates")
-# The buildpack's root when it runs from its own tree (src/python_buildpack/layers/ -> root).
-BUILDPACK_DIR = Path(__file__).resolve().parents[3]
 
 
 def copy_layer_files(buildpack_dir: Path, layer_name: str, layer_dir: Path) -> None:

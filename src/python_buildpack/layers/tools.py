@@ -32,13 +32,14 @@ from ..context import Context
 from ..errors import BuildError
 from ..network import NETWORK_ERRORS
 from ..process import Command, Completed
+from ..stacks import OWN_MIRROR
 from ..tool_versions import TOOL_VERSIONS, Tool
 from . import tool_wheels
 from .python import Runtime
 
 TYPES = LayerTypes(build=True, cache=True)
 # The wheels fetched while the runtime is installed: `start_prefetch` (build.py, before the
-# runtime) starts it, `ensure` takes the wheels.
+# runtime) starts it, `install` takes the wheels.
 _prefetch: tool_wheels.Prefetch | None = None
 
 
@@ -138,7 +139,7 @@ def prefetching(name: Tool) -> bool:
     return _prefetch is not None and _prefetch.has(name)
 
 
-def ensure(ctx: Context, env: Mapping[str, str], name: Tool, runtime: Runtime, pip: ToolInstall | None) -> ToolInstall:
+def install(ctx: Context, env: Mapping[str, str], name: Tool, runtime: Runtime, pip: ToolInstall | None) -> ToolInstall:
     """The tool at its pinned version, from the cache or freshly installed (`pip` installs the others)."""
     tool = installed(ctx.layers_dir, name)
     opened = LAYERS[name].open(ctx.layers_dir, expected(name, runtime))
@@ -152,7 +153,7 @@ def ensure(ctx: Context, env: Mapping[str, str], name: Tool, runtime: Runtime, p
     if fetched is not None:
         output.step(f"Fetched {name} {tool.version} while Python was installed ({output.format_duration(fetched[1])})")
     elif pip is None and name != "pip":
-        pip = ensure(ctx, env, "pip", runtime, None)  # the wheel could not be fetched: pip installs it
+        pip = install(ctx, env, "pip", runtime, None)  # the wheel could not be fetched: pip installs it
     with opened.fill(), output.timed(f"Installing {name} {tool.version}"):
         if fetched is not None:
             _from_wheel(ctx, tool, runtime, dict(env), fetched[0])
@@ -182,8 +183,7 @@ def _fetch_pip(ctx: Context, tool: ToolInstall, runtime: Runtime, env: dict[str,
         raise BuildError(
             f"Python {runtime.version} has no ensurepip module to bootstrap pip with",
             "The buildpack downloads its pinned pip with the pip wheel that CPython bundles in "
-            "lib/python3.X/ensurepip/_bundled. If you run a private runtime mirror "
-            "(BP_PYTHON_RUNTIME_BASE_URL), keep the ensurepip module in its archives.",
+            f"lib/python3.X/ensurepip/_bundled. {OWN_MIRROR}, keep the ensurepip module in its archives.",
         )
     requirement = f"pip=={tool.version}"
     download: list[str | Path] = [

@@ -9,26 +9,25 @@ identical on every build, so the exported layer keeps its digest and is never re
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
-from ..cnb.layers import Layer
+from ..cnb.layers import LayerDefinition, LayerMetadata
 from ..cnb.models import LayerTypes
+from ..context import Context
 from .templates import TEMPLATES, copy_layer_files
 
-LAYER_NAME = "web-concurrency"
+LAYER = LayerDefinition("web-concurrency", LayerTypes(launch=True), LayerMetadata)
+LAYER_NAME = LAYER.name
 PROGRAM = "web_concurrency"
 TEMPLATE = TEMPLATES / "exec.d" / PROGRAM
 
 
-def install(layers_dir: Path, buildpack_dir: Path) -> None:
-    layer = Layer(layers_dir, LAYER_NAME)
-    root = layer.reset()  # launch-only: nothing is restored but metadata
-    source = buildpack_dir / TEMPLATE
-    for target in (root / "exec.d" / PROGRAM, root / "exec.d" / "web" / PROGRAM):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
-        target.chmod(0o755)
-    # env.launch/PORT.default: without PORT (`docker run` with no -e PORT), `--bind 0.0.0.0:$PORT`
-    # would be an invalid address, so bind the CNB convention's 8080. The platform's PORT wins.
-    copy_layer_files(buildpack_dir, LAYER_NAME, root)
-    layer.write(LayerTypes(launch=True))
+def install(ctx: Context) -> None:
+    with LAYER.rewrite(ctx.layers_dir) as root:
+        source = ctx.buildpack_dir / TEMPLATE
+        for target in (root / "exec.d" / PROGRAM, root / "exec.d" / "web" / PROGRAM):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+            target.chmod(0o755)
+        # env.launch/PORT.default: without PORT (`docker run` with no -e PORT), `--bind 0.0.0.0:$PORT`
+        # would be an invalid address, so bind the CNB convention's 8080. The platform's PORT wins.
+        copy_layer_files(ctx.buildpack_dir, LAYER_NAME, root)

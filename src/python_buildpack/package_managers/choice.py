@@ -1,4 +1,4 @@
-"""Which package manager installs the app's dependencies (DESIGN.md §1, "Package managers").
+"""Which package manager installs the app's dependencies (README, "Package managers").
 
 The first complete entry of this order wins:
 
