@@ -63,7 +63,7 @@ def main() -> None:
                 with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
                     stack = resolve_stack(ctx)
                     cat = load_catalog(ctx.env)
-                    requested, _ = read_requested_version(app, cat.default)
+                    requested, _ = read_requested_version(app, cat.default, pipenv=False)
                     resolved = resolve(requested, cat, stack.name)
                     step_ctx = Context(app, ctx.layers_dir, ROOT, ctx.env)
                     python_layer.install(step_ctx, {}, stack, resolved.version, cat)

@@ -31,6 +31,7 @@ from .python_version import RequestedVersion, ResolvedVersion, VersionWarning
 from .runtime_catalog import RuntimeCatalog
 from .stack import Stack
 from .tool_versions import Tool
+from .version_files import read_requested_version
 
 INSTALLERS: dict[Tool, Installer] = {"pip": Pip(), "pipenv": Pipenv(), "poetry": Poetry(), "uv": Uv()}
 
@@ -65,7 +66,7 @@ def analyse(
     """Reads and checks what the app declares; raises the BuildError of the first mistake."""
     app_dir = ctx.app_dir
     choice, installer, inputs = read_package_manager(ctx)
-    requested, warnings = python_version.read_requested_version(app_dir, catalog.default)
+    requested, warnings = read_requested_version(app_dir, catalog.default, pipenv=choice.manager == "pipenv")
     if requested.source not in (python_version.RUNTIME_TXT, python_version.PYTHON_VERSION_FILE):
         app_checks.check_version_file_names(app_dir)
     previous = python_layer.previous_version(ctx.layers_dir)
@@ -94,7 +95,7 @@ def with_runtime(ctx: Context, stack: Stack, version: str) -> Project:
     the dependency tests install into a local Python); its version files only say where the
     requested version came from."""
     choice, installer, inputs = read_package_manager(ctx)
-    requested, _ = python_version.read_requested_version(ctx.app_dir, version.rsplit(".", 1)[0])
+    requested, _ = read_requested_version(ctx.app_dir, version.rsplit(".", 1)[0], pipenv=choice.manager == "pipenv")
     return Project(ctx.app_dir, stack, choice, installer, inputs, requested, ResolvedVersion(version, requested),
                    (), None, None)  # fmt: skip
 

@@ -61,8 +61,11 @@ class VersionWarning:
 # --- reading ----------------------------------------------------------------------------
 
 
-def read_requested_version(app_dir: Path, default: str) -> tuple[RequestedVersion, list[VersionWarning]]:
-    """The version the app requests, from the first version source present in `app_dir`."""
+def read_requested_version(
+    app_dir: Path, default: str, *, pipenv: bool
+) -> tuple[RequestedVersion, list[VersionWarning]]:
+    """The version the app requests, from the first version source present in `app_dir`;
+    Pipfile.lock is one when pipenv installs the app (the package manager's choice says)."""
     text = _read_text(app_dir / RUNTIME_TXT, VERSION_FILE_LIMIT)
     if text is not None:
         from_runtime_txt = _parse_runtime_txt(text, default, _overridden_pin(app_dir))
@@ -70,7 +73,7 @@ def read_requested_version(app_dir: Path, default: str) -> tuple[RequestedVersio
     text = _read_text(app_dir / PYTHON_VERSION_FILE, VERSION_FILE_LIMIT)
     if text is not None:
         return _parse_python_version_file(text, default), []
-    if (app_dir / PIPFILE).exists():
+    if pipenv:
         text = _read_text(app_dir / PIPFILE_LOCK, PIPFILE_LOCK_LIMIT)
         if text is not None:
             from_lock = _parse_pipfile_lock(text, default)

@@ -63,7 +63,7 @@ def test_pipfile_lock_versions(make_app: MakeApp) -> None:
     app = make_app(files={"requirements.txt": "", "Pipfile": "", "Pipfile.lock": json.dumps(lock)})
     from python_buildpack.version_files import read_requested_version
 
-    requested, _ = read_requested_version(app.source, "3.13")
+    requested, _ = read_requested_version(app.source, "3.13", pipenv=True)
     assert (requested.full, requested.source) == (PYTHON_VERSION, "Pipfile.lock")
 
 

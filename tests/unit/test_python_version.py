@@ -37,7 +37,7 @@ def app(tmp_path: Path, files: dict[str, str | bytes]) -> Path:
 
 
 def read(tmp_path: Path, files: dict[str, str | bytes]) -> tuple[RequestedVersion, list[VersionWarning]]:
-    return read_requested_version(app(tmp_path, files), DEFAULT)
+    return read_requested_version(app(tmp_path, files), DEFAULT, pipenv="Pipfile" in files)
 
 
 def read_error(tmp_path: Path, files: dict[str, str | bytes]) -> BuildError:
@@ -362,7 +362,7 @@ def test_major_resolves_to_newest_patch_of_the_stack(
 
 
 def test_default_resolves_per_stack(tmp_path: Path, catalog: RuntimeCatalog) -> None:
-    requested, _ = read_requested_version(tmp_path, catalog.default)
+    requested, _ = read_requested_version(tmp_path, catalog.default, pipenv=False)
     assert resolve(requested, catalog, "scalingo-20").version == "3.13.3"
     assert resolve(requested, catalog, "scalingo-24").version == "3.13.11"
 
@@ -449,7 +449,7 @@ def test_stack_missing_from_the_catalogue(tmp_path: Path) -> None:
     custom = tmp_path / "c.toml"
     custom.write_text('default = "3.13"\n[stacks.scalingo-24]\n"3.13" = "3.13.1"\n')
     catalog = load_catalog({"BP_PYTHON_RUNTIME_CATALOG": str(custom)})
-    requested, _ = read_requested_version(tmp_path, catalog.default)
+    requested, _ = read_requested_version(tmp_path, catalog.default, pipenv=False)
     with pytest.raises(BuildError) as excinfo:
         resolve(requested, catalog, "scalingo-22")
     assert excinfo.value.title == "No Python versions for stack scalingo-22"

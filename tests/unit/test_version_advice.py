@@ -18,7 +18,7 @@ def refusal(tmp_path: Path, files: dict[str, str]) -> str:
     for name, content in files.items():
         (tmp_path / name).write_text(content, encoding="utf-8")
     with pytest.raises(BuildError) as excinfo:
-        requested, _ = read_requested_version(tmp_path, "3.13")
+        requested, _ = read_requested_version(tmp_path, "3.13", pipenv=False)
         resolve(requested, load_catalog({}), "scalingo-22")
     return box(excinfo.value)
 
@@ -99,7 +99,7 @@ def test_slash_comment_after_the_version(tmp_path: Path) -> None:
 
 def test_hash_comments_are_still_fine(tmp_path: Path) -> None:
     (tmp_path / ".python-version").write_text("# see https://example.com//docs\n3.12 # prod\n", encoding="utf-8")
-    requested, _ = read_requested_version(tmp_path, "3.13")
+    requested, _ = read_requested_version(tmp_path, "3.13", pipenv=False)
     assert requested.version == "3.12"
 
 
@@ -143,7 +143,7 @@ def test_change_advice_names_the_deciding_source(requested: RequestedVersion, ad
 def warning_for(tmp_path: Path, files: dict[str, str]) -> str:
     for name, content in files.items():
         (tmp_path / name).write_text(content, encoding="utf-8")
-    _, [warning] = read_requested_version(tmp_path, "3.13")
+    _, [warning] = read_requested_version(tmp_path, "3.13", pipenv=False)
     return warning_box(warning.title, warning.details)
 
 

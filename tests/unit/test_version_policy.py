@@ -165,7 +165,7 @@ def test_correct_names_pass(tmp_path: Path) -> None:
     (tmp_path / ".python-version").write_text("3.12\n")
     (tmp_path / "runtime.txt").write_text("python-3.12.1\n")
     app_checks.check_version_file_names(tmp_path)
-    assert read_requested_version(tmp_path, "3.13")[0].source == "runtime.txt"
+    assert read_requested_version(tmp_path, "3.13", pipenv=False)[0].source == "runtime.txt"
 
 
 def test_end_of_life_major_offered_by_a_catalogue_without_its_date() -> None:

@@ -146,7 +146,7 @@ def damaged_catalogues(draw: st.DrawFn) -> dict[str, Any]:
 def test_version_files_give_a_request_or_a_build_error(name: str, content: bytes) -> None:
     with app_dir({name: content}) as directory:
         try:
-            requested, _ = read_requested_version(directory, DEFAULT)
+            requested, _ = read_requested_version(directory, DEFAULT, pipenv=False)
         except BuildError as error:
             assert name in error.title
             return
@@ -160,7 +160,7 @@ def test_version_files_give_a_request_or_a_build_error(name: str, content: bytes
 def test_pipfile_lock_gives_a_request_or_a_build_error(content: bytes) -> None:
     with app_dir({"Pipfile": b"", "Pipfile.lock": content}) as directory:
         try:
-            requested, _ = read_requested_version(directory, DEFAULT)
+            requested, _ = read_requested_version(directory, DEFAULT, pipenv=True)
         except BuildError as error:
             assert "Pipfile.lock" in error.title
             return
@@ -175,7 +175,7 @@ def test_pipfile_lock_gives_a_request_or_a_build_error(content: bytes) -> None:
 @given(version=versions, padding=st.sampled_from(["", "\n", "  \n\n", "\r\n", "  # a comment\n"]))
 def test_python_version_file_round_trip(version: str, padding: str) -> None:
     with app_dir({".python-version": f"# version\n{version}{padding}".encode()}) as directory:
-        requested, warnings = read_requested_version(directory, DEFAULT)
+        requested, warnings = read_requested_version(directory, DEFAULT, pipenv=False)
     assert (requested.version, requested.source, warnings) == (version, ".python-version", [])
 
 
@@ -183,14 +183,14 @@ def test_python_version_file_round_trip(version: str, padding: str) -> None:
 @given(version=versions)
 def test_runtime_txt_replacement_means_the_same_version(version: str) -> None:
     with app_dir({"runtime.txt": f"python-{version}\n".encode()}) as directory:
-        from_runtime_txt, [warning] = read_requested_version(directory, DEFAULT)
+        from_runtime_txt, [warning] = read_requested_version(directory, DEFAULT, pipenv=False)
     assert from_runtime_txt.version == version
     # The one line the warning tells the user to put in .python-version.
     [replacement] = [
         line.strip() for line in warning.details.splitlines() if line.startswith("    ") and "$" not in line
     ]
     with app_dir({".python-version": f"{replacement}\n".encode()}) as directory:
-        from_python_version, _ = read_requested_version(directory, DEFAULT)
+        from_python_version, _ = read_requested_version(directory, DEFAULT, pipenv=False)
     assert (from_python_version.major, from_python_version.full) == (from_runtime_txt.major, from_runtime_txt.full)
 
 
@@ -199,7 +199,7 @@ def test_runtime_txt_replacement_means_the_same_version(version: str) -> None:
 def test_pipfile_lock_round_trip(version: str, key: str) -> None:
     lock = json.dumps({"_meta": {"requires": {key: version}}}).encode()
     with app_dir({"Pipfile": b"", "Pipfile.lock": lock}) as directory:
-        requested, _ = read_requested_version(directory, DEFAULT)
+        requested, _ = read_requested_version(directory, DEFAULT, pipenv=True)
     assert (requested.version, requested.origin) == (version, f"Pipfile.lock {key}")
 
 
