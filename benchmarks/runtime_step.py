@@ -56,16 +56,17 @@ def main() -> None:
             env = {"BP_PYTHON_RUNTIME_BASE_URL": url, "BP_PYTHON_RUNTIME_CATALOG": str(catalog)}
             ctx = BuildContext(app_dir=app, buildpack_dir=ROOT, platform_dir=None,
                                target=CnbTarget(os="linux", arch=arch, distro_name="ubuntu", distro_version="22.04"),
-                               stack_id="", env=env, layers_dir=root / "layers", buildpack_plan_path=root / "plan.toml")
+                               stack_id="", settings=env, layers_dir=root / "layers",
+                               buildpack_plan_path=root / "plan.toml")
 
             def step() -> float:
                 start = time.perf_counter()
                 with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
                     stack = resolve_stack(ctx)
-                    cat = load_catalog(ctx.env)
+                    cat = load_catalog(ctx.settings)
                     requested, _ = read_requested_version(app, cat.default, pipenv=False)
                     resolved = resolve(requested, cat, stack.name)
-                    step_ctx = Context(app, ctx.layers_dir, ROOT, ctx.env)
+                    step_ctx = Context(app, ctx.layers_dir, ROOT, ctx.settings)
                     python_layer.install(step_ctx, {}, stack, resolved.version, cat)
                 return time.perf_counter() - start
 

@@ -37,7 +37,7 @@ def run(cnb: BuildContext, runner: process.Runner = process.run) -> None:
             f"{build_stack.name} (Ubuntu {build_stack.ubuntu_version}) no longer receives security updates "
             "and gets no new Python releases. Move the app to scalingo-24.",
         )
-    settings, env = build_env.sanitize(cnb.env, os.environ)
+    settings, env = build_env.sanitize(cnb.settings, os.environ)
     ctx = Context(cnb.app_dir, cnb.layers_dir, cnb.buildpack_dir, settings, runner)
     processes = procfile.read_procfile(ctx.app_dir)  # a malformed Procfile fails now, not after the installs
 

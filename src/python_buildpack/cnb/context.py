@@ -57,8 +57,8 @@ class PhaseContext:
     platform_dir: Path | None
     target: CnbTarget
     stack_id: str
-    # User configuration: platform env files layered over the process environment.
-    env: Mapping[str, str] = field(default_factory=dict)
+    # The user's configuration: platform env files layered over the process environment.
+    settings: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -97,20 +97,20 @@ class _Base(TypedDict):
     platform_dir: Path | None
     target: CnbTarget
     stack_id: str
-    env: Mapping[str, str]
+    settings: Mapping[str, str]
 
 
 def _base(environ: Mapping[str, str]) -> _Base:
     buildpack_dir = environ.get("CNB_BUILDPACK_DIR") or str(Path(__file__).resolve().parents[3])
     platform = environ.get("CNB_PLATFORM_DIR", "")
     platform_dir = Path(platform) if platform else None
-    env = dict(environ)
-    env.update(read_platform_env(platform_dir))
+    settings = dict(environ)
+    settings.update(read_platform_env(platform_dir))
     return {
         "app_dir": Path.cwd(),
         "buildpack_dir": Path(buildpack_dir),
         "platform_dir": platform_dir,
         "target": CnbTarget.from_env(environ),
         "stack_id": environ.get("CNB_STACK_ID", ""),
-        "env": env,
+        "settings": settings,
     }
