@@ -1,5 +1,9 @@
 """Whole apps end to end: build with the real bin/detect and bin/build, then start the web
-process through the launcher with a fake cgroup and $PORT, and talk HTTP to it on loopback."""
+process through the launcher with a fake cgroup and $PORT, and talk HTTP to it on loopback.
+
+The bundled example's cold and warm builds pin golden logs (tests/e2e/golden/pip-*.txt and
+python-version-unpinned-*.txt, see tests/support/golden.py): after an intended change of the
+log, `UPDATE_GOLDEN=1 pytest tests/e2e/test_apps.py -k bundled_example` rewrites them."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from support.builds import BUILDPACK_DIR, AppBuild
+from support.golden import TEST_PYTHON, assert_section
 from support.serving import fake_cgroup_v2, free_port, get
 
 pytestmark = pytest.mark.e2e
@@ -40,7 +45,7 @@ def serve_and_get(app: AppBuild, cgroup: dict[str, str], path: str = "/") -> tup
 
 
 def test_bundled_example_builds_and_serves(make_app: MakeApp, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
-    app = make_app()
+    app = make_app(shared_cache=False)  # the log users see: downloads in the buildpack's cache layer
     shutil.rmtree(app.source)
     shutil.copytree(BUILDPACK_DIR / "examples" / "flask-pip", app.source)
     result = app.build()
@@ -56,6 +61,9 @@ def test_bundled_example_builds_and_serves(make_app: MakeApp, tmp_path: Path, ca
     warm = app.build()
     assert warm.ok, warm.output
     assert "Using cached Python" in warm.output and "Using cached dependencies" in warm.output
+    for state, build in (("cold", result), ("warm", warm)):
+        assert_section(build.output, "Installing dependencies", f"pip-{state}", TEST_PYTHON)
+        assert_section(build.output, "Python version", f"python-version-unpinned-{state}", TEST_PYTHON)
 
 
 def test_django_gunicorn_default_process_four_workers(make_app: MakeApp, tmp_path: Path) -> None:

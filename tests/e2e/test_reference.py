@@ -1,7 +1,12 @@
 """End to end on the reference CNB lifecycle: the real analyzer, detector, restorer, builder and
 exporter (Platform API 0.13, OCI layout, volume cache) run the packaged buildpack; the exported
 image's own launcher starts it. Layers come back through the real restorer, so a warm rebuild
-here proves what a platform's redeploy does."""
+here proves what a platform's redeploy does.
+
+The pipenv, poetry and uv apps' cold and warm builds pin golden logs of the dependencies
+section (tests/e2e/golden/{pipenv,poetry,uv}-{cold,warm}.txt, see tests/support/golden.py):
+after an intended change of the log, `UPDATE_GOLDEN=1 pytest tests/e2e/test_reference.py -k
+cold_warm` rewrites them."""
 
 from __future__ import annotations
 
@@ -15,9 +20,11 @@ from pathlib import Path
 
 import pytest
 from support.builds import ARCH, PYTHON_MAJOR, PYTHON_VERSION, AppBuild, RuntimeMirror
+from support.golden import TEST_PYTHON, assert_section
 from support.serving import fake_cgroup_v2, free_port, get
 
 from python_buildpack_dev.lifecycle.build_image import grant_traverse, local_interpreters
+from python_buildpack_dev.lifecycle.builder import BuildResult
 from python_buildpack_dev.lifecycle.runtime_mirror import (
     Faults,
     file_sha256,
@@ -52,7 +59,7 @@ def serve_web(app: AppBuild, cgroup_root: Path) -> tuple[int, str, str]:
     return status, body, out.decode(errors="replace")
 
 
-def assert_warm(app: AppBuild) -> None:
+def assert_warm(app: AppBuild) -> BuildResult:
     """A rebuild with nothing changed: every layer restored by the real restorer, no installer run."""
     warm = app.build()
     assert warm.ok, warm.output
@@ -62,6 +69,7 @@ def assert_warm(app: AppBuild) -> None:
     assert 'Restoring data for "scalingo/python:venv" from cache' in warm.output
     assert "Reusing layer 'scalingo/python:venv'" in warm.output
     assert "Reusing layer 'scalingo/python:python'" in warm.output
+    return warm
 
 
 APPS = {
@@ -71,12 +79,16 @@ APPS = {
     "poetry-basic": ({"Procfile": "web: gunicorn poetry_basic:app --bind 0.0.0.0:$PORT\n"}, "Hello from poetry-basic"),
     "uv-basic": ({"Procfile": "web: gunicorn app:app --bind 0.0.0.0:$PORT\n"}, "Hello from uv-basic"),
 }
+# The apps whose dependencies section is pinned (golden/<manager>-<cold|warm>.txt).
+GOLDEN = {"pipenv-basic": "pipenv", "poetry-basic": "poetry", "uv-basic": "uv"}
 
 
 @pytest.mark.parametrize("name", sorted(APPS))
 def test_app_cold_warm_and_launch(make_reference_app: MakeApp, tmp_path: Path, name: str) -> None:
     files, answer = APPS[name]
     app = make_reference_app(name, files=files)
+    if name in GOLDEN:  # the log users see: downloads in the buildpack's cache layers, not the session's
+        app.platform_env = {k: v for k, v in app.platform_env.items() if not k.endswith("_CACHE_DIR")}
     cold = app.build()
     assert cold.ok, cold.output
     assert "Adding layer 'scalingo/python:venv'" in cold.output
@@ -84,7 +96,10 @@ def test_app_cold_warm_and_launch(make_reference_app: MakeApp, tmp_path: Path, n
     assert status == 200 and answer in body, body
     assert log.count("Booting worker with pid") == 4, log
     assert "WEB_CONCURRENCY=4 from the 1024 MB memory limit" in log
-    assert_warm(app)
+    warm = assert_warm(app)
+    if name in GOLDEN:
+        for state, build in (("cold", cold), ("warm", warm)):
+            assert_section(build.output, "Installing dependencies", f"{GOLDEN[name]}-{state}", TEST_PYTHON)
 
 
 @pytest.fixture(scope="module")
