@@ -13,6 +13,7 @@ OUTPUTS = {
     "pg_config": "      Error: pg_config executable not found.",
     "mysql_config": "      /bin/sh: 1: mysql_config: not found",
     "metadata": "  Please use pip<24.1 if you need to use this version.",
+    "disk": "ERROR: Could not install packages due to an OSError: [Errno 28] No space left on device",
 }
 
 

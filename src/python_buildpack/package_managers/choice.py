@@ -14,6 +14,7 @@ later in the order applies; otherwise it is reported with the ignored files.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,10 +102,21 @@ def _names() -> list[str]:
 
 
 def _is_file(path: Path) -> bool:
+    """Whether a dependency file is there. A directory of that name does not count; a device, a
+    FIFO or a broken link in its place is a mistake worth a stop."""
     try:
-        return path.is_file()
+        if path.is_file():
+            return True
+        if path.is_dir() or not os.path.lexists(path):
+            return False
     except OSError:
-        return False
+        pass
+    what = "a broken symbolic link" if path.is_symlink() and not path.exists() else "not a regular file"
+    raise BuildError(
+        f"{path.name} is {what}",
+        f"{path.name} at the root of the app is {what}, so it cannot be read as a dependency file. "
+        f"Replace it with the file itself (as committed in the app's repository), or delete it.",
+    )
 
 
 def _no_file_details(has_pyproject: bool) -> str:

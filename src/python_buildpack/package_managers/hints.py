@@ -20,6 +20,14 @@ class Hint:
 
 HINTS: tuple[Hint, ...] = (
     Hint(
+        r"No space left on device|\[Errno 28\]|Disk quota exceeded",
+        "The build ran out of disk space",
+        "The installer could not write to the disk: it is full (see the output above). Nothing of "
+        "this build is kept, and the previous dependencies stay cached. Free space where the "
+        "platform builds the app, or give the build more disk, then build again. Large "
+        "dependencies (machine-learning frameworks, their CUDA wheels) need several GB.",
+    ),
+    Hint(
         r"could not find gdal-config|gdal-config: (command )?not found|No such file or directory: .?gdal-config",
         "A package needs GDAL, which is not on the stack",
         "A package (GDAL's Python bindings, or one that builds on them such as Fiona or "
