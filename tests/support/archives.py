@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import random
 import shutil
 import tarfile
 from pathlib import Path
@@ -66,3 +67,24 @@ class Mirror:
         path = self.directory / f"catalog-{pin or 'unpinned'}.toml"
         stacks = {"scalingo-22": {PYTHON_MAJOR: PYTHON_VERSION}}
         return str(write_catalog(path, stacks, default=PYTHON_MAJOR, artifacts={ARCHIVE: pin} if pin else None))
+
+
+def small_runtime(dest: Path, size: int = 4_000_000) -> Path:
+    """A runtime-shaped `.tar.zst` of about `size` bytes (incompressible content, so a fault at
+    byte N of the body happens mid-archive): bin/python3, a link, a stdlib tree. For download
+    tests, where the real runtime's 30+ MB would only cost time."""
+    rng = random.Random(dest.name)
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, mode, data in (
+            ("bin/python3", 0o755, b"#!/bin/sh\necho small\n"),
+            *((f"lib/python3.12/module{i:03}.py", 0o644, rng.randbytes(size // 200)) for i in range(200)),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), mode, 1704067200
+            tar.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("bin/python")
+        link.type, link.linkname, link.mtime = tarfile.SYMTYPE, "python3", 1704067200
+        tar.addfile(link)
+    dest.write_bytes(zstandard.ZstdCompressor(level=1).compress(raw.getvalue()))
+    return dest

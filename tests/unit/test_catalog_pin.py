@@ -5,12 +5,10 @@ catalogue edited in place, missing and changed archives reported.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
-from support.archives import recompressed, tiny_archive
-from support.builds import RuntimeMirror
+from support.archives import recompressed, small_runtime, tiny_archive
 from support.catalogs import A_20_0, A_20_1, A_22_AMD, A_22_ARM, CATALOG_HEAD, run_cli
 
 from python_buildpack import catalog as pin_command
@@ -31,24 +29,27 @@ sha256 = "{pinned}"  # first pin
 
 
 @pytest.fixture
-def mirror_dir(tmp_path: Path, runtime_mirror: RuntimeMirror) -> Path:
-    """A mirror serving the real runtime archive under the four names the catalogue lists."""
+def runtime_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A runtime-shaped archive (the pin command only hashes bytes: the real one is not needed)."""
+    return small_runtime(tmp_path_factory.mktemp("archive") / "runtime.tar.zst", size=1_000_000)
+
+
+@pytest.fixture
+def mirror_dir(tmp_path: Path, runtime_archive: Path) -> Path:
+    """A mirror serving the archive under the four names the catalogue lists."""
     directory = tmp_path / "mirror"
     directory.mkdir()
     for name in ALL:
-        try:
-            os.link(runtime_mirror.archive(), directory / name)
-        except OSError:
-            shutil.copyfile(runtime_mirror.archive(), directory / name)
+        os.link(runtime_archive, directory / name)
     return directory
 
 
 
 
 def test_pins_every_archive_in_place_and_drops_the_pending_marker(
-    tmp_path: Path, mirror_dir: Path, runtime_mirror: RuntimeMirror
+    tmp_path: Path, mirror_dir: Path, runtime_archive: Path
 ) -> None:
-    digest = file_sha256(runtime_mirror.archive())
+    digest = file_sha256(runtime_archive)
     path = tmp_path / "catalog.toml"
     path.write_text(catalog_text(digest))
     faults = Faults()
@@ -75,14 +76,14 @@ def test_pins_every_archive_in_place_and_drops_the_pending_marker(
 
 
 def test_missing_and_changed_archives_are_reported_and_changed_pins_kept(
-    tmp_path: Path, mirror_dir: Path, runtime_mirror: RuntimeMirror, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, mirror_dir: Path, runtime_archive: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    good = file_sha256(runtime_mirror.archive())
+    good = file_sha256(runtime_archive)
     path = tmp_path / "catalog.toml"
     path.write_text(catalog_text(good))
     (mirror_dir / A_22_ARM).unlink()
     (mirror_dir / A_20_1).unlink()
-    rebuilt = file_sha256(recompressed(runtime_mirror.archive(), mirror_dir / A_20_1))
+    rebuilt = file_sha256(recompressed(runtime_archive, mirror_dir / A_20_1))
     assert rebuilt != good
     with serve(mirror_dir) as url:
         status = pin_command.main(["pin", "--base-url", url, str(path)])

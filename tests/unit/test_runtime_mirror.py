@@ -6,18 +6,12 @@ writes, and the loopback server it runs.
 from __future__ import annotations
 
 import http.client
-import importlib.util
-import io
 import os
-import re
-import sys
-import tarfile
 from pathlib import Path
 
 import httpx
 import pytest
-import zstandard
-from support.builds import PYTHON_MAJOR, RuntimeMirror
+from support.archive_members import members, read_member
 
 from python_buildpack.runtime_catalog import RuntimeCatalog
 from python_buildpack_dev.lifecycle.runtime_mirror import (
@@ -81,18 +75,8 @@ def fake_prefix(root: Path) -> Path:
     return prefix
 
 
-def members(archive: Path) -> dict[str, tarfile.TarInfo]:
-    data = zstandard.ZstdDecompressor().decompress(archive.read_bytes(), max_output_size=1 << 30)
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        return {info.name: info for info in tar.getmembers()}
 
 
-def read_member(archive: Path, name: str) -> bytes:
-    data = zstandard.ZstdDecompressor().decompress(archive.read_bytes(), max_output_size=1 << 30)
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        fh = tar.extractfile(name)
-        assert fh is not None
-        return fh.read()
 
 
 # --- packing -------------------------------------------------------------------------------------
@@ -133,30 +117,8 @@ def test_archive_is_the_trimmed_prefix(tmp_path: Path) -> None:
     )
 
 
-def test_real_archive_is_packed_like_production(runtime_mirror: RuntimeMirror) -> None:
-    """No pip, unchecked-hash byte-code of this interpreter's magic, one level, no tests."""
-    infos = members(runtime_mirror.archive())
-    names = set(infos)
-    major = PYTHON_MAJOR
-    tag = f"cpython-{major.replace('.', '')}"
-    assert not {n for n in names if "/site-packages/" in n} - {f"lib/python{major}/site-packages/README.txt"}
-    assert not {n for n in names if n.startswith("bin/") and re.search(r"pip|pydoc|idle|2to3", n)}
-    assert not {n for n in names if re.search(r"/(tests?|idle_test)/", n)}
-    assert not {n for n in names if ".opt-" in n}
-    header = read_member(runtime_mirror.archive(), f"lib/python{major}/__pycache__/os.{tag}.pyc")[:16]
-    assert header[:4] == importlib.util.MAGIC_NUMBER
-    assert int.from_bytes(header[4:8], "little") == 0b01  # hash-based, source not checked
-    sources = {n for n in names if n.endswith(".py") and n.startswith(f"lib/python{major}/")}
-    compiled = {n for n in names if n.endswith(f".{tag}.pyc")}
-    assert len(compiled) > 0.95 * len(sources)
 
 
-def test_archive_without_bytecode(tmp_path: Path) -> None:
-    prefix = Path(sys.base_prefix)
-    archive = make_runtime_archive(prefix, tmp_path, "3.0.0", "22.04", "amd64", bytecode=False)
-    names = set(members(archive))
-    assert f"lib/python{PYTHON_MAJOR}/os.py" in names
-    assert not {n for n in names if n.endswith(".pyc")}
 
 
 def test_members_are_normalised(tmp_path: Path) -> None:
