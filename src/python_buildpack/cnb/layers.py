@@ -199,6 +199,13 @@ class LayerDefinition(Generic[M]):
             raise
         layer.write(self.types, metadata)
 
+    def remove(self, layers_dir: Path) -> bool:
+        """Deletes the layer (files, metadata, SBOMs); whether there was anything to delete."""
+        layer = self.layer(layers_dir)
+        present = layer.path.exists() or layer.path.is_symlink() or layer.toml_path.exists()
+        layer.delete()
+        return present
+
     def previous(self, layers_dir: Path) -> M | None:
         """The restored metadata, when it parses (whatever the files)."""
         metadata, _ = self.layer(layers_dir).restored_metadata(self.metadata)

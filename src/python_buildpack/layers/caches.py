@@ -61,9 +61,5 @@ def install(
 
 def remove_unused(layers_dir: Path, used: set[str]) -> None:
     for tool in TOOL_VERSIONS:
-        if tool in used:
-            continue
-        layer = LAYERS[tool].layer(layers_dir)
-        if layer.path.exists() or layer.toml_path.exists():
+        if tool not in used and LAYERS[tool].remove(layers_dir):
             output.step(f"Removing cached {tool} downloads (this build does not use {tool})")
-            layer.delete()

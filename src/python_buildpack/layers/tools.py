@@ -292,9 +292,5 @@ def _run(ctx: Context, tool: ToolInstall, cmd: Command, env: Mapping[str, str]) 
 def remove_unused(layers_dir: Path, used: set[str]) -> None:
     """Deletes cached tool layers of package managers the app no longer uses."""
     for name in TOOL_VERSIONS:
-        if name in used:
-            continue
-        layer = LAYERS[name].layer(layers_dir)
-        if layer.path.exists() or layer.toml_path.exists():
+        if name not in used and LAYERS[name].remove(layers_dir):
             output.step(f"Removing cached {name} (this build does not use it)")
-            layer.delete()
