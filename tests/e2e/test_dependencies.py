@@ -226,15 +226,6 @@ def test_editable_and_git_dependencies(make: Callable[[str, str], DepsApp], tmp_
     assert "localpkg" in distributions(outcome.ok())
 
 
-def test_several_files_the_log_names_the_one_used(make: Callable[[str, str], DepsApp]) -> None:
-    app = make("uv-basic", "pip")
-    app.write("requirements.txt", "blinker==1.9.0\n")
-    outcome = app.install()
-    venv = outcome.ok()
-    assert "Package manager: pip" in outcome.log
-    assert "Ignoring uv.lock, pyproject.toml: using requirements.txt" in outcome.log
-    assert "requirements.txt (pip), poetry.lock (poetry), uv.lock (uv)" in outcome.log.replace("\n   ! ", " ")
-    assert distributions(venv) == {"blinker", "pip"}
 
 
 @pytest.mark.parametrize(
@@ -313,17 +304,6 @@ def test_download_cache_layers(tmp_path: Path) -> None:
     assert any(own.iterdir())
 
 
-def test_switching_manager_drops_the_old_tool_layers(make: Callable[[str, str], DepsApp]) -> None:
-    app = make("uv-basic", "switch")
-    app.install().ok()
-    assert (app.layers_dir / "uv.toml").is_file()
-    shutil.rmtree(app.app_dir)
-    copy_app("pip-flask", app.app_dir)
-    outcome = app.install()
-    outcome.ok()
-    assert "Discarding cached dependencies since the package manager changed from uv to pip" in outcome.log
-    assert "Removing cached uv (this build does not use it)" in outcome.log
-    assert not (app.layers_dir / "uv").exists() and not (app.layers_dir / "uv.toml").exists()
 
 
 def test_uv_as_the_installer_of_a_requirements_app(make: Callable[[str, str], DepsApp]) -> None:
@@ -354,10 +334,6 @@ def test_uv_as_the_installer_of_a_requirements_app(make: Callable[[str, str], De
     assert invalid is not None and invalid.title == "Invalid BP_PYTHON_INSTALLER: 'poetry'"
 
 
-def test_uv_installer_setting_is_ignored_for_lock_based_apps(make: Callable[[str, str], DepsApp]) -> None:
-    outcome = make("uv-basic", "uv-lock").install(BP_PYTHON_INSTALLER="uv")
-    outcome.ok()
-    assert "Ignoring BP_PYTHON_INSTALLER=uv" in outcome.log
 
 
 def test_other_python_versions(tmp_path: Path, shared_download_cache: dict[str, str]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import shutil
 from pathlib import Path
 
 import pytest
@@ -121,6 +122,42 @@ def test_a_new_pin_discards_the_tool_layer_with_its_reason(tmp_path: Path, monke
     assert f"- Discarding cached dependencies since the package manager version changed from {old}" in log
     assert "- Using cached pip" in log
     assert runner.commands == ["venv venv", "pip install uv", "venv venv", "uv sync"]
+
+
+def test_switching_manager_drops_the_old_tool_layers(tmp_path: Path) -> None:
+    app = deps_app(tmp_path, "uv")
+    app.install(runner=FakeRunner()).ok()
+    assert (app.layers_dir / "uv.toml").is_file() and (app.layers_dir / "uv-cache.toml").is_file()
+    shutil.rmtree(app.app_dir)
+    copy_app("pip-flask", app.app_dir)
+    runner = FakeRunner()
+    outcome = app.install(runner=runner)
+    outcome.ok()
+    assert "- Discarding cached dependencies since the package manager changed from uv to pip" in outcome.log
+    assert "- Removing cached uv (this build does not use it)" in outcome.log
+    assert "- Removing cached uv downloads (this build does not use uv)" in outcome.log
+    assert not (app.layers_dir / "uv").exists() and not (app.layers_dir / "uv.toml").exists()
+    assert runner.commands == ["venv venv", "pip install pip", "pip install -r requirements.txt"]  # pip was cached
+
+
+def test_several_files_the_first_complete_entry_wins_and_the_log_names_it(tmp_path: Path) -> None:
+    app = deps_app(tmp_path, "uv")
+    app.write("requirements.txt", "blinker==1.9.0\n")
+    runner = FakeRunner()
+    outcome = app.install(runner=runner)
+    outcome.ok()
+    assert "Package manager: pip" in outcome.log
+    assert "Ignoring uv.lock, pyproject.toml: using requirements.txt" in outcome.log
+    assert "requirements.txt (pip), poetry.lock (poetry), uv.lock (uv)" in outcome.log.replace("\n   ! ", " ")
+    assert runner.commands[-1] == "pip install -r requirements.txt"
+
+
+def test_the_uv_installer_setting_is_ignored_for_lock_based_apps(tmp_path: Path) -> None:
+    runner = FakeRunner()
+    outcome = deps_app(tmp_path, "uv").install(runner=runner, BP_PYTHON_INSTALLER="uv")
+    outcome.ok()
+    assert "Ignoring BP_PYTHON_INSTALLER=uv" in outcome.log
+    assert runner.commands[-1] == "uv sync"
 
 
 def build_context(tmp_path: Path, app: Path) -> BuildContext:
