@@ -86,6 +86,12 @@ def test_pip_installs_into_an_isolated_venv_and_reuses_it(make: Callable[[str, s
     assert f"Installing dependencies with pip {TOOL_VERSIONS['pip']}" in first.log
     assert "Successfully installed" in first.log  # pip's own output is streamed into the log
 
+    # Exported mtimes are normalised: byte-code must be hash-based to stay valid. The venv's own
+    # pip has none (it is installed without: its first run compiles what it imports).
+    pycs = list(site_packages(venv).rglob("*.pyc"))
+    assert pycs and {pyc_flags(p) for p in pycs} == {3}
+    assert not list((site_packages(venv) / "pip").rglob("*.pyc"))
+
     assert venv_python(venv, FLASK).stdout.strip() == "3.1.3"
     gunicorn = run_script(venv, "gunicorn", "--version")
     assert gunicorn.returncode == 0 and "23.0.0" in gunicorn.stdout + gunicorn.stderr
@@ -113,10 +119,6 @@ def test_pip_installs_into_an_isolated_venv_and_reuses_it(make: Callable[[str, s
         elif path.is_file():
             data = path.read_bytes()
             assert not any(b.encode() in data for b in build_only), path
-
-    # Exported mtimes are normalised: byte-code must be hash-based to stay valid.
-    pycs = list(site_packages(venv).rglob("*.pyc"))
-    assert pycs and {pyc_flags(p) for p in pycs} == {3}
 
     marker = venv / "marker"
     marker.write_text("from the first build")
@@ -320,8 +322,9 @@ def test_uv_as_the_installer_of_a_requirements_app(make: Callable[[str, str], De
         "blinker", "click", "flask", "gunicorn", "itsdangerous", "jinja2", "markupsafe", "packaging", "werkzeug",
         "pip",
     }  # fmt: skip
-    assert run_script(venv, "pip", "--version").stdout.startswith(f"pip {TOOL_VERSIONS['pip']} ")
     assert {pyc_flags(p) for p in site_packages(venv).rglob("*.pyc")} == {3}
+    assert not list((site_packages(venv) / "pip").rglob("*.pyc"))  # pip: no byte-code, as with pip
+    assert run_script(venv, "pip", "--version").stdout.startswith(f"pip {TOOL_VERSIONS['pip']} ")
 
     assert "Using cached dependencies" in app.install(BP_PYTHON_INSTALLER="uv").log
     # The installer is part of the reuse key.

@@ -35,7 +35,7 @@ class UvPip(Pip):
         uv: list[str | Path] = [tool.executable(), "pip", "install", "--python", venv / "bin" / "python"]
         options = ["--compile-bytecode", "--no-progress"]
         return [
-            [*uv, *options, "--quiet", f"pip=={TOOL_VERSIONS['pip']}"],
+            [*uv, "--no-progress", "--quiet", f"pip=={TOOL_VERSIONS['pip']}"],  # no byte-code, as with pip
             [*uv, *options, *requirements],
         ]
 
