@@ -42,17 +42,11 @@ class Completed:
 
 
 class Runner(Protocol):
-    def __call__(
-        self,
-        cmd: Command,
-        env: Mapping[str, str],
-        cwd: Path,
-        *,
-        echo: Echo | None = output.detail,
-        hide: Callable[[str], bool] = _never,
-    ) -> Completed:
-        """Runs `cmd`; raises OSError when it cannot start (callers say what that means)."""
-        ...
+    """What steps call to run a program: `run` below, or a recording fake in tests. Raises
+    OSError when the program cannot start (callers say what that means)."""
+
+    def __call__(self, cmd: Command, env: Mapping[str, str], cwd: Path, *,
+                 echo: Echo | None = ..., hide: Callable[[str], bool] = ...) -> Completed: ...  # fmt: skip
 
 
 def run(
