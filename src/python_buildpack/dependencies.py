@@ -17,6 +17,7 @@ checked, before the runtime was installed (project.py); this step only acts on t
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -90,12 +91,15 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
     tool = _tools(ctx, base_env, installer.name, runtime)
     caches.install(ctx, base_env, installer.name, installer.cache_env_var, runtime)
 
+    @functools.cache
+    def install_env() -> dict[str, str]:
+        # The venv layer's own environment, read once the venv exists (VIRTUAL_ENV, bin/ on PATH).
+        result = dict(base_env)
+        venv_dir = venv_layer.activate(result, ctx.layers_dir)
+        return installer.environment(result, venv_dir, app_dir)
+
     def run_checked(command: Sequence[str | Path], echo: bool = True) -> Completed:
-        # The venv layer's own environment, once the venv exists (VIRTUAL_ENV, bin/ on PATH).
-        install_env = dict(base_env)
-        venv_dir = venv_layer.activate(install_env, ctx.layers_dir)
-        install_env = installer.environment(install_env, venv_dir, app_dir)
-        result = _run(ctx, command, install_env, app_dir, installer, echo=echo)
+        result = _run(ctx, command, install_env(), app_dir, installer, echo=echo)
         if result.returncode != 0:
             advice = partial(change_advice, project.requested, runtime.version)
             raise installer.failure(result, choice.files, runtime.version, advice)
