@@ -107,6 +107,7 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
 
     def fill(venv_dir: Path) -> None:
         with output.timed(f"Installing dependencies with {installer.name} {installer.version}"):
+            installer.prepare(tool, venv_dir)
             for command in installer.commands(tool, venv_dir):
                 run_checked(command)
 

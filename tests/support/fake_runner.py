@@ -4,7 +4,7 @@ behind appear, and every command is recorded in a short form for the orchestrati
     runner = FakeRunner(failing={"sync": ["poetry.lock ... changed significantly since poetry.lock was last generated"]})
     ctx = layer_context(layers, runner=runner)
     ... dependencies.install(ctx, ...)
-    assert runner.commands == ["pip download pip", "compileall", "venv venv", "pip install pip", ...]
+    assert runner.commands == ["pip download pip", "compileall", "venv venv", "pip install -r requirements.txt", ...]
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ VERSION = "3.12.1"
 APPS = {"pip": "pip-flask", "pipenv": "pipenv-basic", "poetry": "poetry-basic", "uv": "uv-basic"}
 # What each manager runs on a cold build: tool layers, then the venv and its install.
 COLD = {
-    "pip": ["pip download pip", "compileall", "venv venv", "pip install pip", "pip install -r requirements.txt"],
+    "pip": ["pip download pip", "compileall", "venv venv", "pip install -r requirements.txt"],
     "pipenv": ["pip download pip", "compileall", "venv venv", "pip install pipenv", "venv venv", "pipenv install"],
     "poetry": ["pip download pip", "compileall", "venv venv", "pip install poetry", "venv venv", "poetry sync"],
     "uv": ["pip download pip", "compileall", "venv venv", "pip install uv", "venv venv", "uv sync"],
@@ -137,7 +137,7 @@ def test_switching_manager_drops_the_old_tool_layers(tmp_path: Path) -> None:
     assert "- Removing cached uv (this build does not use it)" in outcome.log
     assert "- Removing cached uv downloads (this build does not use uv)" in outcome.log
     assert not (app.layers_dir / "uv").exists() and not (app.layers_dir / "uv.toml").exists()
-    assert runner.commands == ["venv venv", "pip install pip", "pip install -r requirements.txt"]  # pip was cached
+    assert runner.commands == ["venv venv", "pip install -r requirements.txt"]  # pip was cached
 
 
 def test_several_files_the_first_complete_entry_wins_and_the_log_names_it(tmp_path: Path) -> None:

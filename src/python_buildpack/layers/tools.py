@@ -6,7 +6,8 @@ Reused while the pinned version, the Python version and the stack are unchanged.
   `ensurepip` (run as is, never installed: the runtime layer gets no pip), and the same pip
   unpacked with its byte-code in `lib/`. That copy runs everything that needs pip at build
   time: it installs the other tools, and pip apps' requirements, run by the venv's own
-  interpreter. The image carries no copy of it; pip apps' venvs get pip from the wheel.
+  interpreter. The image carries no copy of this layer; pip apps' venvs get a linked copy of
+  its files (package_managers/pip_seed.py).
 - `pipenv`, `poetry` and `uv` each live in a small venv made from the runtime, in
   `<layer>/venv` rather than at the layer root: no `bin/` of a build-only layer must land on
   the PATH of later build steps (its python or pip would act on the tool's venv). uv, when
@@ -47,10 +48,11 @@ _prefetch: tool_wheels.Prefetch | None = None
 class ToolInstall:
     """A pinned tool in its build-only layer.
 
-    pip is kept as its wheel (`wheels/pip-*.whl`, what pip apps' venvs get pip from without a
-    download) and unpacked with its byte-code (`lib/pip`), which any interpreter of the same
-    Python version runs as is (`python <layer>/lib/pip ...`): it installs the other tools and
-    pip apps' requirements. The other tools live in a small venv (`venv/`) made from the runtime.
+    pip is kept as its wheel (`wheels/pip-*.whl`: its metadata, for pip apps' venvs) and
+    unpacked with its byte-code (`lib/pip`), which any interpreter of the same Python version
+    runs as is (`python <layer>/lib/pip ...`): it installs the other tools and pip apps'
+    requirements, and pip apps' venvs get these files as their own pip. The other tools live
+    in a small venv (`venv/`) made from the runtime.
     """
 
     name: Tool
@@ -232,8 +234,10 @@ def _unpack(ctx: Context, tool: ToolInstall, runtime: Runtime, env: dict[str, st
         # The package only: a pip-*.dist-info on the path would make the venv's interpreter
         # see pip as installed when it runs this copy. zipfile drops absolute and `..` paths.
         wheel.extractall(lib, [name for name in wheel.namelist() if name.startswith("pip/")])
+    # `-d .`: the byte-code names its source `./pip/...`, not this build-only layer, where pip
+    # apps' venvs use the same files (the import system names the real path when loading).
     compile_cmd: list[str | Path] = [
-        runtime.python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", lib,
+        runtime.python, "-m", "compileall", "-q", "-j", "0", "-d", ".", "--invalidation-mode", "unchecked-hash", lib,
     ]  # fmt: skip
     _run(ctx, tool, compile_cmd, env)
 

@@ -47,6 +47,9 @@ class Installer(ABC):
     def inputs(self, app_dir: Path) -> dict[str, str]:
         """What the venv's contents depend on: a label (a path) → its digest."""
 
+    def prepare(self, tool: ToolInstall, venv: Path) -> None:  # noqa: B027 (a hook most installers skip)
+        """What a new venv gets before the install commands run (nothing, unless overridden)."""
+
     @abstractmethod
     def commands(self, tool: ToolInstall, venv: Path) -> list[list[str | Path]]:
         """The install commands, run in order from the app dir."""

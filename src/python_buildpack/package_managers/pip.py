@@ -2,8 +2,9 @@
 
 The pinned pip of the `pip` tool layer does the install, run by the venv's interpreter (what
 pip's `--python` option does, without a second interpreter start). The venv also gets that
-pip, from its wheel (without byte-code): build hooks and one-off commands that run `pip` act
-on the app's venv, as they did with the classic buildpack. It is the image's only pip.
+pip, placed from the same layer without running pip (pip_seed.py): build hooks and one-off
+commands that run `pip` act on the app's venv, as they did with the classic buildpack. It is
+the image's only pip.
 
 The venv is reused while its inputs are unchanged: requirements.txt, the files it includes
 (`-r`, `-c`), and local path requirements (an editable package's build files, a non-editable
@@ -20,6 +21,7 @@ from pathlib import Path
 from ..digests import file_digest, tree_digest
 from ..layers.tools import ToolInstall
 from ..process import Completed
+from . import pip_seed
 from .base import Installer
 
 REQUIREMENTS = "requirements.txt"
@@ -54,20 +56,14 @@ class Pip(Installer):
             _scan(app_dir / DEV_REQUIREMENTS, app_dir, found, seen)
         return found
 
+    def prepare(self, tool: ToolInstall, venv: Path) -> None:
+        # The pinned pip goes into the venv first, so that requirements.txt may still pin another.
+        pip_seed.seed(tool, venv)
+
     def commands(self, tool: ToolInstall, venv: Path) -> list[list[str | Path]]:
         python = venv / "bin" / "python"
         options = ["--no-input", "--disable-pip-version-check", "--root-user-action=ignore", "--progress-bar=off"]
-        # The pinned pip goes into the venv first, from the wheel in the pip layer (no download),
-        # so that requirements.txt may still pin another pip. Without its byte-code: compiling
-        # pip's 500 modules would take longer than the rest of its install, for a pip that only
-        # hooks and one-off commands run (the first run compiles what it imports).
-        offline: list[str | Path] = [
-            "--quiet", "--no-compile", "--no-index", "--find-links", tool.wheels, f"pip=={self.version}",
-        ]  # fmt: skip
-        return [
-            [python, tool.pip_main, "install", *options, *offline],
-            [python, tool.pip_main, "install", *options, "-r", REQUIREMENTS, *self._dev_options()],
-        ]
+        return [[python, tool.pip_main, "install", *options, "-r", REQUIREMENTS, *self._dev_options()]]
 
     def _dev_options(self) -> list[str | Path]:
         return ["-r", DEV_REQUIREMENTS] if self.dev_requirements else []

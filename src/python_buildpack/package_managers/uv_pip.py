@@ -29,6 +29,9 @@ class UvPip(Pip):
     name = "uv"  # type: ignore[assignment]  # Pip narrows the name to "pip"; uv is a Tool too
     cache_env_var = "UV_CACHE_DIR"
 
+    def prepare(self, tool: ToolInstall, venv: Path) -> None:
+        pass  # no pip layer: uv installs the venv's pip (below)
+
     def commands(self, tool: ToolInstall, venv: Path) -> list[list[str | Path]]:
         *_, pip_install = super().commands(tool, venv)
         requirements = pip_install[pip_install.index("-r") :]  # requirements.txt (and the dev file)
