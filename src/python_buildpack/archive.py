@@ -10,11 +10,15 @@ or untouched.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import queue
 import shutil
+import stat
 import tarfile
 import tempfile
-from pathlib import Path, PurePosixPath
+import threading
+from pathlib import Path
 from typing import IO
 
 import zstandard
@@ -24,6 +28,9 @@ from .errors import BuildError
 _CHUNK = 1 << 20
 # Accept archives made with `zstd --long` (windows up to 2 GiB).
 _MAX_WINDOW = 1 << 31
+# Decompressed chunks read ahead of the extraction, and how long closing waits for the reader.
+_AHEAD = 8
+_JOIN_TIMEOUT = 5.0
 
 
 class _Unsafe(Exception):
@@ -83,7 +90,7 @@ def extract_stream(source: IO[bytes], root: Path, name: str) -> None:
     """
     try:
         reader = zstandard.ZstdDecompressor(max_window_size=_MAX_WINDOW).stream_reader(source, read_across_frames=True)
-        with tarfile.open(fileobj=reader, mode="r|") as tar:
+        with _ReadAhead(reader) as ahead, tarfile.open(fileobj=ahead, mode="r|") as tar:
             count = _extract_members(tar, root)
     except _Unsafe as exc:
         raise BuildError(
@@ -99,6 +106,71 @@ def extract_stream(source: IO[bytes], root: Path, name: str) -> None:
         raise write_error(name, root.parent, exc) from None
     if count == 0:
         raise _corrupt(name, "it contains no files")
+
+
+class _ReadAhead(io.RawIOBase):
+    """`source` read by a thread of its own, a few chunks ahead of the extraction.
+
+    Decompression (and, when streaming, the download and its hash) then runs while this
+    thread writes files: zstd, hashlib and sockets release the GIL, so two cores share the
+    work. What `source.read` raises is raised again here, the same exception. Leaving the
+    `with` block stops the thread and waits for it, so that nothing else reads `source` while
+    it still does (after a failure it is not waited for: it stops at its next read or put).
+    """
+
+    def __init__(self, source: IO[bytes]) -> None:
+        super().__init__()
+        self._source = source
+        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(_AHEAD)
+        self._stop = threading.Event()
+        self._pending = memoryview(b"")
+        self._ended = False
+        self._thread = threading.Thread(target=self._read_all, name="archive-read-ahead", daemon=True)
+        self._thread.start()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self._pending:
+            if self._ended:
+                return 0
+            item = self._queue.get()
+            if isinstance(item, BaseException):
+                self._ended = True
+                raise item
+            if not item:
+                self._ended = True
+                return 0
+            self._pending = memoryview(item)
+        size = min(len(buffer), len(self._pending))
+        memoryview(buffer).cast("B")[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        if exc_info[0] is None:  # after a failure, the reader ends at its next read or put
+            self._thread.join(timeout=_JOIN_TIMEOUT)
+        self.close()
+
+    def _read_all(self) -> None:
+        try:
+            while not self._stop.is_set():
+                chunk = self._source.read(_CHUNK)
+                self._put(chunk)
+                if not chunk:
+                    return
+        except BaseException as exc:  # handed to the extracting thread, which raises it
+            self._put(exc)
+
+    def _put(self, item: bytes | BaseException) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
 
 
 def write_error(name: str, directory: Path, exc: OSError) -> BuildError:
@@ -121,20 +193,31 @@ def _corrupt(name: str, why: str) -> BuildError:
 
 def _extract_members(tar: tarfile.TarFile, root: Path) -> int:
     real_root = os.path.realpath(root)
-    directories: list[tuple[Path, int]] = []
-    links: list[tuple[Path, str]] = []
+    # Directories known to be real (no link on the way) inside the root: a member under one needs
+    # no check of its parent. None of them can change, since no member may replace a directory.
+    real_dirs = {real_root}
+    written: set[str] = set()  # the members' paths so far: anything else at a path is a directory
+    directories: list[tuple[str, int]] = []
+    links: list[tuple[str, str]] = []
     count = 0
     for member in tar:
         relative = _safe_name(member.name)
         if relative is None:
             continue  # the archive's own top directory ("./")
-        target = root.joinpath(*relative.parts)
-        _check_inside(real_root, target.parent, member.name, "is inside a link that leads outside")
-        target.parent.mkdir(parents=True, exist_ok=True)  # archives may omit directory entries
-        _clear(target, member)
+        target = f"{real_root}/{relative}"
+        parent = target.rpartition("/")[0]
+        if parent not in real_dirs:
+            _check_inside(real_root, parent, member.name, "is inside a link that leads outside")
+            os.makedirs(parent, exist_ok=True)  # archives may omit directory entries
+            _add_real_dirs(real_dirs, real_root, os.path.realpath(parent))
+        if target in written or target in real_dirs:
+            _clear(target, member)
+        written.add(target)
         if member.isdir():
-            target.mkdir(exist_ok=True)
+            os.makedirs(target, exist_ok=True)
             directories.append((target, member.mode))
+            if parent in real_dirs:
+                real_dirs.add(target)
         elif member.isreg():
             _write_file(tar, member, target)
         elif member.issym():
@@ -145,9 +228,9 @@ def _extract_members(tar: tarfile.TarFile, root: Path) -> int:
             source = _safe_name(member.linkname)
             if source is None:
                 raise _Unsafe(f"{member.name!r} is a hard link to {member.linkname!r}")
-            source_path = root.joinpath(*source.parts)
+            source_path = f"{real_root}/{source}"
             _check_inside(real_root, source_path, member.name, f"is a hard link to {member.linkname!r}")
-            if not source_path.is_file() or source_path.is_symlink():
+            if not os.path.isfile(source_path) or os.path.islink(source_path):
                 raise _Unsafe(f"{member.name!r} is a hard link to {member.linkname!r}, not an earlier file")
             os.link(source_path, target)
         else:
@@ -163,45 +246,58 @@ def _extract_members(tar: tarfile.TarFile, root: Path) -> int:
     return count
 
 
+def _add_real_dirs(real_dirs: set[str], real_root: str, real: str) -> None:
+    """Adds `real` (a resolved directory inside the root) and its parents up to the root."""
+    while real not in real_dirs and real.startswith(real_root + "/"):
+        real_dirs.add(real)
+        real = real.rpartition("/")[0]
+
+
 def _kind(member: tarfile.TarInfo) -> str:
     if member.ischr() or member.isblk():
         return "device file"
     return "FIFO" if member.isfifo() else f"special entry (type {member.type!r})"
 
 
-def _safe_name(name: str) -> PurePosixPath | None:
-    path = PurePosixPath(name)
-    if path.is_absolute() or name.startswith("/"):
+def _safe_name(name: str) -> str | None:
+    """`name` without `.` parts, or None for the archive's top directory; refused when unsafe."""
+    if name.startswith("/"):
         raise _Unsafe(f"{name!r} has an absolute path")
-    if ".." in path.parts:
+    parts = [part for part in name.split("/") if part not in ("", ".")]
+    if ".." in parts:
         raise _Unsafe(f"{name!r} contains '..'")
-    parts = [part for part in path.parts if part != "."]
-    return PurePosixPath(*parts) if parts else None
+    return "/".join(parts) or None
 
 
-def _check_inside(real_root: str, path: Path, name: str, problem: str) -> None:
+def _check_inside(real_root: str, path: str, name: str, problem: str) -> None:
     real = os.path.realpath(path)
     if real != real_root and not real.startswith(real_root + os.sep):
         raise _Unsafe(f"{name!r} {problem} ({real})")
 
 
-def _check_link(real_root: str, target: Path, member: tarfile.TarInfo) -> None:
+def _check_link(real_root: str, target: str, member: tarfile.TarInfo) -> None:
     link = member.linkname
     if not link or link.startswith("/"):
         raise _Unsafe(f"{member.name!r} is a symbolic link to the absolute path {link!r}")
     # Resolved against what is already extracted, so chains of links are followed too.
-    _check_inside(real_root, target.parent / link, member.name, f"is a symbolic link to {link!r}, outside")
+    parent = target.rpartition("/")[0]
+    _check_inside(real_root, f"{parent}/{link}", member.name, f"is a symbolic link to {link!r}, outside")
 
 
-def _clear(target: Path, member: tarfile.TarInfo) -> None:
+def _clear(target: str, member: tarfile.TarInfo) -> None:
     """Removes an earlier entry of the same name (tar semantics: the last one wins)."""
-    if target.is_symlink() or target.is_file():
-        target.unlink()
-    elif target.is_dir() and not member.isdir():
-        raise _Unsafe(f"{member.name!r} replaces a directory of the same name")
+    try:
+        mode = os.lstat(target).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(mode):
+        if not member.isdir():
+            raise _Unsafe(f"{member.name!r} replaces a directory of the same name")
+    else:
+        os.unlink(target)
 
 
-def _write_file(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> None:
+def _write_file(tar: tarfile.TarFile, member: tarfile.TarInfo, target: str) -> None:
     source = tar.extractfile(member)
     if source is None:  # pragma: no cover - isreg() members always have data
         raise _Unsafe(f"{member.name!r} has no data")
@@ -210,6 +306,6 @@ def _write_file(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> 
     with os.fdopen(fd, "wb") as out:
         while chunk := source.read(_CHUNK):
             out.write(chunk)
-    os.chmod(target, member.mode & 0o777)
-    with contextlib.suppress(OSError, OverflowError):
-        os.utime(target, (member.mtime, member.mtime))
+        os.fchmod(fd, member.mode & 0o777)
+        with contextlib.suppress(OSError, OverflowError):
+            os.utime(fd, (member.mtime, member.mtime))
