@@ -44,5 +44,6 @@ def test_cold_pip_app_fetches_pip_while_python_installs(make_app: Callable[..., 
     assert result.ok, result.output
     assert f"Fetched pip {TOOL_VERSIONS['pip']} while Python was installed" in result.output
     assert (app.layers / "pip" / "lib" / "pip" / "__main__.py").is_file()
+    assert not list(app.layers.glob(".tool-wheels-*"))  # where the wheel was fetched and unpacked
     pycs = list((app.layers / "pip" / "lib" / "pip").rglob("*.pyc"))  # unchecked-hash byte-code only
     assert len(pycs) > 400 and {int.from_bytes(pyc.read_bytes()[4:8], "little") for pyc in pycs} == {1}

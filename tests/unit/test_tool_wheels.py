@@ -120,3 +120,24 @@ def test_gives_up_quietly(index: tuple[Index, str], tmp_path: Path) -> None:
     assert tool_wheels.start(["pip"], {"PIP_CONFIG_FILE": "/etc/pip-private.conf"}, "amd64") is None
     no_config = {"PIP_CONFIG_FILE": os.devnull, "PIP_INDEX_URL": "http://127.0.0.1:9/simple"}
     assert tool_wheels.start(["pip"], no_config, "amd64") is not None  # no configuration at all: fine
+
+
+def test_pips_wheel_is_unpacked_in_the_background_beside_it(index: tuple[Index, str], tmp_path: Path) -> None:
+    """In a directory of the parent given (the layers dir: the pip layer takes it by a rename),
+    the package only, no dist-info."""
+    state, url = index
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("pip/__main__.py", b"print('pip')\n")
+        archive.writestr("pip/_internal/__init__.py", b"")
+        archive.writestr("pip-26.3.dist-info/METADATA", b"Name: pip\nVersion: 26.3\n")
+    state.add("pip", {"pip-26.3-py3-none-any.whl": buffer.getvalue()})
+    prefetch = tool_wheels.start(["pip"], {"PIP_INDEX_URL": url}, "amd64", tmp_path)
+    assert prefetch is not None
+    fetched = prefetch.take("pip")
+    assert fetched is not None and fetched.wheel.parent.parent == tmp_path
+    assert fetched.wheel.parent.name.startswith(".")  # no <layer>.toml beside it: never exported
+    assert fetched.unpacked == fetched.wheel.parent / "lib" / "pip"
+    unpacked = sorted(p.relative_to(fetched.unpacked.parent).as_posix() for p in fetched.unpacked.rglob("*.py"))
+    assert unpacked == ["pip/__main__.py", "pip/_internal/__init__.py"]
+    assert [p.name for p in fetched.unpacked.parent.iterdir()] == ["pip"]

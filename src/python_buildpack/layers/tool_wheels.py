@@ -5,6 +5,9 @@ the runtime's: this process reads the index's JSON page (PEP 691), takes the fil
 names, checks the sha256 the index gives and saves it, in a thread started before the runtime
 download. uv's wheel holds a static binary, so a uv layer then needs no pip at all.
 
+pip's wheel is unpacked in the same thread (its `pip/` package, what the `pip` layer runs),
+next to the wheel in a directory of the layers dir, so that the layer takes it with a rename.
+
 Anything unusual (a pip configuration this process cannot read, an index without the JSON
 API, no hash, a network error) makes the fetch give up quietly: the tool is then fetched with
 pip after the runtime is installed, as without this module.
@@ -13,6 +16,7 @@ pip after the runtime is installed, as without this module.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import os
 import re
@@ -21,7 +25,9 @@ import ssl
 import tempfile
 import threading
 import time
+import zipfile
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..tool_versions import TOOL_VERSIONS, Tool
@@ -33,17 +39,26 @@ _MACHINES = {"amd64": "x86_64", "arm64": "aarch64"}
 _PIP_ONLY = ("PIP_NO_INDEX", "PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_CLIENT_CERT")
 
 
+@dataclass(frozen=True)
+class Fetched:
+    """A fetched wheel, how long fetching (and unpacking) took, and pip's unpacked package dir."""
+
+    wheel: Path
+    seconds: float
+    unpacked: Path | None = None  # `<dir>/pip`, for pip only
+
+
 class Prefetch:
     """Wheels being fetched in the background, one thread per tool."""
 
-    def __init__(self, names: Iterable[Tool], settings: Mapping[str, str], arch: str) -> None:
-        self.directory = Path(tempfile.mkdtemp(prefix="tool-wheels-"))
+    def __init__(self, names: Iterable[Tool], settings: Mapping[str, str], arch: str, parent: Path | None) -> None:
+        # No `.toml` beside it: a lifecycle exports and caches nothing of this directory.
+        self.directory = Path(tempfile.mkdtemp(prefix=".tool-wheels-", dir=parent))
         atexit.register(shutil.rmtree, self.directory, ignore_errors=True)  # wheels nobody took
         # Registered last, runs first: a fetch nobody took (its venv was reused) must not still be
         # inside httpx/ssl while the interpreter shuts down (a daemon thread there can crash the exit).
         atexit.register(self._wait)
-        self._results: dict[str, Path | None] = {}
-        self._seconds: dict[str, float] = {}
+        self._results: dict[str, Fetched | None] = {}
         self._threads = {
             name: threading.Thread(target=self._fetch, args=(name, settings, arch), daemon=True) for name in names
         }
@@ -53,14 +68,13 @@ class Prefetch:
     def has(self, name: Tool) -> bool:
         return name in self._threads
 
-    def take(self, name: Tool) -> tuple[Path, float] | None:
-        """The fetched wheel and how long the fetch took, once (None: fetch it with pip)."""
+    def take(self, name: Tool) -> Fetched | None:
+        """The fetched wheel, once (None: fetch it with pip)."""
         thread = self._threads.pop(name, None)
         if thread is None:
             return None
         thread.join()
-        wheel = self._results.get(name)
-        return (wheel, self._seconds[name]) if wheel is not None else None
+        return self._results.get(name)
 
     def _wait(self) -> None:
         for thread in self._threads.values():
@@ -69,18 +83,31 @@ class Prefetch:
     def _fetch(self, name: Tool, settings: Mapping[str, str], arch: str) -> None:
         start = time.monotonic()
         try:
-            self._results[name] = fetch(name, TOOL_VERSIONS[name], self.directory, settings, arch)
+            wheel = fetch(name, TOOL_VERSIONS[name], self.directory, settings, arch)
         except Exception:  # any failure: pip fetches the tool later, and says why if it fails too
-            self._results[name] = None
-        self._seconds[name] = time.monotonic() - start
+            wheel = None
+        unpacked = None
+        if wheel is not None and name == "pip":
+            with contextlib.suppress(Exception):  # the layer unpacks it then
+                unpack_pip(wheel, self.directory / "lib")
+                unpacked = self.directory / "lib" / "pip"
+        self._results[name] = Fetched(wheel, time.monotonic() - start, unpacked) if wheel is not None else None
 
 
-def start(names: Iterable[Tool], settings: Mapping[str, str], arch: str) -> Prefetch | None:
-    """Starts fetching the wheels of `names`; None when pip's settings say to leave it to pip."""
+def start(names: Iterable[Tool], settings: Mapping[str, str], arch: str, parent: Path | None = None) -> Prefetch | None:
+    """Starts fetching the wheels of `names` into a new directory in `parent` (default: the
+    temporary directory); None when pip's settings say to leave it to pip."""
     names = list(names)
     if not names or any(settings.get(name) for name in _PIP_ONLY) or _has_pip_config(settings):
         return None
-    return Prefetch(names, settings, arch)
+    return Prefetch(names, settings, arch, parent)
+
+
+def unpack_pip(wheel: Path, lib: Path) -> None:
+    """The `pip/` package of pip's wheel in `lib`. Only the package: a pip-*.dist-info on the
+    path would make an interpreter that runs this copy see pip as installed."""
+    with zipfile.ZipFile(wheel) as archive:  # zipfile drops absolute and `..` paths
+        archive.extractall(lib, [name for name in archive.namelist() if name.startswith("pip/")])
 
 
 def _has_pip_config(settings: Mapping[str, str]) -> bool:
@@ -133,4 +160,3 @@ def fetch(name: Tool, version: str, directory: Path, settings: Mapping[str, str]
         target.unlink()
         return None
     return target
-

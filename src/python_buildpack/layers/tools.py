@@ -134,7 +134,7 @@ def start_prefetch(ctx: Context, tool: Tool, runtime: Runtime) -> None:
     # uv's wheel is the uv layer on its own; pip installs pipenv and poetry.
     needed: Tool = "uv" if tool == "uv" else "pip"
     if not is_current(ctx.layers_dir, tool, runtime) and not is_current(ctx.layers_dir, needed, runtime):
-        _prefetch = tool_wheels.start([needed], ctx.settings, runtime.stack.arch)
+        _prefetch = tool_wheels.start([needed], ctx.settings, runtime.stack.arch, ctx.layers_dir)
 
 
 def prefetching(name: Tool) -> bool:
@@ -153,12 +153,14 @@ def install(ctx: Context, env: Mapping[str, str], name: Tool, runtime: Runtime, 
         output.step(f"Discarding cached {name}{old} since {opened.reason}")
     fetched = _prefetch.take(name) if _prefetch is not None else None
     if fetched is not None:
-        output.step(f"Fetched {name} {tool.version} while Python was installed ({output.format_duration(fetched[1])})")
+        output.step(
+            f"Fetched {name} {tool.version} while Python was installed ({output.format_duration(fetched.seconds)})"
+        )
     elif pip is None and name != "pip":
         pip = install(ctx, env, "pip", runtime, None)  # the wheel could not be fetched: pip installs it
     with opened.fill(), output.timed(f"Installing {name} {tool.version}"):
         if fetched is not None:
-            _from_wheel(ctx, tool, runtime, dict(env), fetched[0])
+            _from_wheel(ctx, tool, runtime, dict(env), fetched)
         elif pip is None:
             _fetch_pip(ctx, tool, runtime, dict(env))
         else:
@@ -210,11 +212,17 @@ def _fetch_pip(ctx: Context, tool: ToolInstall, runtime: Runtime, env: dict[str,
     _unpack(ctx, tool, runtime, env)
 
 
-def _from_wheel(ctx: Context, tool: ToolInstall, runtime: Runtime, env: dict[str, str], wheel: Path) -> None:
+def _from_wheel(
+    ctx: Context, tool: ToolInstall, runtime: Runtime, env: dict[str, str], fetched: tool_wheels.Fetched
+) -> None:
     """The layer made from its fetched wheel: pip unpacked, uv's binary alone (no venv, no pip)."""
+    wheel = fetched.wheel
     if tool.name == "pip":
         tool.wheels.mkdir(parents=True, exist_ok=True)
         shutil.move(wheel, tool.pip_wheel)
+        if fetched.unpacked is not None:  # unpacked while Python was installed
+            tool.pip_main.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(fetched.unpacked, tool.pip_main)
         _unpack(ctx, tool, runtime, env)
         return
     binary = tool.executable()
@@ -227,13 +235,11 @@ def _from_wheel(ctx: Context, tool: ToolInstall, runtime: Runtime, env: dict[str
 
 
 def _unpack(ctx: Context, tool: ToolInstall, runtime: Runtime, env: dict[str, str]) -> None:
-    """The wheel unpacked with unchecked-hash byte-code: run from a zip, pip would import
-    every module from source at each run (seconds per command)."""
+    """The wheel unpacked (unless it already is) with unchecked-hash byte-code: run from a zip,
+    pip would import every module from source at each run (seconds per command)."""
     lib = tool.pip_main.parent
-    with zipfile.ZipFile(tool.pip_wheel) as wheel:
-        # The package only: a pip-*.dist-info on the path would make the venv's interpreter
-        # see pip as installed when it runs this copy. zipfile drops absolute and `..` paths.
-        wheel.extractall(lib, [name for name in wheel.namelist() if name.startswith("pip/")])
+    if not (tool.pip_main / "__main__.py").is_file():
+        tool_wheels.unpack_pip(tool.pip_wheel, lib)
     # `-d .`: the byte-code names its source `./pip/...`, not this build-only layer, where pip
     # apps' venvs use the same files (the import system names the real path when loading).
     compile_cmd: list[str | Path] = [
