@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import app_checks, build_env, hooks, output, process, procfile, python_version, sbom, stack
+from . import app_checks, build_env, hooks, output, process, procfile, python_version, sbom, stack, trees
 from .cnb import toml_io
 from .cnb.context import BuildContext, ContractError
 from .cnb.models import LaunchToml
@@ -110,6 +110,7 @@ def main() -> int:
     try:
         ctx = BuildContext.from_env()
         run(ctx)
+        trees.wait()  # deletions still under way (a replaced venv): part of the build's time
     except BuildError as error:
         if error.output:
             output.raw(error.output)

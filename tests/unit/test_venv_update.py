@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from python_buildpack import trees
 from python_buildpack.cnb import toml_io
 from python_buildpack.cnb.layers import Changed, Empty, Unreadable
 from python_buildpack.cnb.models import LayerTypes
@@ -60,12 +61,15 @@ def test_a_verified_update_keeps_the_new_files_and_metadata(tmp_path: Path) -> N
     path = restored_venv(tmp_path)
 
     def update(venv: Path) -> bool:
+        # The copy aside is the same files, hard-linked.
+        assert (tmp_path / PREVIOUS / "old").stat().st_ino == (venv / "old").stat().st_ino
         (venv / "old").unlink()
         (venv / "new").write_text("updated")
         return True
 
     assert venv_layer.update(changed(tmp_path), update)
     assert (path / "new").is_file() and not (path / "old").exists()
+    trees.wait()  # the copy aside is deleted while the build goes on, and gone when it ends
     assert not (tmp_path / PREVIOUS).exists()
     assert "b" * 64 in (tmp_path / "venv.toml").read_text()
 

@@ -16,13 +16,13 @@ metadata, if the install fails: the next build can still reuse it.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from pydantic import Field
 
+from .. import trees
 from ..cnb.env import apply_layer
 from ..cnb.layers import Empty, Layer, LayerDefinition, LayerMetadata, Restored
 from ..cnb.models import LayerTypes
@@ -104,7 +104,7 @@ def update(empty: Empty[VenvMetadata], update: Callable[[Path], bool]) -> bool:
     # Hard links: pip never rewrites an installed file in place (uninstalled files are moved
     # away, a file is unlinked before it is written, metadata and byte-code are written to a
     # temporary file and renamed), so the copy stays intact without copying any data.
-    shutil.copytree(layer.path, previous, symlinks=True, copy_function=os.link)
+    trees.link_copy(layer.path, previous)
     layer.toml_path.unlink()
     try:
         verified = update(layer.path)
@@ -114,7 +114,7 @@ def update(empty: Empty[VenvMetadata], update: Callable[[Path], bool]) -> bool:
     if not verified:
         _put_back(layer, old_toml)
         return False
-    _remove(previous)
+    trees.remove_later(previous)  # the rest of the build need not wait for 9,000 unlinks
     _keep(empty)
     return True
 
@@ -141,7 +141,8 @@ def rebuild(ctx: Context, env: Mapping[str, str], empty: Empty[VenvMetadata], ru
         if old_toml is not None:
             layer.toml_path.write_bytes(old_toml)
         raise
-    _remove(previous)
+    if had_dir:
+        trees.remove_later(previous)
     _keep(empty)
 
 

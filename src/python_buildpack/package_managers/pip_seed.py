@@ -21,10 +21,10 @@ import csv
 import hashlib
 import io
 import os
-import shutil
 import zipfile
 from pathlib import Path
 
+from .. import trees
 from ..layers.tools import ToolInstall
 
 _SCRIPT = """#!{python}
@@ -51,7 +51,7 @@ def seed(tool: ToolInstall, venv: Path) -> None:
                     records[row[0]] = (row[1], row[2])
         scripts = f"{dist_info}/entry_points.txt"
         entry_points = wheel.read(scripts).decode("utf-8") if scripts in members else ""
-    _link_tree(tool.pip_main, site / "pip")
+    trees.link_copy(tool.pip_main, site / "pip")
     (site / dist_info / "INSTALLER").write_text("pip\n", encoding="utf-8")
     (site / dist_info / "REQUESTED").write_text("", encoding="utf-8")
     for name in _script_names(entry_points, python_major):
@@ -68,16 +68,6 @@ def seed(tool: ToolInstall, venv: Path) -> None:
     records[f"{dist_info}/RECORD"] = ("", "")
     with (site / dist_info / "RECORD").open("w", encoding="utf-8", newline="") as out:
         csv.writer(out, lineterminator="\n").writerows((path, *entry) for path, entry in records.items())
-
-
-def _link_tree(source: Path, target: Path) -> None:
-    def link(src: str, dst: str) -> None:
-        try:
-            os.link(src, dst)
-        except OSError:  # another file system, or links refused: copy
-            shutil.copy2(src, dst)
-
-    shutil.copytree(source, target, copy_function=link)
 
 
 def _script_names(entry_points: str, python_major: str) -> list[str]:
