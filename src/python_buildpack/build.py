@@ -52,7 +52,7 @@ def run(cnb: BuildContext, runner: process.Runner = process.run) -> None:
     output.header("Installing Python")
     runtime = python_layer.Runtime(python_layer.LAYER.layer(ctx.layers_dir).path, project.python_version, build_stack)
     # The pinned tools' wheels download meanwhile (layers/tool_wheels.py).
-    tools.start_prefetch(ctx, project.installer.name, runtime)
+    tools.start_prefetch(ctx, project.installer.name, runtime, with_pip=project.installer.pip_wheel_for_venv)
     runtime = python_layer.install(ctx, env, build_stack, project.python_version, catalog)
     sbom.write_runtime_sbom(
         ctx.layers_dir,

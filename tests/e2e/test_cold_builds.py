@@ -10,6 +10,7 @@ dependency tests cover.
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable
 
 import pytest
@@ -47,3 +48,21 @@ def test_cold_pip_app_fetches_pip_while_python_installs(make_app: Callable[..., 
     assert not list(app.layers.glob(".tool-wheels-*"))  # where the wheel was fetched and unpacked
     pycs = list((app.layers / "pip" / "lib" / "pip").rglob("*.pyc"))  # unchecked-hash byte-code only
     assert len(pycs) > 400 and {int.from_bytes(pyc.read_bytes()[4:8], "little") for pyc in pycs} == {1}
+
+
+def test_cold_uv_installer_gets_the_venvs_pip_from_the_wheel_fetched_with_uvs(
+    make_app: Callable[..., AppBuild],
+) -> None:
+    """BP_PYTHON_INSTALLER=uv: no pip layer, no `uv pip install pip`: pip's wheel comes with uv's."""
+    app = make_app("pip-flask", shared_cache=False)
+    result = app.build(**TRUST, UV_NATIVE_TLS="1", BP_PYTHON_INSTALLER="uv")
+    assert result.ok, result.output
+    assert f"Fetched uv {TOOL_VERSIONS['uv']} while Python was installed" in result.output
+    assert not (app.layers / "pip").exists()
+    site = next((app.layers / "venv" / "lib").glob("python3*/site-packages"))
+    dist_info = site / f"pip-{TOOL_VERSIONS['pip']}.dist-info"
+    assert (dist_info / "INSTALLER").read_text() == "pip\n"  # placed from the wheel, not by uv
+    assert (site / "flask").is_dir()
+    pip = subprocess.run([app.layers / "venv" / "bin" / "pip", "--version"], capture_output=True, text=True)
+    assert pip.stdout.startswith(f"pip {TOOL_VERSIONS['pip']} from {site}"), pip.stdout + pip.stderr
+    assert not list(app.layers.glob(".tool-wheels-*"))

@@ -60,7 +60,7 @@ def new_venv(root: Path) -> Path:
 
 def test_the_venv_gets_pip_as_pip_would_install_it(tmp_path: Path) -> None:
     tool, venv = pip_layer(tmp_path), new_venv(tmp_path)
-    seed(tool, venv)
+    seed(venv, tool.pip_wheel, tool.version, tool.pip_main)
     site = venv / "lib" / f"python{MAJOR}" / "site-packages"
 
     # The package is the layer's files, byte-code included, linked rather than copied.
@@ -97,7 +97,7 @@ def test_the_venv_gets_pip_as_pip_would_install_it(tmp_path: Path) -> None:
 def test_removing_the_venvs_pip_leaves_the_layer_intact(tmp_path: Path) -> None:
     """What `pip uninstall pip` does, file by file from RECORD: the layer keeps its copy."""
     tool, venv = pip_layer(tmp_path), new_venv(tmp_path)
-    seed(tool, venv)
+    seed(venv, tool.pip_wheel, tool.version, tool.pip_main)
     site = venv / "lib" / f"python{MAJOR}" / "site-packages"
     with (site / f"pip-{VERSION}.dist-info" / "RECORD").open(newline="") as record:
         for path, _, _ in list(csv.reader(record)):
@@ -109,6 +109,22 @@ def test_removing_the_venvs_pip_leaves_the_layer_intact(tmp_path: Path) -> None:
 
 def test_a_wheel_without_entry_points_still_gets_the_usual_scripts(tmp_path: Path) -> None:
     tool, venv = pip_layer(tmp_path, entry_points=False), new_venv(tmp_path)
-    seed(tool, venv)
+    seed(venv, tool.pip_wheel, tool.version, tool.pip_main)
     assert sorted(p.name for p in (venv / "bin").glob("pip*")) == sorted(["pip", "pip3", f"pip{MAJOR}"])
     assert "import main" in (venv / "bin" / "pip").read_text()
+
+
+def test_without_a_pip_layer_the_files_come_from_the_wheel(tmp_path: Path) -> None:
+    """BP_PYTHON_INSTALLER=uv: no pip layer, the wheel fetched with uv's gives pip its files."""
+    tool, venv = pip_layer(tmp_path), new_venv(tmp_path)
+    seed(venv, tool.pip_wheel, VERSION)
+    site = venv / "lib" / f"python{MAJOR}" / "site-packages"
+    main = site / "pip" / "_internal" / "cli" / "main.py"
+    assert main.read_text() == SOURCES["pip/_internal/cli/main.py"]
+    assert main.stat().st_ino != (tool.pip_main / "_internal" / "cli" / "main.py").stat().st_ino
+    assert not list(site.rglob("*.pyc"))
+    proc = subprocess.run([venv / "bin" / "pip", "install"], capture_output=True, text=True)
+    assert (proc.returncode, proc.stdout) == (3, "pip cli ['install']\n")
+    with (site / f"pip-{VERSION}.dist-info" / "RECORD").open(newline="") as record:
+        listed = {row[0] for row in csv.reader(record)}
+    assert {p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()} <= listed

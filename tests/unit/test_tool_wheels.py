@@ -141,3 +141,15 @@ def test_pips_wheel_is_unpacked_in_the_background_beside_it(index: tuple[Index, 
     unpacked = sorted(p.relative_to(fetched.unpacked.parent).as_posix() for p in fetched.unpacked.rglob("*.py"))
     assert unpacked == ["pip/__main__.py", "pip/_internal/__init__.py"]
     assert [p.name for p in fetched.unpacked.parent.iterdir()] == ["pip"]
+
+
+def test_uvs_binary_is_unpacked_in_the_background(index: tuple[Index, str], tmp_path: Path) -> None:
+    state, url = index
+    name = "uv-0.13.9-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+    state.add("uv", {name: wheel_bytes("uv-0.13.9.data/scripts/uv", b"\x7fELF uv")})
+    prefetch = tool_wheels.start(["uv"], {"PIP_INDEX_URL": url}, "amd64", tmp_path)
+    assert prefetch is not None
+    fetched = prefetch.take("uv")
+    assert fetched is not None and fetched.unpacked is not None
+    assert fetched.unpacked.read_bytes() == b"\x7fELF uv" and os.access(fetched.unpacked, os.X_OK)
+    assert fetched.unpacked.parent.parent == fetched.wheel.parent

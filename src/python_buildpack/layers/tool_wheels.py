@@ -5,8 +5,9 @@ the runtime's: this process reads the index's JSON page (PEP 691), takes the fil
 names, checks the sha256 the index gives and saves it, in a thread started before the runtime
 download. uv's wheel holds a static binary, so a uv layer then needs no pip at all.
 
-pip's wheel is unpacked in the same thread (its `pip/` package, what the `pip` layer runs),
-next to the wheel in a directory of the layers dir, so that the layer takes it with a rename.
+Each wheel is unpacked in the same thread (pip's `pip/` package, what the `pip` layer runs;
+uv's binary), next to it in a directory of the layers dir, so that the layer takes it with a
+rename.
 
 Anything unusual (a pip configuration this process cannot read, an index without the JSON
 API, no hash, a network error) makes the fetch give up quietly: the tool is then fetched with
@@ -45,7 +46,7 @@ class Fetched:
 
     wheel: Path
     seconds: float
-    unpacked: Path | None = None  # `<dir>/pip`, for pip only
+    unpacked: Path | None = None  # pip: `<dir>/pip`, its package; uv: its binary
 
 
 class Prefetch:
@@ -87,10 +88,13 @@ class Prefetch:
         except Exception:  # any failure: pip fetches the tool later, and says why if it fails too
             wheel = None
         unpacked = None
-        if wheel is not None and name == "pip":
+        if wheel is not None and name in ("pip", "uv"):
             with contextlib.suppress(Exception):  # the layer unpacks it then
-                unpack_pip(wheel, self.directory / "lib")
-                unpacked = self.directory / "lib" / "pip"
+                if name == "pip":
+                    unpack_pip(wheel, self.directory / "lib")
+                    unpacked = self.directory / "lib" / "pip"
+                else:
+                    unpacked = unpack_uv(wheel, TOOL_VERSIONS[name], self.directory / "bin" / "uv")
         self._results[name] = Fetched(wheel, time.monotonic() - start, unpacked) if wheel is not None else None
 
 
@@ -101,6 +105,16 @@ def start(names: Iterable[Tool], settings: Mapping[str, str], arch: str, parent:
     if not names or any(settings.get(name) for name in _PIP_ONLY) or _has_pip_config(settings):
         return None
     return Prefetch(names, settings, arch, parent)
+
+
+def unpack_uv(wheel: Path, version: str, binary: Path) -> Path:
+    """uv's static binary out of its wheel, as `binary` (executable); returns it."""
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    member = f"uv-{version}.data/scripts/uv"
+    with zipfile.ZipFile(wheel) as archive, archive.open(member) as src, binary.open("wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+    binary.chmod(0o755)
+    return binary
 
 
 def unpack_pip(wheel: Path, lib: Path) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,15 +125,23 @@ def keep_if_current(ctx: Context, name: Tool, runtime: Runtime) -> None:
     opened.layer.delete()
 
 
-def start_prefetch(ctx: Context, tool: Tool, runtime: Runtime) -> None:
-    """Starts fetching the wheel this build's tool layers start from (none when cached).
+def start_prefetch(ctx: Context, tool: Tool, runtime: Runtime, *, with_pip: bool = False) -> None:
+    """Starts fetching the wheel this build's tool layers start from (none when cached), and
+    pip's too `with_pip` (for the venv of a uv-installed requirements.txt app).
 
     `runtime` is the one about to be installed: its layer need not exist yet."""
     global _prefetch
     # uv's wheel is the uv layer on its own; pip installs pipenv and poetry.
     needed: Tool = "uv" if tool == "uv" else "pip"
     if not is_current(ctx.layers_dir, tool, runtime) and not is_current(ctx.layers_dir, needed, runtime):
-        _prefetch = tool_wheels.start([needed], ctx.settings, runtime.stack.arch, ctx.layers_dir)
+        names: list[Tool] = [needed, "pip"] if with_pip and needed != "pip" else [needed]
+        _prefetch = tool_wheels.start(names, ctx.settings, runtime.stack.arch, ctx.layers_dir)
+
+
+def take_wheel(name: Tool) -> Path | None:
+    """The wheel of `name` fetched while Python was installed, if it was (once)."""
+    fetched = _prefetch.take(name) if _prefetch is not None else None
+    return fetched.wheel if fetched is not None else None
 
 
 def prefetching(name: Tool) -> bool:
@@ -226,11 +233,11 @@ def _from_wheel(
         _unpack(ctx, tool, runtime, env)
         return
     binary = tool.executable()
-    binary.parent.mkdir(parents=True)
-    member = f"{tool.name}-{tool.version}.data/scripts/{tool.name}"
-    with zipfile.ZipFile(wheel) as archive, archive.open(member) as src, binary.open("wb") as dst:
-        shutil.copyfileobj(src, dst)
-    binary.chmod(0o755)
+    if fetched.unpacked is not None:  # unpacked while Python was installed
+        binary.parent.mkdir(parents=True)
+        shutil.move(fetched.unpacked, binary)
+    else:
+        tool_wheels.unpack_uv(wheel, tool.version, binary)
     wheel.unlink()
 
 

@@ -32,6 +32,8 @@ class Installer(ABC):
     out_of_sync: ClassVar[tuple[str, ...]] = ()
     # Also the development dependencies (BP_PYTHON_INSTALL_DEV_DEPENDENCIES, for CI builds).
     dev: bool = False
+    # The venv gets pip from pip's wheel, fetched with the tool's while Python installs.
+    pip_wheel_for_venv: ClassVar[bool] = False
 
     def for_development(self, app_dir: Path) -> Installer:
         """A copy of this installer that also installs the app's development dependencies."""

@@ -58,7 +58,7 @@ class Pip(Installer):
 
     def prepare(self, tool: ToolInstall, venv: Path) -> None:
         # The pinned pip goes into the venv first, so that requirements.txt may still pin another.
-        pip_seed.seed(tool, venv)
+        pip_seed.seed(venv, tool.pip_wheel, tool.version, tool.pip_main)
 
     def commands(self, tool: ToolInstall, venv: Path) -> list[list[str | Path]]:
         python = venv / "bin" / "python"

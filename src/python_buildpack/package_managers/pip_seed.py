@@ -1,14 +1,16 @@
 """The venv's own pip, placed from the `pip` layer without running pip.
 
-A pip app's venv carries the pinned pip (the image's only one), so that `pip` in build hooks
-and one-off containers acts on the app's venv. Installing it with pip took a whole pip run,
-and compiling its 500 modules more than the rest of that install; the `pip` layer already
-holds the same files unpacked with unchecked-hash byte-code, valid at any path for this
-Python version. So the venv gets what `pip install pip==<pin>` would have written:
+A requirements.txt app's venv carries the pinned pip (the image's only one), so that `pip` in
+build hooks and one-off containers acts on the app's venv. Installing it with pip took a whole
+pip run, and compiling its 500 modules more than the rest of that install; the `pip` layer
+already holds the same files unpacked with unchecked-hash byte-code, valid at any path for
+this Python version (with `BP_PYTHON_INSTALLER=uv` there is no pip layer: pip's wheel, fetched
+with uv's, gives the files, without byte-code). So the venv gets what `pip install pip==<pin>`
+would have written:
 
 - `site-packages/pip/`, hard links to the layer's copy (a copy where links cannot be made:
   pip and the import system replace files, never write into them, so neither copy can
-  change the other);
+  change the other), or the wheel's files;
 - `pip-<pin>.dist-info/` from the wheel, with `INSTALLER`, `REQUESTED` and a `RECORD` listing
   every file (`pip uninstall` and upgrades read it);
 - `bin/pip`, `bin/pip3` and `bin/pip3.X`, the console scripts pip itself would write.
@@ -25,7 +27,6 @@ import zipfile
 from pathlib import Path
 
 from .. import trees
-from ..layers.tools import ToolInstall
 
 _SCRIPT = """#!{python}
 import sys
@@ -36,14 +37,18 @@ if __name__ == "__main__":
 """
 
 
-def seed(tool: ToolInstall, venv: Path) -> None:
-    """Puts the pinned pip of `tool` (the `pip` layer) into the new `venv`."""
+def seed(venv: Path, wheel_path: Path, version: str, package: Path | None = None) -> None:
+    """Puts pip `version` into the new `venv`: its metadata from its wheel, its package from
+    `package` (the `pip` layer's unpacked copy, with byte-code), else from the wheel."""
     site = next(venv.glob("lib/python3*/site-packages"))  # a venv has exactly one
     python_major = site.parent.name.removeprefix("python")
-    dist_info = f"pip-{tool.version}.dist-info"
+    dist_info = f"pip-{version}.dist-info"
     records: dict[str, tuple[str, str]] = {}  # path relative to site-packages → (hash, size)
-    with zipfile.ZipFile(tool.pip_wheel) as wheel:
-        members = [name for name in wheel.namelist() if name.startswith(f"{dist_info}/")]
+    with zipfile.ZipFile(wheel_path) as wheel:  # zipfile drops absolute and `..` paths
+        names = wheel.namelist()
+        members = [name for name in names if name.startswith(f"{dist_info}/")]
+        if package is None:
+            members += [name for name in names if name.startswith("pip/")]
         wheel.extractall(site, [name for name in members if not name.endswith("/RECORD")])
         if f"{dist_info}/RECORD" in members:
             for row in csv.reader(io.StringIO(wheel.read(f"{dist_info}/RECORD").decode("utf-8"))):
@@ -51,7 +56,8 @@ def seed(tool: ToolInstall, venv: Path) -> None:
                     records[row[0]] = (row[1], row[2])
         scripts = f"{dist_info}/entry_points.txt"
         entry_points = wheel.read(scripts).decode("utf-8") if scripts in members else ""
-    trees.link_copy(tool.pip_main, site / "pip")
+    if package is not None:
+        trees.link_copy(package, site / "pip")
     (site / dist_info / "INSTALLER").write_text("pip\n", encoding="utf-8")
     (site / dist_info / "REQUESTED").write_text("", encoding="utf-8")
     for name in _script_names(entry_points, python_major):

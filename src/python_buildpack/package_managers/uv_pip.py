@@ -1,8 +1,9 @@
 """uv as the installer of a requirements.txt app (opt-in: `BP_PYTHON_INSTALLER=uv`).
 
 Same inputs and same venv layout as with pip (the venv gets the pinned pip too, so that hooks
-and one-off commands can still run `pip`); the pinned uv runs `uv pip install` into it from
-the `uv` tool layer, with the `uv-cache` layer as its download cache. The installer's name is
+and one-off commands can still run `pip`: from pip's wheel, fetched with uv's while Python
+installs, else with uv); the pinned uv runs `uv pip install` into it from the `uv` tool layer,
+with the `uv-cache` layer as its download cache. The installer's name is
 the venv's package manager in the reuse key: switching installers rebuilds the venv.
 
 Where uv reads a requirements file differently from pip is documented in the README.
@@ -15,9 +16,11 @@ from pathlib import Path
 
 from .. import output
 from ..errors import BuildError
+from ..layers import tools
 from ..layers.tools import ToolInstall
 from ..process import Completed
 from ..tool_versions import TOOL_VERSIONS, Tool
+from . import pip_seed
 from .base import Installer
 from .pip import Pip
 
@@ -29,18 +32,23 @@ class UvPip(Pip):
     name = "uv"  # type: ignore[assignment]  # Pip narrows the name to "pip"; uv is a Tool too
     cache_env_var = "UV_CACHE_DIR"
 
+    pip_wheel_for_venv = True
+
     def prepare(self, tool: ToolInstall, venv: Path) -> None:
-        pass  # no pip layer: uv installs the venv's pip (below)
+        # No pip layer: the venv's pip comes from pip's wheel, when it was fetched with uv's.
+        wheel = tools.take_wheel("pip")
+        if wheel is not None:
+            pip_seed.seed(venv, wheel, TOOL_VERSIONS["pip"])
 
     def commands(self, tool: ToolInstall, venv: Path) -> list[list[str | Path]]:
         *_, pip_install = super().commands(tool, venv)
         requirements = pip_install[pip_install.index("-r") :]  # requirements.txt (and the dev file)
         uv: list[str | Path] = [tool.executable(), "pip", "install", "--python", venv / "bin" / "python"]
         options = ["--compile-bytecode", "--no-progress"]
-        return [
-            [*uv, "--no-progress", "--quiet", f"pip=={TOOL_VERSIONS['pip']}"],  # no byte-code, as with pip
-            [*uv, *options, *requirements],
-        ]
+        install = [*uv, *options, *requirements]
+        if list(venv.glob("lib/python3*/site-packages/pip-*.dist-info")):
+            return [install]  # prepared
+        return [[*uv, "--no-progress", "--quiet", f"pip=={TOOL_VERSIONS['pip']}"], install]  # no byte-code
 
     def environment(self, env: Mapping[str, str], venv: Path, app_dir: Path) -> dict[str, str]:
         result = super().environment(env, venv, app_dir)
