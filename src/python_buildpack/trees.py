@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-import uuid
 from pathlib import Path
 
 _removals: list[threading.Thread] = []
@@ -55,7 +54,7 @@ def remove_later(path: Path) -> None:
     later step (or build, in one process) may make a new tree there."""
     if not (path.exists() or path.is_symlink()):
         return
-    doomed = path.with_name(f"{path.name}.removing-{uuid.uuid4().hex[:12]}")
+    doomed = path.with_name(f"{path.name}.removing-{os.urandom(6).hex()}")
     path.rename(doomed)
     thread = threading.Thread(target=_remove, args=(doomed,), name=f"remove {path.name}")
     thread.start()
