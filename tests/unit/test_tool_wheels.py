@@ -132,7 +132,7 @@ def test_pips_wheel_is_unpacked_in_the_background_beside_it(index: tuple[Index, 
         archive.writestr("pip/_internal/__init__.py", b"")
         archive.writestr("pip-26.3.dist-info/METADATA", b"Name: pip\nVersion: 26.3\n")
     state.add("pip", {"pip-26.3-py3-none-any.whl": buffer.getvalue()})
-    prefetch = tool_wheels.start(["pip"], {"PIP_INDEX_URL": url}, "amd64", tmp_path)
+    prefetch = tool_wheels.start(["pip"], {"PIP_INDEX_URL": url}, "amd64", tmp_path, unpack=["pip"])
     assert prefetch is not None
     fetched = prefetch.take("pip")
     assert fetched is not None and fetched.wheel.parent.parent == tmp_path
@@ -147,9 +147,12 @@ def test_uvs_binary_is_unpacked_in_the_background(index: tuple[Index, str], tmp_
     state, url = index
     name = "uv-0.13.9-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
     state.add("uv", {name: wheel_bytes("uv-0.13.9.data/scripts/uv", b"\x7fELF uv")})
-    prefetch = tool_wheels.start(["uv"], {"PIP_INDEX_URL": url}, "amd64", tmp_path)
+    state.add("pip", {"pip-26.3-py3-none-any.whl": wheel_bytes("pip/__main__.py", b"")})
+    prefetch = tool_wheels.start(["uv", "pip"], {"PIP_INDEX_URL": url}, "amd64", tmp_path, unpack=["uv"])
     assert prefetch is not None
     fetched = prefetch.take("uv")
     assert fetched is not None and fetched.unpacked is not None
     assert fetched.unpacked.read_bytes() == b"\x7fELF uv" and os.access(fetched.unpacked, os.X_OK)
     assert fetched.unpacked.parent.parent == fetched.wheel.parent
+    pip = prefetch.take("pip")  # fetched for a venv's pip, not unpacked: no pip layer is made of it
+    assert pip is not None and pip.unpacked is None and pip.wheel.is_file()

@@ -42,7 +42,7 @@ _PIP_ONLY = ("PIP_NO_INDEX", "PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_CLIEN
 
 @dataclass(frozen=True)
 class Fetched:
-    """A fetched wheel, how long fetching (and unpacking) took, and pip's unpacked package dir."""
+    """A fetched wheel, how long fetching (and unpacking) took, and what was unpacked of it."""
 
     wheel: Path
     seconds: float
@@ -52,7 +52,9 @@ class Fetched:
 class Prefetch:
     """Wheels being fetched in the background, one thread per tool."""
 
-    def __init__(self, names: Iterable[Tool], settings: Mapping[str, str], arch: str, parent: Path | None) -> None:
+    def __init__(
+        self, names: Iterable[Tool], settings: Mapping[str, str], arch: str, parent: Path | None, unpack: set[Tool]
+    ) -> None:
         # No `.toml` beside it: a lifecycle exports and caches nothing of this directory.
         self.directory = Path(tempfile.mkdtemp(prefix=".tool-wheels-", dir=parent))
         atexit.register(shutil.rmtree, self.directory, ignore_errors=True)  # wheels nobody took
@@ -61,7 +63,8 @@ class Prefetch:
         atexit.register(self._wait)
         self._results: dict[str, Fetched | None] = {}
         self._threads = {
-            name: threading.Thread(target=self._fetch, args=(name, settings, arch), daemon=True) for name in names
+            name: threading.Thread(target=self._fetch, args=(name, settings, arch, name in unpack), daemon=True)
+            for name in names
         }
         for thread in self._threads.values():
             thread.start()
@@ -81,14 +84,14 @@ class Prefetch:
         for thread in self._threads.values():
             thread.join(timeout=60)
 
-    def _fetch(self, name: Tool, settings: Mapping[str, str], arch: str) -> None:
+    def _fetch(self, name: Tool, settings: Mapping[str, str], arch: str, unpack: bool) -> None:
         start = time.monotonic()
         try:
             wheel = fetch(name, TOOL_VERSIONS[name], self.directory, settings, arch)
         except Exception:  # any failure: pip fetches the tool later, and says why if it fails too
             wheel = None
         unpacked = None
-        if wheel is not None and name in ("pip", "uv"):
+        if wheel is not None and unpack:
             with contextlib.suppress(Exception):  # the layer unpacks it then
                 if name == "pip":
                     unpack_pip(wheel, self.directory / "lib")
@@ -98,13 +101,20 @@ class Prefetch:
         self._results[name] = Fetched(wheel, time.monotonic() - start, unpacked) if wheel is not None else None
 
 
-def start(names: Iterable[Tool], settings: Mapping[str, str], arch: str, parent: Path | None = None) -> Prefetch | None:
+def start(
+    names: Iterable[Tool],
+    settings: Mapping[str, str],
+    arch: str,
+    parent: Path | None = None,
+    unpack: Iterable[Tool] = (),
+) -> Prefetch | None:
     """Starts fetching the wheels of `names` into a new directory in `parent` (default: the
-    temporary directory); None when pip's settings say to leave it to pip."""
+    temporary directory), and unpacking those of `unpack` (pip, uv) for their layers; None when
+    pip's settings say to leave it to pip."""
     names = list(names)
     if not names or any(settings.get(name) for name in _PIP_ONLY) or _has_pip_config(settings):
         return None
-    return Prefetch(names, settings, arch, parent)
+    return Prefetch(names, settings, arch, parent, set(unpack))
 
 
 def unpack_uv(wheel: Path, version: str, binary: Path) -> Path:

@@ -135,7 +135,7 @@ def start_prefetch(ctx: Context, tool: Tool, runtime: Runtime, *, with_pip: bool
     needed: Tool = "uv" if tool == "uv" else "pip"
     if not is_current(ctx.layers_dir, tool, runtime) and not is_current(ctx.layers_dir, needed, runtime):
         names: list[Tool] = [needed, "pip"] if with_pip and needed != "pip" else [needed]
-        _prefetch = tool_wheels.start(names, ctx.settings, runtime.stack.arch, ctx.layers_dir)
+        _prefetch = tool_wheels.start(names, ctx.settings, runtime.stack.arch, ctx.layers_dir, unpack=[needed])
 
 
 def take_wheel(name: Tool) -> Path | None:
