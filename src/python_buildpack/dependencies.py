@@ -111,10 +111,11 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
             for command in installer.commands(tool, venv_dir):
                 run_checked(command)
 
-    if updatable and venv_layer.update(
-        opened, lambda venv_dir: pip_update.update(cast(Pip, installer), tool, venv_dir, app_dir, run_checked)
-    ):
-        return venv_layer.activate(env, ctx.layers_dir)
+    if updatable:
+        venv_dir = venv_layer.LAYER.layer(ctx.layers_dir).path
+        with pip_update.resolving(cast(Pip, installer), tool, venv_dir, app_dir, run_checked) as resolution:
+            if resolution is not None and venv_layer.update(opened, partial(pip_update.update, resolution)):
+                return venv_layer.activate(env, ctx.layers_dir)
     venv_layer.rebuild(ctx, base_env, opened, runtime, fill)
     return venv_layer.activate(env, ctx.layers_dir)
 

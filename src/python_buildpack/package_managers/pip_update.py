@@ -5,6 +5,7 @@ and keeps an installed version that still satisfies a loose requirement. So the 
 
 1. resolves the target set, what a fresh venv would get: the normal install command with
    `--dry-run --ignore-installed --report`, which never looks at the venv, so it runs while
+   the venv is copied aside (the rollback) and
 2. the normal install command updates the venv as `pip install -r` does;
 3. uninstalls every distribution of the venv outside the target set, and installs again with
    each target pinned by a constraints file if a version still differs (loose requirements);
@@ -20,8 +21,10 @@ from __future__ import annotations
 import json
 import re
 import tempfile
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path
 
@@ -38,44 +41,69 @@ RunChecked = Callable[..., Completed]
 _DIRECT = re.compile(r"://|\s@\s|^(-e|--editable)\b|^[./~]|\.(whl|zip|tar\.gz|tgz)$")
 
 
-def update(installer: Pip, tool: ToolInstall, venv: Path, app_dir: Path, run_checked: RunChecked) -> bool:
-    """Updates `venv` to the app's requirements; False when the caller must rebuild from scratch."""
+@dataclass
+class Resolution:
+    """The target set being resolved, started before the venv is copied aside for the update."""
+
+    installer: Pip
+    tool: ToolInstall
+    app_dir: Path
+    run_checked: RunChecked
+    install: list[str | Path]  # the normal install command
+    report: Path
+    future: Future[Completed]
+
+
+@contextmanager
+def resolving(
+    installer: Pip, tool: ToolInstall, venv: Path, app_dir: Path, run_checked: RunChecked
+) -> Iterator[Resolution | None]:
+    """Starts resolving the app's target set (step 1), for `update` to use; None when the venv
+    must be rebuilt from scratch instead (direct references). The dry run never looks at the
+    venv, so it runs while the venv is copied aside and updated; leaving waits for it."""
     *_, install = installer.commands(tool, venv)
     inputs = installer.inputs(app_dir)
     direct = [line for path in _requirement_files(app_dir, inputs) for line in _direct_lines(path)]
     if direct:
         output.step(f"Rebuilding from scratch: direct references ({', '.join(direct)}) are not compared by version")
-        return False
-    with tempfile.TemporaryDirectory(prefix="pip-update-") as tmp:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="pip-update-") as tmp, ThreadPoolExecutor(1) as pool:
         report = Path(tmp) / "report.json"
         resolve = _with_options(install, "--dry-run", "--ignore-installed", "--quiet", "--report", report)
-        timed = output.timed(f"Installing dependencies with {installer.name} {installer.version}")
-        with timed, ThreadPoolExecutor(1) as pool:
-            resolving = pool.submit(run_checked, resolve, echo=False)
-            run_checked(install)  # its errors, streamed, come first; the pool waits for the other
+        future = pool.submit(run_checked, resolve, echo=False)
+        yield Resolution(installer, tool, app_dir, run_checked, install, report, future)
+
+
+def update(resolution: Resolution, venv: Path) -> bool:
+    """Updates `venv` to the app's requirements; False when the caller must rebuild from scratch."""
+    installer, tool, run_checked = resolution.installer, resolution.tool, resolution.run_checked
+    install = resolution.install
+    with output.timed(f"Installing dependencies with {installer.name} {installer.version}"):
+        run_checked(install)  # its errors, streamed, come first
         try:
-            resolving.result()
+            resolution.future.result()
         except BuildError as error:  # the install worked: let a rebuild say what is wrong, if anything
             output.step(f"Rebuilding from scratch: resolving the target set failed ({error.title})")
             return False
-        target, direct = read_report(report)
-        if direct:  # a requirement that only resolution reveals as direct (e.g. from a constraints file)
-            output.step(f"Rebuilding from scratch: direct references ({', '.join(direct)}) are not compared by version")
+    target, direct = read_report(resolution.report)
+    if direct:  # a requirement that only resolution reveals as direct (e.g. from a constraints file)
+        output.step(f"Rebuilding from scratch: direct references ({', '.join(direct)}) are not compared by version")
+        return False
+    target.setdefault("pip", installer.version)  # the venv's own pip, from the pip layer
+    python = venv / "bin" / "python"
+    extra = sorted(set(installed(venv)) - set(target))
+    if extra:
+        output.step(f"Removing {', '.join(extra)} (no longer required)")
+        run_checked([python, tool.pip_main, "uninstall", "--yes", "--quiet", "--disable-pip-version-check", *extra])
+    if compare(target, installed(venv)):
+        if _requirement_files(resolution.app_dir, installer.inputs(resolution.app_dir), "--hash"):
+            output.step("Rebuilding from scratch: requirements with hashes do not accept an update's pins")
             return False
-        target.setdefault("pip", installer.version)  # the venv's own pip, from the pip layer
-        python = venv / "bin" / "python"
-        extra = sorted(set(installed(venv)) - set(target))
-        if extra:
-            output.step(f"Removing {', '.join(extra)} (no longer required)")
-            run_checked([python, tool.pip_main, "uninstall", "--yes", "--quiet", "--disable-pip-version-check", *extra])
-        if compare(target, installed(venv)):
-            if _requirement_files(app_dir, inputs, "--hash"):
-                output.step("Rebuilding from scratch: requirements with hashes do not accept an update's pins")
-                return False
-            constraints = Path(tmp) / "constraints.txt"
-            constraints.write_text("".join(f"{name}=={version}\n" for name, version in sorted(target.items())))
-            with output.timed("Moving installed versions to the resolved ones"):
-                run_checked(_with_options(install, "-c", constraints))
+        constraints = resolution.report.with_name("constraints.txt")
+        constraints.write_text("".join(f"{name}=={version}\n" for name, version in sorted(target.items())))
+        with output.timed("Moving installed versions to the resolved ones"):
+            run_checked(_with_options(install, "-c", constraints))
     differences = compare(target, installed(venv))
     if differences:
         output.step(f"The updated venv differs from the requirements ({'; '.join(differences)}): rebuilding")
