@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -227,18 +228,27 @@ class _ExtractingSink:
 
 
 class _BodyReader(io.RawIOBase):
-    """The response body's chunks as a readable stream; remembers the error the network raised."""
+    """The response body's chunks as a readable stream; remembers the error the network raised.
+
+    Reads and `drain` take turns: after a failed extraction, the archive's read-ahead thread
+    may still be inside a read when the body is drained.
+    """
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
         super().__init__()
         self._chunks = chunks
         self._pending = memoryview(b"")
         self._error: Exception | None = None
+        self._lock = threading.Lock()
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        with self._lock:
+            return self._readinto(buffer)
+
+    def _readinto(self, buffer: bytearray | memoryview) -> int:
         while not self._pending:
             try:
                 chunk = next(self._chunks, None)
@@ -259,8 +269,9 @@ class _BodyReader(io.RawIOBase):
             raise self._error
 
     def drain(self) -> None:
-        for _ in self._chunks:
-            pass
+        with self._lock:
+            for _ in self._chunks:
+                pass
 
 
 def archive_sha256(url: str, *, attempts: int = 4, backoff: float = 1.0) -> str:

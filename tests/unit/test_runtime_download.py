@@ -8,13 +8,17 @@ request counts are its own. Timeouts and back-off are tiny to keep the suite fas
 
 from __future__ import annotations
 
+import errno
 import io
+import os
 import socket
 import tarfile
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 import zstandard
@@ -28,15 +32,13 @@ from python_buildpack.errors import BuildError
 from python_buildpack.runtime_download import (
     DEFAULT_BASE_URL,
     MissingArchiveError,
+    _ExtractingSink,
     base_url,
     download,
     download_and_extract,
     runtime_url,
 )
 from python_buildpack_dev.lifecycle.runtime_mirror import Fault, Faults, file_sha256, serve
-
-if TYPE_CHECKING:
-    pass
 
 Capsys = pytest.CaptureFixture[str]
 FAST = {"backoff": 0.01, "read_timeout": 2.0, "connect_timeout": 2.0}
@@ -406,6 +408,40 @@ def test_interrupted_extraction_leaves_nothing(server: Server, tmp_path: Path, m
     monkeypatch.setattr(archive, "_write_file", write_then_cancel)
     with pytest.raises(KeyboardInterrupt):
         download_and_extract(server.url, tmp_path / "python", sha256=None, **FAST)
+    assert no_leftovers(tmp_path)
+
+
+def test_a_full_disk_while_the_network_stalls_is_reported_as_a_full_disk(
+    small_archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills while the read-ahead thread waits inside a read: the rest of the body is
+    still drained (for the checksum) once that read returns, and the error is the disk's."""
+    data = small_archive.read_bytes()
+    stalled = threading.Event()
+
+    def body() -> Iterator[bytes]:
+        for offset in range(0, len(data), 65536):
+            if offset == 1 << 20:
+                stalled.set()
+                time.sleep(0.5)  # the read-ahead thread is inside this read when the disk fills
+            yield data[offset : offset + 65536]
+
+    real_write = archive._write_file
+
+    def write(tar: tarfile.TarFile, member: tarfile.TarInfo, target: str) -> None:
+        if stalled.is_set():
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), target)
+        real_write(tar, member, target)
+
+    monkeypatch.setattr(archive, "_write_file", write)
+    sink = _ExtractingSink(tmp_path / "python", small_archive.name)
+    chunks = body()
+    sink(chunks)
+    with pytest.raises(BuildError) as info:
+        sink.commit()
+    sink.discard()
+    assert "No space left on device" in info.value.details
+    assert next(chunks, None) is None  # drained to the end
     assert no_leftovers(tmp_path)
 
 
