@@ -4,6 +4,7 @@ and hand-made hostile or damaged ones, each refused with nothing left behind.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import stat
@@ -11,17 +12,14 @@ import subprocess
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 import zstandard
 from support.archives import small_runtime
 
+from python_buildpack import archive as archive_module
 from python_buildpack.archive import extract_tar_zst
 from python_buildpack.errors import BuildError
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass
@@ -70,11 +68,6 @@ def workspace(tmp_path: Path) -> Path:
     (tmp_path / "layers").mkdir()
     (tmp_path / "outside").mkdir()
     return tmp_path
-
-
-# --- the real runtime ---------------------------------------------------------------------------
-
-
 
 
 # --- what is kept from members -------------------------------------------------------------
@@ -203,6 +196,24 @@ def test_failure_keeps_an_existing_empty_destination(workspace: Path) -> None:
     assert dest.is_dir()
     assert list(dest.iterdir()) == []
     assert [p.name for p in (workspace / "layers").iterdir()] == ["python"]
+
+
+def test_a_full_disk_fails_the_extraction_and_nothing_is_left(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_write = archive_module._write_file
+
+    def disk_full_at_m42(tar: tarfile.TarFile, member: tarfile.TarInfo, target: str) -> None:
+        if target.endswith("/m42.py"):  # a full disk is made for real in tests/e2e/test_reliability.py
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), target)
+        real_write(tar, member, target)
+
+    monkeypatch.setattr(archive_module, "_write_file", disk_full_at_m42)
+    archive = make_archive(workspace / "a.tar.zst", [f(f"lib/m{i}.py") for i in range(200)])
+    with pytest.raises(BuildError) as info:
+        extract_tar_zst(archive, workspace / "layers" / "python")
+
+    assert info.value.title == "Could not extract the Python runtime archive a.tar.zst"
+    assert "No space left on device" in info.value.details
+    assert list((workspace / "layers").iterdir()) == []
 
 
 # --- damaged archives --------------------------------------------------------------------------
