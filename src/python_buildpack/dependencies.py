@@ -18,7 +18,7 @@ checked, before the runtime was installed (project.py); this step only acts on t
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import cast
@@ -105,19 +105,41 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
             raise installer.failure(result, choice.files, runtime.version, advice)
         return result
 
+    def compile_bytecode(venv_dir: Path) -> None:
+        command = installer.compile_command(venv_dir)
+        if command is None:
+            return
+        result = _run(ctx, command, install_env(), app_dir, installer, echo=False)
+        if result.returncode not in (0, 1):  # 1: a file that does not compile, which pip ignores too
+            raise BuildError(
+                "Could not compile the dependencies' byte-code",
+                f"Compiling the venv's modules with Python {runtime.version} failed with exit status "
+                f"{result.returncode} (see the output above). Build again; if it fails the same way, "
+                "clear the app's build cache.",
+                output=result.tail(),
+            )
+
     def fill(venv_dir: Path) -> None:
         with output.timed(f"Installing dependencies with {installer.name} {installer.version}"):
             installer.prepare(tool, venv_dir)
             for command in installer.commands(tool, venv_dir):
                 run_checked(command)
+            compile_bytecode(venv_dir)
 
     if updatable:
         venv_dir = venv_layer.LAYER.layer(ctx.layers_dir).path
         with pip_update.resolving(cast(Pip, installer), tool, venv_dir, app_dir, run_checked) as resolution:
-            if resolution is not None and venv_layer.update(opened, partial(pip_update.update, resolution)):
+            if resolution is not None and venv_layer.update(opened, partial(_update, resolution, compile_bytecode)):
                 return venv_layer.activate(env, ctx.layers_dir)
     venv_layer.rebuild(ctx, base_env, opened, runtime, fill)
     return venv_layer.activate(env, ctx.layers_dir)
+
+
+def _update(resolution: pip_update.Resolution, compile_bytecode: Callable[[Path], None], venv: Path) -> bool:
+    if not pip_update.update(resolution, venv):
+        return False
+    compile_bytecode(venv)  # the updated packages' byte-code
+    return True
 
 
 def _run(

@@ -4,7 +4,7 @@ behind appear, and every command is recorded in a short form for the orchestrati
     runner = FakeRunner(failing={"sync": ["poetry.lock ... changed significantly since poetry.lock was last generated"]})
     ctx = layer_context(layers, runner=runner)
     ... dependencies.install(ctx, ...)
-    assert runner.commands == ["pip download pip", "compileall", "venv venv", "pip install -r requirements.txt", ...]
+    assert runner.commands == ["pip download pip", "compile", "venv venv", "pip install -r requirements.txt", "compile", ...]
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from python_buildpack import bytecode
 from python_buildpack.process import Completed, Echo
 
 PIP_MAIN = "import sys\nsys.exit(0)\n"
@@ -60,8 +61,8 @@ class FakeRunner:
         """`venv <dir name>`, `pip download pip`, `pip install -r requirements.txt`, `poetry sync`, ..."""
         if "venv" in args and "-m" in args:
             return f"venv {Path(args[-1]).name}"
-        if "compileall" in args:
-            return "compileall"
+        if str(bytecode.SCRIPT) in args:
+            return "compile"
         tool = next((Path(a).name for a in args if Path(a).name in ("pip", "pipenv", "poetry", "uv")), Path(args[0]).name)
         words = [a for a in args[args.index(next(a for a in args if Path(a).name == tool)) + 1 :] if not a.startswith("-")]
         verb = words[0] if words else ""

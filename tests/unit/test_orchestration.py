@@ -30,10 +30,10 @@ VERSION = "3.12.1"
 APPS = {"pip": "pip-flask", "pipenv": "pipenv-basic", "poetry": "poetry-basic", "uv": "uv-basic"}
 # What each manager runs on a cold build: tool layers, then the venv and its install.
 COLD = {
-    "pip": ["pip download pip", "compileall", "venv venv", "pip install -r requirements.txt"],
-    "pipenv": ["pip download pip", "compileall", "venv venv", "pip install pipenv", "venv venv", "pipenv install"],
-    "poetry": ["pip download pip", "compileall", "venv venv", "pip install poetry", "venv venv", "poetry sync"],
-    "uv": ["pip download pip", "compileall", "venv venv", "pip install uv", "venv venv", "uv sync"],
+    "pip": ["pip download pip", "compile", "venv venv", "pip install -r requirements.txt", "compile"],
+    "pipenv": ["pip download pip", "compile", "venv venv", "pip install pipenv", "compile", "venv venv", "pipenv install"],
+    "poetry": ["pip download pip", "compile", "venv venv", "pip install poetry", "compile", "venv venv", "poetry sync"],
+    "uv": ["pip download pip", "compile", "venv venv", "pip install uv", "compile", "venv venv", "uv sync"],
 }
 
 
@@ -121,7 +121,7 @@ def test_a_new_pin_discards_the_tool_layer_with_its_reason(tmp_path: Path, monke
     assert f"- Discarding cached uv downloads since the installer version changed from {old} to 99.0.0" in log
     assert f"- Discarding cached dependencies since the package manager version changed from {old}" in log
     assert "- Using cached pip" in log
-    assert runner.commands == ["venv venv", "pip install uv", "venv venv", "uv sync"]
+    assert runner.commands == ["venv venv", "pip install uv", "compile", "venv venv", "uv sync"]
 
 
 def test_switching_manager_drops_the_old_tool_layers(tmp_path: Path) -> None:
@@ -137,7 +137,7 @@ def test_switching_manager_drops_the_old_tool_layers(tmp_path: Path) -> None:
     assert "- Removing cached uv (this build does not use it)" in outcome.log
     assert "- Removing cached uv downloads (this build does not use uv)" in outcome.log
     assert not (app.layers_dir / "uv").exists() and not (app.layers_dir / "uv.toml").exists()
-    assert runner.commands == ["venv venv", "pip install -r requirements.txt"]  # pip was cached
+    assert runner.commands == ["venv venv", "pip install -r requirements.txt", "compile"]  # pip was cached
 
 
 def test_several_files_the_first_complete_entry_wins_and_the_log_names_it(tmp_path: Path) -> None:
@@ -149,7 +149,7 @@ def test_several_files_the_first_complete_entry_wins_and_the_log_names_it(tmp_pa
     assert "Package manager: pip" in outcome.log
     assert "Ignoring uv.lock, pyproject.toml: using requirements.txt" in outcome.log
     assert "requirements.txt (pip), poetry.lock (poetry), uv.lock (uv)" in outcome.log.replace("\n   ! ", " ")
-    assert runner.commands[-1] == "pip install -r requirements.txt"
+    assert runner.commands[-2:] == ["pip install -r requirements.txt", "compile"]
 
 
 def test_the_uv_installer_setting_is_ignored_for_lock_based_apps(tmp_path: Path) -> None:

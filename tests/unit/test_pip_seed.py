@@ -12,6 +12,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+from python_buildpack import bytecode
 from python_buildpack.layers.tools import ToolInstall
 from python_buildpack.package_managers.pip_seed import seed
 
@@ -47,8 +48,7 @@ def pip_layer(root: Path, *, entry_points: bool = True) -> ToolInstall:
         path = tool.pip_main.parent / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    compile_all = [sys.executable, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", tool.pip_main]
-    subprocess.run(compile_all, check=True)
+    subprocess.run(bytecode.command(Path(sys.executable), "unchecked-hash", [tool.pip_main.parent], ddir="."), check=True)
     return tool
 
 

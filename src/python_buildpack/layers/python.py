@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from .. import output
+from .. import bytecode, output
 from ..cnb.env import apply_layer
 from ..cnb.layers import Empty, Layer, LayerDefinition, LayerMetadata, Restored
 from ..cnb.models import LayerTypes
@@ -239,18 +239,17 @@ def _has_hash_pycs(stdlib: Path, major: str) -> bool:
 
 
 def _compile(ctx: Context, runtime: Runtime, stdlib: Path, env: dict[str, str]) -> None:
-    cmd = [str(runtime.python), "-m", "compileall", "-q", "-f", "-j", "0", "--invalidation-mode", "unchecked-hash",
-           str(stdlib)]  # fmt: skip
+    cmd = bytecode.command(runtime.python, "unchecked-hash", [stdlib])
     try:
         proc = ctx.run(cmd, env, runtime.home, echo=None)
     except OSError as error:
         proc = Completed(126, [str(error)])
-    # Exit status 1: some file did not compile (e.g. lib2to3 grammar tests), not fatal. Any
+    # Exit status 1: some file did not compile (e.g. lib2to3's test data), not fatal. Any
     # other status means the interpreter itself does not run.
     if proc.returncode not in (0, 1):
         raise BuildError(
             f"Python {runtime.version} does not run after installation",
-            f"`python3 -m compileall` failed with exit status {proc.returncode}. The runtime "
+            f"Compiling its standard library failed with exit status {proc.returncode}. The runtime "
             "archive may not match this stack.",
             output=proc.tail(),
         )

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from .. import output
+from .. import bytecode, output
 from ..cnb.layers import LayerDefinition, LayerMetadata, Restored
 from ..cnb.models import LayerTypes
 from ..context import Context
@@ -247,19 +247,19 @@ def _unpack(ctx: Context, tool: ToolInstall, runtime: Runtime, env: dict[str, st
     lib = tool.pip_main.parent
     if not (tool.pip_main / "__main__.py").is_file():
         tool_wheels.unpack_pip(tool.pip_wheel, lib)
-    # `-d .`: the byte-code names its source `./pip/...`, not this build-only layer, where pip
-    # apps' venvs use the same files (the import system names the real path when loading).
-    compile_cmd: list[str | Path] = [
-        runtime.python, "-m", "compileall", "-q", "-j", "0", "-d", ".", "--invalidation-mode", "unchecked-hash", lib,
-    ]  # fmt: skip
-    _run(ctx, tool, compile_cmd, env)
+    # `--ddir .`: the byte-code names its source `./pip/...`, not this build-only layer, where
+    # pip apps' venvs use the same files (the import system names the real path when loading).
+    _run(ctx, tool, bytecode.command(runtime.python, "unchecked-hash", [lib], ddir="."), env)
 
 
 def _install(ctx: Context, tool: ToolInstall, runtime: Runtime, env: dict[str, str], pip: ToolInstall) -> None:
     _run(ctx, tool, [runtime.python, "-m", "venv", "--without-pip", tool.home], env)
     python = tool.home / "bin" / "python"
-    install = ["install", *pip_options(env), "--root-user-action=ignore", f"{tool.name}=={tool.version}"]
-    _run(ctx, tool, [python, pip.pip_main, *install], env)
+    options = [*pip_options(env), "--root-user-action=ignore", "--no-compile"]
+    _run(ctx, tool, [python, pip.pip_main, "install", *options, f"{tool.name}=={tool.version}"], env)
+    # Unchecked-hash, on every core: nothing edits a tool's files, so no import re-reads a
+    # source to check its byte-code (pip's checked-hash, with SOURCE_DATE_EPOCH, would).
+    _run(ctx, tool, bytecode.command(python, "unchecked-hash", [tool.home / "lib"]), env)
     if not tool.executable().exists():
         raise BuildError(
             f"Installing {tool.name} {tool.version} did not produce {tool.executable().name}",

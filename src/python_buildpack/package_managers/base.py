@@ -56,6 +56,10 @@ class Installer(ABC):
     def commands(self, tool: ToolInstall, venv: Path) -> list[list[str | Path]]:
         """The install commands, run in order from the app dir."""
 
+    def compile_command(self, venv: Path) -> list[str | Path] | None:
+        """What compiles the byte-code the install commands left out (None: they compile it)."""
+        return None
+
     def environment(self, env: Mapping[str, str], venv: Path, app_dir: Path) -> dict[str, str]:
         """The installer's environment. `env` is the build environment with the venv layer
         applied (VIRTUAL_ENV, its bin/ first on PATH), the user's settings and the cache dir."""

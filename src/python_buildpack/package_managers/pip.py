@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from .. import bytecode
 from ..digests import file_digest, tree_digest
 from ..layers.tools import ToolInstall
 from ..process import Completed
@@ -63,7 +64,15 @@ class Pip(Installer):
     def commands(self, tool: ToolInstall, venv: Path) -> list[list[str | Path]]:
         python = venv / "bin" / "python"
         options = ["--no-input", "--disable-pip-version-check", "--root-user-action=ignore", "--progress-bar=off"]
-        return [[python, tool.pip_main, "install", *options, "-r", REQUIREMENTS, *self._dev_options()]]
+        # `--no-compile`: pip compiles file by file in its one process; compile_command uses every core.
+        install: list[str | Path] = [python, tool.pip_main, "install", *options, "--no-compile"]
+        return [[*install, "-r", REQUIREMENTS, *self._dev_options()]]
+
+    def compile_command(self, venv: Path) -> list[str | Path] | None:
+        # Checked-hash, as pip writes it under SOURCE_DATE_EPOCH (environment.py); only what
+        # lacks byte-code: a venv's earlier packages and its pip (from the pip layer) have it.
+        site = next(venv.glob("lib/python3*/site-packages"))
+        return bytecode.command(venv / "bin" / "python", "checked-hash", [site], missing=True)
 
     def _dev_options(self) -> list[str | Path]:
         return ["-r", DEV_REQUIREMENTS] if self.dev_requirements else []

@@ -50,6 +50,9 @@ class UvPip(Pip):
             return [install]  # prepared
         return [[*uv, "--no-progress", "--quiet", f"pip=={TOOL_VERSIONS['pip']}"], install]  # no byte-code
 
+    def compile_command(self, venv: Path) -> list[str | Path] | None:
+        return None  # `uv pip install --compile-bytecode` compiles on every core itself
+
     def environment(self, env: Mapping[str, str], venv: Path, app_dir: Path) -> dict[str, str]:
         result = super().environment(env, venv, app_dir)
         result["UV_PYTHON_DOWNLOADS"] = "never"

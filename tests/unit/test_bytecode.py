@@ -1,0 +1,124 @@
+"""bytecode.py: the parallel compile, run by real interpreters on real trees."""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from python_buildpack import bytecode
+from python_buildpack_dev.lifecycle.build_image import local_interpreters
+
+# Every local CPython the script promises to run on (3.8+), and this one.
+INTERPRETERS = {major: exe for major, exe in local_interpreters().items() if tuple(map(int, major.split("."))) >= (3, 8)}
+INTERPRETERS.setdefault(f"{sys.version_info[0]}.{sys.version_info[1]}", Path(sys.executable))
+UNCHECKED, CHECKED = 0b01, 0b11  # the flags word of a hash-based .pyc
+
+
+def tree(root: Path, count: int) -> list[Path]:
+    """`count` modules over nested packages, large and small (enough for several workers)."""
+    sources = []
+    for index in range(count):
+        path = root / f"pkg{index % 4}" / f"sub{index % 3}" / f"mod{index}.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"VALUE = {index}\n" + "def f(x):\n    return x + 1\n" * (index % 7) * 50)
+        sources.append(path)
+    return sources
+
+
+@functools.cache
+def cache_tag(python: Path) -> str:
+    tag = [python, "-c", "import sys; print(sys.implementation.cache_tag)"]
+    return subprocess.run(tag, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def pyc(source: Path, python: Path) -> Path:
+    return source.parent / "__pycache__" / f"{source.stem}.{cache_tag(python)}.pyc"
+
+
+def header(path: Path, python: Path = Path(sys.executable)) -> tuple[int, str]:
+    """The flags word of a .pyc and the source name in it, read by the Python that wrote it."""
+    read = "import marshal, sys; d = open(sys.argv[1], 'rb').read(); print(int.from_bytes(d[4:8], 'little'), marshal.loads(d[16:]).co_filename)"
+    flags, name = subprocess.run([python, "-c", read, path], capture_output=True, text=True, check=True).stdout.split(" ", 1)
+    return int(flags), name.rstrip("\n")
+
+
+@pytest.mark.parametrize("major", sorted(INTERPRETERS))
+def test_every_module_is_compiled_by_the_interpreter_that_runs_it(tmp_path: Path, major: str) -> None:
+    python = INTERPRETERS[major]
+    sources = tree(tmp_path / "lib", 200)
+    result = subprocess.run(
+        bytecode.command(python, "unchecked-hash", [tmp_path / "lib"], ddir="."), capture_output=True, text=True
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert all(pyc(source, python).is_file() for source in sources)
+    for source in sources[:3]:
+        assert header(pyc(source, python), python) == (UNCHECKED, "./" + source.relative_to(tmp_path / "lib").as_posix())
+    # Byte-code of byte-code is never made: __pycache__ holds .pyc files only.
+    assert not list((tmp_path / "lib").rglob("__pycache__/__pycache__"))
+
+
+def test_the_work_is_shared_among_forked_workers(tmp_path: Path) -> None:
+    """With more than one core, more than one process writes the byte-code (each its share)."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one core: one worker")
+    sources = tree(tmp_path / "lib", 200)
+    # The script run with py_compile wrapped: each call logs the pid of the process making it.
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import os, py_compile, runpy, sys\n"
+        "real, pids = py_compile.compile, sys.argv[1]\n"
+        "def compile(*a, **k):\n"
+        "    with open(pids, 'a') as log: log.write(f'{os.getpid()}\\n')\n"
+        "    return real(*a, **k)\n"
+        "py_compile.compile = compile\n"
+        "sys.argv = [sys.argv[2], *sys.argv[3:]]\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+    )
+    log = tmp_path / "pids"
+    script = bytecode.SCRIPT
+    subprocess.run([sys.executable, "-I", probe, log, script, "checked-hash", tmp_path / "lib"], check=True)
+    pids = log.read_text().split()
+    assert len(pids) == len(sources)
+    assert len(set(pids)) == min(len(os.sched_getaffinity(0)), 8, len(sources) // 32)
+    assert header(pyc(sources[-1], Path(sys.executable)))[0] == CHECKED
+
+
+def test_missing_compiles_only_what_has_no_byte_code(tmp_path: Path) -> None:
+    python = Path(sys.executable)
+    old, new = tmp_path / "site" / "old.py", tmp_path / "site" / "new.py"
+    old.parent.mkdir()
+    old.write_text("A = 1\n")
+    new.write_text("B = 2\n")
+    subprocess.run([python, "-m", "py_compile", old], check=True)  # timestamp-based, as an older install left it
+    before = pyc(old, python).read_bytes()
+    result = subprocess.run(bytecode.command(python, "checked-hash", [tmp_path / "site"], missing=True), check=False)
+    assert result.returncode == 0
+    assert pyc(old, python).read_bytes() == before
+    assert header(pyc(new, python)) == (CHECKED, str(new))
+
+
+def test_a_module_that_does_not_compile_is_named_and_the_others_are_compiled(tmp_path: Path) -> None:
+    python = Path(sys.executable)
+    sources = tree(tmp_path / "lib", 80)
+    broken = tmp_path / "lib" / "pkg0" / "py2_only.py"
+    broken.write_text("print 'hello'\n")
+    result = subprocess.run(
+        bytecode.command(python, "checked-hash", [tmp_path / "lib"]), capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"Could not compile {broken}: ") and result.stdout.count("\n") == 1
+    assert all(pyc(source, python).is_file() for source in sources)
+    assert not pyc(broken, python).exists()
+
+
+@pytest.mark.parametrize("args", [[], ["checked-hash"], ["fast", "lib"], ["checked-hash", "--ddir"]])
+def test_a_bad_command_line_is_refused(tmp_path: Path, args: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", bytecode.SCRIPT, *args], capture_output=True, text=True, cwd=tmp_path, check=False
+    )
+    assert result.returncode == 2 and result.stderr.startswith("usage: bytecode.py ")
