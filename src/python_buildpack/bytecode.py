@@ -12,6 +12,7 @@ one Python version), so it imports only the standard library and keeps to Python
 `--ddir` names sources `DIR/<path under ROOT>` in the byte-code, as `compileall -d` does.
 Exit status: 0; 1 when some file did not compile (named in the output: pip ignores such files,
 as the standard library's own test data); 2 on a bad command line; 3 when a worker died.
+A worker whose parent is gone (the build killed it: interrupted) stops at its next file.
 """
 
 from __future__ import annotations
@@ -72,12 +73,14 @@ def _share(jobs: list[tuple[int, Job]], workers: int) -> list[list[Job]]:
     return shares
 
 
-def _compile(share: list[Job], mode: str) -> int:
+def _compile(share: list[Job], mode: str, parent: int | None = None) -> int:
     import py_compile
 
     invalidation = py_compile.PycInvalidationMode[mode.upper().replace("-", "_")]
     failed = 0
     for source, shown in share:
+        if parent is not None and os.getppid() != parent:
+            return 3  # orphaned: the build killed the compile (interrupted), so stop writing into its layer
         try:
             py_compile.compile(source, dfile=shown, doraise=True, invalidation_mode=invalidation)
         except (py_compile.PyCompileError, OSError, UnicodeError, ValueError) as error:
@@ -113,14 +116,14 @@ def main(argv: Sequence[str]) -> int:
     mode, roots = args[0], args[1:]
     jobs = _jobs(roots, missing, ddir)
     first, *others = _share(jobs, _workers(len(jobs)))
-    children = []
+    children, parent = [], os.getpid()
     for share in others:
         sys.stdout.flush()
         pid = os.fork()
         if pid == 0:
             code = 3
             try:
-                code = _compile(share, mode)
+                code = _compile(share, mode, parent)
             finally:
                 sys.stdout.flush()
                 os._exit(code)

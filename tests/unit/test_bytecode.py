@@ -6,6 +6,7 @@ import functools
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -32,8 +33,9 @@ def tree(root: Path, count: int) -> list[Path]:
 
 @functools.cache
 def cache_tag(python: Path) -> str:
-    tag = [python, "-c", "import sys; print(sys.implementation.cache_tag)"]
-    return subprocess.run(tag, capture_output=True, text=True, check=True).stdout.strip()
+    tag: list[str | Path] = [python, "-c", "import sys; print(sys.implementation.cache_tag)"]
+    out: str = subprocess.run(tag, capture_output=True, text=True, check=True).stdout
+    return out.strip()
 
 
 def pyc(source: Path, python: Path) -> Path:
@@ -122,3 +124,35 @@ def test_a_bad_command_line_is_refused(tmp_path: Path, args: list[str]) -> None:
         [sys.executable, "-I", "-S", bytecode.SCRIPT, *args], capture_output=True, text=True, cwd=tmp_path, check=False
     )
     assert result.returncode == 2 and result.stderr.startswith("usage: bytecode.py ")
+
+
+def test_workers_stop_when_the_compile_is_killed(tmp_path: Path) -> None:
+    """An interrupted build kills the script; its forked workers must not write on into the layer."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one core: no forked worker")
+    tree(tmp_path / "lib", 200)
+    # py_compile slowed down, each call logged with its pid: the compile is still running when killed.
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import os, py_compile, runpy, sys, time\n"
+        "real, log = py_compile.compile, sys.argv[1]\n"
+        "def compile(*a, **k):\n"
+        "    with open(log, 'a') as out: out.write(f'{os.getpid()}\\n')\n"
+        "    time.sleep(0.05)\n"
+        "    return real(*a, **k)\n"
+        "py_compile.compile = compile\n"
+        "sys.argv = [sys.argv[2], *sys.argv[3:]]\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+    )
+    log = tmp_path / "calls"
+    proc = subprocess.Popen([sys.executable, "-I", probe, log, bytecode.SCRIPT, "checked-hash", tmp_path / "lib"])
+    deadline = time.monotonic() + 30
+    while len(set(log.read_text().split()) if log.exists() else ()) < 2:  # the parent and a worker
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait()
+    time.sleep(0.3)  # a worker in its current file finishes it, then sees its parent gone
+    calls = len(log.read_text().split())
+    time.sleep(0.5)
+    assert len(log.read_text().split()) == calls < 200
