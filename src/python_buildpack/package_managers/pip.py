@@ -71,8 +71,8 @@ class Pip(Installer):
     def compile_command(self, venv: Path) -> list[str | Path] | None:
         # Checked-hash, as pip writes it under SOURCE_DATE_EPOCH (environment.py); only what
         # lacks byte-code: a venv's earlier packages and its pip (from the pip layer) have it.
-        site = next(venv.glob("lib/python3*/site-packages"))
-        return bytecode.command(venv / "bin" / "python", "checked-hash", [site], missing=True)
+        # The venv's lib/ holds only site-packages.
+        return bytecode.command(venv / "bin" / "python", "checked-hash", [venv / "lib"], missing=True)
 
     def _dev_options(self) -> list[str | Path]:
         return ["-r", DEV_REQUIREMENTS] if self.dev_requirements else []
