@@ -27,8 +27,9 @@ def _never(_: str) -> bool:
 
 @dataclass
 class FakeRunner:
-    # A command whose short form contains a key fails with these output lines (exit status 1).
+    # A command whose short form contains a key fails with these output lines (`failing_status`).
     failing: Mapping[str, list[str]] = field(default_factory=dict)
+    failing_status: int = 1
     # Distributions "installed" into the venv by an install command: name → version.
     installs: Mapping[str, str] = field(default_factory=lambda: {"flask": "3.1.3"})
     commands: list[str] = field(default_factory=list)
@@ -52,7 +53,7 @@ class FakeRunner:
                 for line in lines:
                     if echo is not None and not hide(line):
                         echo(line)
-                return Completed(1, list(lines))
+                return Completed(self.failing_status, list(lines))
         self._effects(args, env)
         return Completed(0, [])
 

@@ -189,3 +189,25 @@ def test_the_app_is_analysed_before_any_download(tmp_path: Path, files: dict[str
     assert title in raised.value.title
     assert runner.commands == [] and list((tmp_path / "layers").iterdir()) == []
     assert "## Installing Python" not in out.getvalue()
+
+
+def test_a_dead_byte_code_compile_fails_the_build_and_keeps_the_previous_venv(tmp_path: Path) -> None:
+    app = deps_app(tmp_path, "pip")
+    app.install(runner=FakeRunner()).ok()
+    venv_toml = (app.layers_dir / "venv.toml").read_bytes()
+    (app.layers_dir / "venv" / "marker").write_text("first build")
+
+    # A setting in the venv's key: the venv is rebuilt, and its compile's worker dies (status 3).
+    dead = FakeRunner(failing={"compile": ["worker died"]}, failing_status=3)
+    outcome = app.install(runner=dead, BP_PYTHON_INSTALL_DEV_DEPENDENCIES="true")
+    assert dead.commands == ["venv venv", "pip install -r requirements.txt", "compile"]
+    assert outcome.error is not None and outcome.error.title == "Could not compile the dependencies' byte-code"
+    assert "exit status 3" in outcome.error.details and "Traceback" not in outcome.log
+    assert (app.layers_dir / "venv" / "marker").read_text() == "first build"
+    assert (app.layers_dir / "venv.toml").read_bytes() == venv_toml
+    assert not (app.layers_dir / ".venv-previous").exists()
+
+    # Status 1, a module that does not compile (pip ignores those too), is no error.
+    skipped = FakeRunner(failing={"compile": ["Could not compile bad.py: invalid syntax"]})
+    app.install(runner=skipped, BP_PYTHON_INSTALL_DEV_DEPENDENCIES="true").ok()
+    assert skipped.commands[-1] == "compile"
