@@ -90,7 +90,8 @@ def _launch(ctx: Context, venv: Path) -> None:
     web_concurrency.install(ctx)
     output.step("WEB_CONCURRENCY is set at start from the container's memory (256 MB per process)")
     gunicorn.install(ctx)
-    output.step("Gunicorn defaults: FORWARDED_ALLOW_IPS=*, GUNICORN_CMD_ARGS=--access-logfile - (values you set win)")
+    output.step("Gunicorn defaults: FORWARDED_ALLOW_IPS=*, GUNICORN_CMD_ARGS=--access-logfile -, "
+                "XDG_RUNTIME_DIR=/tmp (values you set win)")
     mention = sqlalchemy_urls.install(ctx)
     if mention:
         output.step(

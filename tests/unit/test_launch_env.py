@@ -29,13 +29,15 @@ def test_gunicorn_defaults_are_launch_defaults(tmp_path: Path) -> None:
     env_dir = tmp_path / "gunicorn" / "env.launch"
     assert (env_dir / "FORWARDED_ALLOW_IPS.default").read_bytes() == b"*"
     assert (env_dir / "GUNICORN_CMD_ARGS.default").read_bytes() == b"--access-logfile -"
+    assert (env_dir / "XDG_RUNTIME_DIR.default").read_bytes() == b"/tmp"
     assert toml_io.load(tmp_path / "gunicorn.toml")["types"] == {"build": False, "launch": True, "cache": False}
     env: dict[str, str] = {}
     apply_env_dir(env, env_dir)
-    assert env == {"FORWARDED_ALLOW_IPS": "*", "GUNICORN_CMD_ARGS": "--access-logfile -"}
-    user = {"GUNICORN_CMD_ARGS": "--timeout 60", "FORWARDED_ALLOW_IPS": "10.0.0.1"}
+    assert env == {"FORWARDED_ALLOW_IPS": "*", "GUNICORN_CMD_ARGS": "--access-logfile -", "XDG_RUNTIME_DIR": "/tmp"}
+    user = {"GUNICORN_CMD_ARGS": "--timeout 60", "FORWARDED_ALLOW_IPS": "10.0.0.1", "XDG_RUNTIME_DIR": "/run/user/1"}
     apply_env_dir(user, env_dir)
-    assert user == {"GUNICORN_CMD_ARGS": "--timeout 60", "FORWARDED_ALLOW_IPS": "10.0.0.1"}  # the user's win
+    assert user == {"GUNICORN_CMD_ARGS": "--timeout 60", "FORWARDED_ALLOW_IPS": "10.0.0.1",
+                    "XDG_RUNTIME_DIR": "/run/user/1"}  # the user's win
 
 
 # --- the SQLAlchemy layer: installed only for apps that mention it --------------------
