@@ -93,7 +93,7 @@ def test_malformed_files_never_crash_detect(tmp_path: Path) -> None:
 def test_works_from_read_only_buildpack_dir_and_app_dir(tmp_path: Path) -> None:
     # (as root the write bits do not stop writes; the app dir is checked for changes instead)
     bp = tmp_path / "bp"
-    shutil.copytree(BUILDPACK_DIR, bp, ignore=shutil.ignore_patterns(".venv", ".git", "tests", "__pycache__", ".*cache"))
+    shutil.copytree(BUILDPACK_DIR, bp, ignore=shutil.ignore_patterns(".venv", ".git", ".tools", "tests", "__pycache__", ".*cache"))
     app = tmp_path / "app"
     app.mkdir()
     (app / "requirements.txt").write_text("flask\n")

@@ -3,9 +3,10 @@
     local-lifecycle build [APP]           detect + build + export (APP defaults to examples/flask-pip)
     local-lifecycle run [APP] [--check]   start a process of the built app (default: web)
 
-Two engines (`--engine`): `reference` runs the real CNB lifecycle phases and launcher built by
+Three engines (`--engine`): `reference` runs the real CNB lifecycle phases and launcher built by
 dev/setup (the default when they are in .tools/bin) on the packaged buildpack; `emulated` is
-this package's own emulation of them, for machines without Go and for fault injection.
+this package's own emulation of them, for machines without Go and for fault injection; `pack`
+is `pack build` with a stand-in builder on the Docker daemon of `dev/docker`, then `docker run`.
 
 The production runtime host may be out of reach (CI, air-gapped machines), so by default the
 runtime comes from a private mirror made from a local interpreter and served on loopback:
@@ -53,8 +54,13 @@ def _env_pairs(values: list[str]) -> dict[str, str]:
 
 
 @contextmanager
-def local_runtime_mirror(prefixes: list[Path], stack: str, arch: str) -> Iterator[dict[str, str]]:
-    """Serves runtime archives made from local interpreters; yields the platform env to use them."""
+def local_runtime_mirror(prefixes: list[Path], stack: str, arch: str,
+                         extra: list[Path] | None = None) -> Iterator[dict[str, str]]:
+    """Serves runtime archives made from local interpreters; yields the platform env to use them.
+
+    The newest of `prefixes` is the catalogue's default; `extra` interpreters are only listed
+    (the one lib/bootstrap.sh fetches to run the buildpack on an image without a usable python3).
+    """
     import hashlib
     import subprocess
 
@@ -64,7 +70,8 @@ def local_runtime_mirror(prefixes: list[Path], stack: str, arch: str) -> Iterato
     files = mirror_dir / "files"
     majors: dict[str, str] = {}
     pins: dict[str, str] = {}
-    for prefix in prefixes:
+    defaults: list[str] = []
+    for prefix in [*prefixes, *(extra or [])]:
         python = prefix / "bin" / "python3"
         version = subprocess.run(
             [str(python), "-c", "import platform; print(platform.python_version())"],
@@ -74,10 +81,12 @@ def local_runtime_mirror(prefixes: list[Path], stack: str, arch: str) -> Iterato
             prefix, files, version, STACK_TO_UBUNTU[stack], arch, cache_dir=mirror_dir / "cache"
         )
         majors[version.rsplit(".", 1)[0]] = version
+        if prefix in prefixes:
+            defaults.append(version.rsplit(".", 1)[0])
         pins[archive.name] = hashlib.sha256(archive.read_bytes()).hexdigest()
         say(f"runtime mirror: {archive.name} (from {prefix})")
     catalog = files / f"catalog-{stack}.toml"
-    default = sorted(majors, key=lambda m: tuple(int(p) for p in m.split(".")))[-1]
+    default = sorted(defaults, key=lambda m: tuple(int(p) for p in m.split(".")))[-1]
     write_catalog(catalog, {stack: majors}, default, pins)
     with serve(files) as base_url:
         say(f"runtime mirror: serving {files} at {base_url}")
@@ -87,6 +96,8 @@ def local_runtime_mirror(prefixes: list[Path], stack: str, arch: str) -> Iterato
 def _engine(args: argparse.Namespace) -> ReferenceTools | None:
     """The reference tools when that engine is chosen (or defaulted to), None for the emulation."""
     tools = ReferenceTools.find()
+    if args.engine == "pack":
+        return tools
     if args.engine == "reference" and tools is None:
         raise SystemExit("[local-lifecycle] --engine reference: no lifecycle/launcher in .tools/bin: run dev/setup")
     if args.engine == "emulated":
@@ -105,6 +116,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         say(f"no such app directory: {app}")
         return 2
     tools = _engine(args)
+    if args.engine == "pack":
+        return _pack_build(args, app)
     ws = _workspace(app, args, tools is not None)
     if args.clear_cache:
         from .workspace import remove
@@ -148,6 +161,25 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _pack_build(args: argparse.Namespace, app: Path) -> int:
+    from python_buildpack_dev.containers import commands
+    from python_buildpack_dev.containers.stand_ins import Variant
+
+    from .build_image import ensure_artifact, local_interpreters
+
+    artifact = ensure_artifact(BUILDPACK_DIR, default_root().parent / "artifact" / "scalingo-python", say)
+    platform_env = host_trust_env() | _env_pairs(args.env)
+    say(f"building {app} for {args.stack} with pack (build image: {args.build_image})")
+    if args.runtime != "local":
+        return commands.build(args, app, artifact, platform_env, say)
+    prefixes = [Path(p) for p in args.python_prefix] or [Path(sys.base_prefix)]
+    # An image without a python3 the buildpack can run on bootstraps one from the same mirror.
+    bootstrap = local_interpreters().get("3.12") if args.build_image != Variant.SUPPORTED.value else None
+    extra = [bootstrap.parent.parent] if bootstrap else []
+    with local_runtime_mirror(prefixes, args.stack, args.arch, extra=extra) as mirror:
+        return commands.build(args, app, artifact, mirror | platform_env, say)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -156,6 +188,13 @@ def _free_port() -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     app = Path(args.app).resolve()
+    if args.engine == "pack":
+        from python_buildpack_dev.containers import commands
+
+        runtime_env = _env_pairs(args.env)
+        port = args.port or _free_port()
+        runtime_env.setdefault("PORT", str(port))
+        return commands.run(args, app, runtime_env, int(runtime_env["PORT"]), say)
     tools = _engine(args)
     ws = _workspace(app, args, tools is not None)
     launcher: Launcher | ReferenceLauncher = Launcher(ws) if tools is None else ReferenceLauncher(ws)
@@ -202,8 +241,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("app", nargs="?", default=str(DEFAULT_APP), help="app directory (default: %(default)s)")
         p.add_argument("--workdir", help=f"where images and caches live (default: under {default_root()})")
         p.add_argument("--env", "-e", action="append", default=[], metavar="NAME=VALUE")
-        p.add_argument("--engine", choices=["reference", "emulated"],
-                       help="reference: the real lifecycle from .tools/bin (default when built); emulated: ours")
+        p.add_argument("--engine", choices=["reference", "emulated", "pack"],
+                       help="reference: the real lifecycle from .tools/bin (default when built); emulated: ours; "
+                            "pack: pack build and docker run on the Docker daemon of dev/docker")
 
     build = sub.add_parser("build", help="detect, build and export an app")
     common(build)
@@ -215,6 +255,10 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--python-prefix", action="append", default=[],
                        help="interpreter prefix to mirror (repeatable; default: this interpreter's)")
     build.add_argument("--clear-cache", action="store_true", help="forget cached layers first")
+    build.add_argument("--build-image", choices=["supported", "unsupported-python", "no-python"],
+                       default="supported",
+                       help="pack engine: the stand-in build image's python3 (the stack's, an unsupported "
+                            "one, none)")
     build.set_defaults(func=cmd_build)
 
     run = sub.add_parser("run", help="start a process of the built app")
@@ -223,6 +267,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--port", type=int)
     run.add_argument("--check", action="store_true", help="GET / once it listens, print the answer, stop")
     run.add_argument("--timeout", type=float, default=30)
+    run.add_argument("--memory", "-m", help="pack engine: the container's memory limit (docker run --memory)")
+    run.add_argument("--user", "-u", help="pack engine: run as this uid[:gid] (docker run --user)")
+    run.add_argument("--read-only", action="store_true",
+                     help="pack engine: read-only root filesystem, with a tmpfs /tmp")
     run.add_argument("args", nargs="*", help="arguments replacing the process's default args")
     run.set_defaults(func=cmd_run)
 

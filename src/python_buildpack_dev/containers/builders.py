@@ -1,0 +1,172 @@
+"""Builders for `pack build`: a stand-in build and run image, the reference lifecycle and the buildpack.
+
+`pack builder create` downloads the lifecycle from GitHub unless the builder's configuration
+names an archive, and GitHub is out of reach here: the archive is assembled from the lifecycle
+and launcher dev/setup built (`.tools/bin`), laid out as a lifecycle release is (`lifecycle.toml`
+with the APIs it supports, `lifecycle/` with the binary, its phase names and the launcher).
+
+A builder is remade when its inputs change (the images, the lifecycle, the packaged
+buildpack's files); its recipe and image id are recorded beside the stand-ins'.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import re
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from python_buildpack.cnb import toml_io
+from python_buildpack.cnb.descriptor import BuildpackDescriptor
+
+from ..lifecycle.reference import ReferenceTools
+from .daemon import STATE, Docker, DockerError
+from .stand_ins import NAMESPACE, StandIns, Variant, _digest
+
+PHASES = ("analyzer", "builder", "creator", "detector", "exporter", "extender", "rebaser", "restorer")
+SBOM_FORMATS = ["application/vnd.cyclonedx+json", "application/spdx+json", "application/syft+json"]
+
+
+def builder_name(stack: str, variant: Variant = Variant.SUPPORTED) -> str:
+    suffix = "" if variant is Variant.SUPPORTED else f"-{variant.value}"
+    return f"{NAMESPACE}/builder:{stack}{suffix}"
+
+
+def _apis(tools: ReferenceTools) -> dict[str, list[str]]:
+    """The Platform and Buildpack APIs the lifecycle supports: the binary reports only its version,
+    so they are read from the source it was built from (`api/apis.go`), as its release packager does."""
+    source = _lifecycle_source(tools.version())
+    text = (source / "api" / "apis.go").read_text(encoding="utf-8")
+    found = {}
+    for name in ("Platform", "Buildpack"):
+        match = re.search(rf"{name} = newApisMustParse\(\[\]string\{{([^}}]*)\}}", text)
+        if not match:
+            raise DockerError(f"cannot read the lifecycle's supported {name} APIs from {source}/api/apis.go")
+        found[name.lower()] = re.findall(r'"([0-9.]+)"', match.group(1))
+    return found
+
+
+def _lifecycle_source(version: str) -> Path:
+    """The lifecycle's module source, which dev/setup's `go build` left in the module cache."""
+    gomodcache = subprocess.run(["go", "env", "GOMODCACHE"], capture_output=True, text=True, check=True).stdout.strip()
+    path = Path(gomodcache) / "github.com" / "buildpacks" / f"lifecycle@v{version}"
+    if not path.is_dir():
+        raise DockerError(f"the lifecycle's source is not in the Go module cache ({path}): run dev/setup")
+    return path
+
+
+def lifecycle_archive(tools: ReferenceTools, dest_dir: Path) -> Path:
+    """A release-shaped lifecycle archive made from `.tools/bin`, once per build of the binaries."""
+    version = tools.version()
+    stats = [(path.stat().st_size, path.stat().st_mtime_ns) for path in (tools.lifecycle, tools.launcher)]
+    archive = dest_dir / f"lifecycle-v{version}+{_digest(version, repr(stats))[:12]}.tgz"
+    if archive.is_file():
+        return archive
+    apis = _apis(tools)
+    descriptor = {
+        "apis": {"buildpack": {"deprecated": [], "supported": apis["buildpack"]},
+                 "platform": {"deprecated": [], "supported": apis["platform"]}},
+        "api": {"platform": apis["platform"][0], "buildpack": apis["buildpack"][0]},
+        "lifecycle": {"version": version, "sbom-formats": SBOM_FORMATS},
+    }
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    partial = archive.with_suffix(".partial")
+    with partial.open("wb") as out, gzip.GzipFile(fileobj=out, mode="wb", mtime=0, compresslevel=1) as gz, \
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        def add(name: str, data: bytes | None = None, *, mode: int = 0o755, link: str | None = None) -> None:
+            info = tarfile.TarInfo(name)
+            info.mtime = 315532801
+            info.mode = mode
+            if link is not None:
+                info.type, info.linkname = tarfile.SYMTYPE, link
+            elif data is None:
+                info.type = tarfile.DIRTYPE
+            else:
+                info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+
+        add("lifecycle.toml", tomli_w.dumps(descriptor).encode(), mode=0o644)
+        add("lifecycle")
+        add("lifecycle/lifecycle", tools.lifecycle.read_bytes())
+        add("lifecycle/launcher", tools.launcher.read_bytes())
+        for phase in PHASES:
+            add(f"lifecycle/{phase}", link="lifecycle")
+    partial.rename(archive)
+    return archive
+
+
+def buildpack_digest(artifact: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in artifact.rglob("*") if p.is_file() and not p.is_symlink()):
+        digest.update(str(path.relative_to(artifact)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def builder_config(
+    artifact: Path, build_image: str, run_image: str, lifecycle: Path, description: str
+) -> dict[str, Any]:
+    """builder.toml: one buildpack, one group, the images and the lifecycle archive."""
+    descriptor = BuildpackDescriptor.model_validate(toml_io.load(artifact / "buildpack.toml"))
+    bp = descriptor.buildpack
+    return {
+        "description": description,
+        "buildpacks": [{"id": bp.id, "version": bp.version, "uri": str(artifact)}],
+        "order": [{"group": [{"id": bp.id, "version": bp.version}]}],
+        "build": {"image": build_image},
+        "run": {"images": [{"image": run_image}]},
+        "lifecycle": {"uri": str(lifecycle)},
+    }
+
+
+@dataclass
+class Builders:
+    """Makes (once per input) the stand-in builders in one daemon."""
+
+    docker: Docker
+    pack: Path
+    tools: ReferenceTools
+    log: Callable[[str], None] = print
+    state: Path = STATE
+
+    def __post_init__(self) -> None:
+        self.stand_ins = StandIns(self.docker, self.log, self.state)
+
+    def ensure(self, stack: str, artifact: Path, variant: Variant = Variant.SUPPORTED) -> str:
+        build_image = self.stand_ins.build_image(stack, variant)
+        run_image = self.stand_ins.run_image(stack)
+        lifecycle = lifecycle_archive(self.tools, self.state / "lifecycle")
+        name = builder_name(stack, variant)
+        recipe = _digest(self.docker.image_id(build_image) or "", self.docker.image_id(run_image) or "",
+                         lifecycle.name, buildpack_digest(artifact))
+        description = (f"Stand-in builder for {stack} ({variant.value} build image): Debian-made images, "
+                       f"the reference lifecycle built here, scalingo/python from {artifact}")
+        config = builder_config(artifact, build_image, run_image, lifecycle, description)
+        return self.stand_ins._ensure(name, recipe, lambda: self._create(name, config))
+
+    def _create(self, name: str, config: dict[str, Any]) -> None:
+        self.log(f"pack builder create {name} ...")
+        with tempfile.TemporaryDirectory(prefix="builder-") as tmp:
+            path = Path(tmp) / "builder.toml"
+            path.write_text(tomli_w.dumps(config))
+            done = subprocess.run(
+                [str(self.pack), "builder", "create", name, "--config", str(path), "--pull-policy", "never"],
+                capture_output=True, text=True, check=False, env=pack_env(self.docker, self.state),
+            )
+        if done.returncode != 0:
+            raise DockerError(f"pack builder create {name} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+
+
+def pack_env(docker: Docker, state: Path = STATE) -> dict[str, str]:
+    """pack's environment: the tier's daemon, and its config kept out of ~/.pack."""
+    home = state / "pack-home"
+    home.mkdir(parents=True, exist_ok=True)
+    return docker.env({"PACK_HOME": str(home)})
