@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from support.builds import APPS, ARCH, PYTHON_MAJOR, PYTHON_VERSION, AppBuild, Reference, RuntimeMirror
+from support.containers import PackEngine
 
 from python_buildpack.stacks import STACK_TO_UBUNTU
 from python_buildpack_dev.lifecycle.build_image import build_user, grant_traverse, host_trust_env
@@ -133,3 +135,59 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if e2e_dir in item.path.parents:
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def pack_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PackEngine]:
+    """The pack engine: the tier's Docker daemon, pack, the stand-in builders (made on first use,
+    then reused) and a runtime mirror on 127.0.0.1 whose catalogue the builds read at
+    /runtime-mirror. The mirror has this interpreter's version (the default) and a CPython the
+    buildpack vendors its dependencies for, which build images without a usable python3 bootstrap."""
+    from support.artifact import packaged_artifact
+
+    from python_buildpack_dev.containers.commands import mirror_env
+    from python_buildpack_dev.containers.daemon import find
+    from python_buildpack_dev.containers.stand_ins import STACKS
+    from python_buildpack_dev.lifecycle.build_image import local_interpreters
+    from python_buildpack_dev.package.targets import DEFAULT_PYTHONS
+
+    docker = find()
+    if isinstance(docker, str):
+        pytest.skip(f"the container tier is off: {docker}")
+    tools = ReferenceTools.find()
+    if tools is None or tools.pack is None:
+        pytest.skip("no pack in .tools/bin (dev/setup builds it when Go is available)")
+    interpreters = local_interpreters()
+    bootstrap = PYTHON_MAJOR if PYTHON_MAJOR in DEFAULT_PYTHONS else max(
+        (v for v in DEFAULT_PYTHONS if v in interpreters), default=None)
+    if bootstrap is None:
+        pytest.skip(f"needs a local CPython of {', '.join(DEFAULT_PYTHONS)} for the bootstrap path")
+    versions = {PYTHON_MAJOR: (Path(sys.base_prefix), PYTHON_VERSION)}
+    if bootstrap != PYTHON_MAJOR:
+        exe = interpreters[bootstrap]
+        version = subprocess.run([str(exe), "-c", "import platform; print(platform.python_version())"],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+        versions[bootstrap] = (exe.parents[1], version)
+    directory = tmp_path_factory.mktemp("container-mirror")
+    pins = {}
+    for ubuntu in STACKS.values():
+        for prefix, version in versions.values():
+            archive = make_runtime_archive(prefix, directory, version, ubuntu, ARCH,
+                                           cache_dir=TEST_CACHE / "runtime-archives")
+            pins[archive.name] = file_sha256(archive)
+    catalog = write_catalog(directory / "catalog.toml",
+                            {stack: {major: version for major, (_, version) in versions.items()} for stack in STACKS},
+                            default=PYTHON_MAJOR, artifacts=pins)
+    # The build user (1000) reads the catalogue through the mount.
+    directory.chmod(0o755)
+    for path in directory.iterdir():
+        path.chmod(0o644)
+    artifact = packaged_artifact(tmp_path_factory.getbasetemp() / "packaged")
+    with serve(directory) as base_url:
+        env, volumes = mirror_env({"BP_PYTHON_RUNTIME_BASE_URL": base_url, "BP_PYTHON_RUNTIME_CATALOG": str(catalog)}
+                                  | host_trust_env())
+        engine = PackEngine(docker, tools, artifact.directory, env, volumes)
+        try:
+            yield engine
+        finally:
+            engine.clean_up()

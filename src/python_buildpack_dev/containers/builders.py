@@ -14,11 +14,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import re
+import shutil
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,7 @@ from python_buildpack.cnb.descriptor import BuildpackDescriptor
 
 from ..lifecycle.reference import ReferenceTools
 from .daemon import STATE, Docker, DockerError
-from .stand_ins import NAMESPACE, StandIns, Variant, _digest
+from .stand_ins import HOST_CA_BUNDLE, NAMESPACE, RECIPE_VERSION, StandIns, Variant, _digest
 
 PHASES = ("analyzer", "builder", "creator", "detector", "exporter", "extender", "rebaser", "restorer")
 SBOM_FORMATS = ["application/vnd.cyclonedx+json", "application/spdx+json", "application/syft+json"]
@@ -111,16 +113,25 @@ def buildpack_digest(artifact: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def _identity(buildpack_dir: Path) -> tuple[str, str]:
+    data = toml_io.load(buildpack_dir / "buildpack.toml")["buildpack"]
+    return str(data["id"]), str(data["version"])
+
+
 def builder_config(
-    artifact: Path, build_image: str, run_image: str, lifecycle: Path, description: str
+    artifact: Path, build_image: str, run_image: str, lifecycle: Path, description: str,
+    later: Sequence[Path] = (),
 ) -> dict[str, Any]:
-    """builder.toml: one buildpack, one group, the images and the lifecycle archive."""
+    """builder.toml: the buildpack (then `later` ones) in one group, the images and the lifecycle archive."""
     descriptor = BuildpackDescriptor.model_validate(toml_io.load(artifact / "buildpack.toml"))
     bp = descriptor.buildpack
+    others = [(_identity(path), path) for path in later]
     return {
         "description": description,
-        "buildpacks": [{"id": bp.id, "version": bp.version, "uri": str(artifact)}],
-        "order": [{"group": [{"id": bp.id, "version": bp.version}]}],
+        "buildpacks": [{"id": bp.id, "version": bp.version, "uri": str(artifact)},
+                       *({"id": id_, "version": version, "uri": str(path)} for (id_, version), path in others)],
+        "order": [{"group": [{"id": bp.id, "version": bp.version},
+                             *({"id": id_, "version": version} for (id_, version), _ in others)]}],
         "build": {"image": build_image},
         "run": {"images": [{"image": run_image}]},
         "lifecycle": {"uri": str(lifecycle)},
@@ -140,17 +151,62 @@ class Builders:
     def __post_init__(self) -> None:
         self.stand_ins = StandIns(self.docker, self.log, self.state)
 
-    def ensure(self, stack: str, artifact: Path, variant: Variant = Variant.SUPPORTED) -> str:
+    def ensure(self, stack: str, artifact: Path, variant: Variant = Variant.SUPPORTED,
+               later: Sequence[Path] = ()) -> str:
+        """The builder of `stack`'s stand-ins with the buildpack, then the `later` buildpacks in its group."""
         build_image = self.stand_ins.build_image(stack, variant)
         run_image = self.stand_ins.run_image(stack)
         lifecycle = lifecycle_archive(self.tools, self.state / "lifecycle")
-        name = builder_name(stack, variant)
+        inputs = [buildpack_digest(path) for path in (artifact, *later)]
+        name = builder_name(stack, variant) + (f"-group-{_digest(*inputs[1:])[:8]}" if later else "")
         recipe = _digest(self.docker.image_id(build_image) or "", self.docker.image_id(run_image) or "",
-                         lifecycle.name, buildpack_digest(artifact))
+                         lifecycle.name, *inputs)
         description = (f"Stand-in builder for {stack} ({variant.value} build image): Debian-made images, "
                        f"the reference lifecycle built here, scalingo/python from {artifact}")
-        config = builder_config(artifact, build_image, run_image, lifecycle, description)
+        config = builder_config(artifact, build_image, run_image, lifecycle, description, later)
         return self.stand_ins._ensure(name, recipe, lambda: self._create(name, config))
+
+    def lifecycle_image(self) -> str:
+        """The lifecycle image pack runs the privileged phases in when the builder is not trusted
+        (or buildpacks are added to it): a release's image is unpullable here, so it is made from
+        the same archive, as the lifecycle's own image tool lays it out (binaries in /cnb, labels)."""
+        archive = lifecycle_archive(self.tools, self.state / "lifecycle")
+        name = f"{NAMESPACE}/lifecycle:{self.tools.version()}"
+        recipe = _digest(RECIPE_VERSION, archive.name)
+        return self.stand_ins._ensure(name, recipe, lambda: self._lifecycle_image(name, archive))
+
+    def _lifecycle_image(self, name: str, archive: Path) -> None:
+        with tarfile.open(archive) as tar:
+            member = tar.extractfile("lifecycle.toml")
+            assert member is not None
+            descriptor = toml_io.loads(member.read().decode())
+        apis = {"buildpack": descriptor["apis"]["buildpack"], "platform": descriptor["apis"]["platform"]}
+        legacy = {"lifecycle": {"version": descriptor["lifecycle"]["version"]},
+                  "api": {"buildpack": apis["buildpack"]["supported"][0],
+                          "platform": apis["platform"]["supported"][0]}}
+        with tempfile.TemporaryDirectory(prefix="lifecycle-image-") as tmp:
+            context = Path(tmp)
+            shutil.copy(archive, context / "lifecycle.tgz")
+            # What the distroless base of the real image gives: users root and nobody, /tmp, CAs.
+            (context / "rootfs" / "etc" / "ssl" / "certs").mkdir(parents=True)
+            (context / "rootfs" / "etc" / "passwd").write_text(
+                "root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n")
+            (context / "rootfs" / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
+            if HOST_CA_BUNDLE.is_file():
+                shutil.copy(HOST_CA_BUNDLE, context / "rootfs" / "etc" / "ssl" / "certs" / HOST_CA_BUNDLE.name)
+            for directory in ("tmp", "root"):
+                (context / "rootfs" / directory).mkdir()
+            (context / "rootfs" / "tmp").chmod(0o1777)
+            (context / "Dockerfile").write_text(
+                "FROM scratch\n"
+                "COPY rootfs /\n"
+                "ADD lifecycle.tgz /cnb/\n"
+                f"LABEL io.buildpacks.lifecycle.version={json.dumps(descriptor['lifecycle']['version'])} "
+                f"io.buildpacks.lifecycle.apis={json.dumps(json.dumps(apis))} "
+                f"io.buildpacks.builder.metadata={json.dumps(json.dumps(legacy))}\n"
+                "WORKDIR /layers\n"
+            )
+            self.stand_ins.docker_build(context, context / "Dockerfile", name, {})
 
     def _create(self, name: str, config: dict[str, Any]) -> None:
         self.log(f"pack builder create {name} ...")

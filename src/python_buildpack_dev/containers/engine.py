@@ -55,6 +55,8 @@ class PackBuild:
     publish: bool = False
     cache_image: str | None = None
     echo: bool = False
+    trust_builder: bool = True  # False: pack's five-phase flow, the privileged phases in `lifecycle_image`
+    lifecycle_image: str | None = None
     extra_args: Sequence[str] = ()
 
     @property
@@ -65,7 +67,11 @@ class PackBuild:
 
     def argv(self, app: Path, *, clear_cache: bool = False) -> list[str]:
         argv = [str(self.pack), "build", self.image, "--builder", self.builder, "--path", str(app),
-                "--trust-builder", "--pull-policy", "never", "--network", "host", "--docker-host", "inherit"]
+                "--pull-policy", "never", "--network", "host", "--docker-host", "inherit"]
+        if self.trust_builder:
+            argv.append("--trust-builder")
+        if self.lifecycle_image:
+            argv += ["--lifecycle-image", self.lifecycle_image]
         build_volume, launch_volume = self.cache_volumes
         if self.cache_image:
             argv += ["--cache-image", self.cache_image]

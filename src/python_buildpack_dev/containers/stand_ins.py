@@ -43,7 +43,7 @@ STAND_IN_LABEL = "io.scalingo.python-buildpack.stand-in"
 STACKS = {"scalingo-22": "22.04", "scalingo-24": "24.04"}
 STACK_DOCKERFILE = REPO / "builders" / "stack.Dockerfile"
 # Bump when the way images are made changes, so recorded images are remade.
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"
 # What a CPython runtime needs at run time on Debian 12, and bash for Procfile processes.
 RUN_PACKAGES = ("bash", "ca-certificates", "libssl3", "libffi8", "libsqlite3-0", "libbz2-1.0", "liblzma5",
                 "zlib1g", "libreadline8", "libncursesw6", "libuuid1", "libgdbm6", "libexpat1", "tzdata")
@@ -215,9 +215,9 @@ class StandIns:
                 lines += ["ADD python.tar /usr/local/", "RUN ldconfig && python3 --version"]
             (context / "Dockerfile").write_text("\n".join(lines) + "\n")
             additions = f"{NAMESPACE}/staging:{recipe}"
-            self._docker_build(context, context / "Dockerfile", additions, {})
+            self.docker_build(context, context / "Dockerfile", additions, {})
         try:
-            self._docker_build(
+            self.docker_build(
                 STACK_DOCKERFILE.parent, STACK_DOCKERFILE, name,
                 {"BASE": additions, "STACK_ID": stack, "DISTRO_VERSION": STACKS[stack]},
                 labels={STAND_IN_LABEL: f"{role} image standing in for {stack}, made from Debian {debian_suite()}",
@@ -226,7 +226,7 @@ class StandIns:
         finally:
             self.docker.run("image", "rm", additions, check=False)
 
-    def _docker_build(self, context: Path, dockerfile: Path, tag: str, args: dict[str, str],
+    def docker_build(self, context: Path, dockerfile: Path, tag: str, args: dict[str, str],
                       labels: dict[str, str] | None = None) -> None:
         argv = ["docker", "build", "--network", "host", "--quiet", "-f", str(dockerfile), "-t", tag]
         for key, value in args.items():
