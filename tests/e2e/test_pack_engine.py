@@ -10,6 +10,9 @@ builds its own copy of an app into its own image and cache volumes.
 
 from __future__ import annotations
 
+import os
+import re
+import shlex
 import shutil
 import stat
 import subprocess
@@ -19,7 +22,11 @@ from pathlib import Path
 import pytest
 from support.builds import APPS, BUILDPACK_DIR, PYTHON_VERSION
 from support.containers import PackEngine, get_until, local_registry, serving
+from support.serving import free_port
 
+from python_buildpack.cnb import toml_io
+from python_buildpack_dev.containers.builders import lifecycle_archive
+from python_buildpack_dev.containers.daemon import Docker
 from python_buildpack_dev.containers.engine import HARDENED, PackBuild, RunOptions
 from python_buildpack_dev.containers.stand_ins import Variant, run_image_name
 from python_buildpack_dev.lifecycle.builder import BuildResult
@@ -308,3 +315,119 @@ def test_image_layers_are_the_buildpacks_and_sized(pack_engine: PackEngine,
     for build_only in ('"pip"', '"pip-cache"'):
         assert f"{build_only}:" not in metadata.split('"buildpacks"', 1)[1], metadata
     assert image["Size"] < 400 * MIB
+
+
+# --- the documentation's commands -------------------------------------------------------------
+
+DOCS = (BUILDPACK_DIR / "README.md", BUILDPACK_DIR / "docs" / "distribution.md")
+MARKER = "<!-- commands run by tests/e2e/test_pack_engine.py::test_documented_commands -->"
+USER_COMMANDS = re.compile(r"^(cd \S+ && )?(pack build|pack builder|pack buildpack|pack rebase|docker run|docker build)\b")
+
+
+def sh_blocks(doc: Path) -> list[tuple[bool, list[str]]]:
+    """Each ```sh block of `doc`: whether the marker precedes it, and its commands (continuation
+    lines joined, trailing comments dropped)."""
+    lines = doc.read_text(encoding="utf-8").splitlines()
+    blocks = []
+    for index, line in enumerate(lines):
+        if line.strip() != "```sh":
+            continue
+        end = lines.index("```", index + 1)
+        joined = "\n".join(lines[index + 1:end]).replace("\\\n", " ")
+        commands = [re.sub(r"\s+#\s.*$", "", command).strip() for command in joined.splitlines()]
+        blocks.append((index > 0 and lines[index - 1].strip() == MARKER, [c for c in commands if c]))
+    return blocks
+
+
+def test_the_docs_show_only_pack_and_docker_commands_that_run() -> None:
+    """Every pack or docker command in the README and the operator guide is in a block that
+    test_documented_commands runs."""
+    for doc in DOCS:
+        unrun = [c for marked, commands in sh_blocks(doc) if not marked for c in commands if USER_COMMANDS.match(c)]
+        assert not unrun, f"{doc.name}: commands no test runs: {unrun}"
+        assert any(marked for marked, _ in sh_blocks(doc)), doc
+
+
+def test_documented_commands(pack_engine: PackEngine, tmp_path: Path) -> None:
+    """The commands of the README's "Using it with pack" and of docs/distribution.md, in order, as
+    written, with what this machine needs added: `--network host` (the daemon has no bridge), the
+    loopback runtime mirror as platform env, images that cannot be pulled (the builder's images:
+    the stand-ins, tagged with the names builders/scalingo-22.toml gives; the lifecycle: the
+    archive and image made from .tools/bin) and a free port for PORT=8080."""
+    docker = pack_engine.docker
+    stack = "scalingo-22"
+    docker.run("tag", pack_engine.builders.stand_ins.build_image(stack), f"{stack}-cnb-build")
+    docker.run("tag", pack_engine.builders.stand_ins.run_image(stack), f"{stack}-cnb-run")
+    lifecycle = lifecycle_archive(pack_engine.tools, pack_engine.builders.state / "lifecycle")
+    env = docker.env({"PATH": f"{BUILDPACK_DIR / '.tools' / 'bin'}:{BUILDPACK_DIR / '.venv' / 'bin'}:{os.environ['PATH']}",
+                      "PACK_HOME": str(tmp_path / "pack-home"), "PACK_VOLUME_KEY": "documented-commands"})
+    volumes_before = set(docker.run("volume", "ls", "-q").stdout.split())
+    ran: list[str] = []
+
+    def run(command: str) -> None:
+        cwd = BUILDPACK_DIR
+        if match := re.match(r"cd (\S+) && (.*)", command):
+            cwd, command = BUILDPACK_DIR / match.group(1), match.group(2)
+        argv = shlex.split(command)
+        if argv[:2] == ["pack", "builder"] and "--config" in argv:
+            config_at = argv.index("--config") + 1
+            argv[config_at] = str(localised_builder_config(cwd / argv[config_at], lifecycle, tmp_path))
+            argv += ["--pull-policy", "never"]
+        elif argv[:2] == ["pack", "build"]:
+            argv += ["--network", "host", "--pull-policy", "never", "--docker-host", "inherit"]
+            for host, mount in pack_engine.volumes.items():
+                argv += ["--volume", f"{host}:{mount}:ro"]
+            for name, value in pack_engine.platform_env.items():
+                argv += ["--env", f"{name}={value}"]
+            if "--buildpack" in argv:
+                argv += ["--lifecycle-image", pack_engine.builders.lifecycle_image()]
+        elif argv[:2] == ["docker", "run"]:
+            argv[2:2] = ["--network", "host"]
+            if "--entrypoint" not in argv:
+                serve_documented(docker, argv, env)
+                ran.append(command)
+                return
+        done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False)
+        assert done.returncode == 0, f"{command}\n{done.stdout}{done.stderr}"
+        ran.append(command)
+
+    try:
+        for doc in DOCS:
+            for marked, commands in sh_blocks(doc):
+                for command in commands if marked else []:
+                    run(command)
+    finally:
+        docker.remove_images(["myapp", "scalingo-22-python", f"{stack}-cnb-build", f"{stack}-cnb-run"])
+        new_volumes = set(docker.run("volume", "ls", "-q").stdout.split()) - volumes_before
+        if new_volumes:
+            docker.run("volume", "rm", "--force", *sorted(new_volumes), check=False)
+    assert any(c.startswith("pack build") for c in ran) and any(c.startswith("docker run") for c in ran), ran
+
+
+def localised_builder_config(config: Path, lifecycle: Path, tmp_path: Path) -> Path:
+    """The builder configuration with the lifecycle archive made here instead of the release
+    (GitHub is out of reach) and its buildpack path made absolute (the copy lives elsewhere)."""
+    data = toml_io.load(config)
+    data["lifecycle"] = {"uri": str(lifecycle)}
+    for buildpack in data["buildpacks"]:
+        buildpack["uri"] = str((config.parent / buildpack["uri"]).resolve())
+    copy = tmp_path / config.name
+    toml_io.dump(data, copy)
+    return copy
+
+
+def serve_documented(docker: Docker, argv: list[str], env: dict[str, str]) -> None:
+    """A documented `docker run` of the web process: it answers HTTP, then stops gracefully."""
+    port = str(free_port())
+    argv = [arg.replace("PORT=8080", f"PORT={port}") for arg in argv]
+    name = f"documented-{port}"
+    argv[2:2] = ["--name", name]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        status, _ = get_until(f"http://127.0.0.1:{port}/", proc)  # type: ignore[arg-type]
+        assert status == 200
+    finally:
+        docker.run("stop", name, check=False)
+        out = proc.communicate(timeout=60)[0].decode(errors="replace")
+    assert proc.returncode == 0, " ".join(argv) + "\n" + out
+    assert not [line for line in out.splitlines() if "error" in line.lower()], out
