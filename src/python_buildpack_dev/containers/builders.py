@@ -152,17 +152,18 @@ class Builders:
         self.stand_ins = StandIns(self.docker, self.log, self.state)
 
     def ensure(self, stack: str, artifact: Path, variant: Variant = Variant.SUPPORTED,
-               later: Sequence[Path] = ()) -> str:
-        """The builder of `stack`'s stand-ins with the buildpack, then the `later` buildpacks in its group."""
+               later: Sequence[Path] = (), name: str | None = None) -> str:
+        """The builder of `stack`'s stand-ins with the buildpack `artifact`, then the `later`
+        buildpacks in its group (`name`: for another buildpack than this one)."""
         build_image = self.stand_ins.build_image(stack, variant)
         run_image = self.stand_ins.run_image(stack)
         lifecycle = lifecycle_archive(self.tools, self.state / "lifecycle")
         inputs = [buildpack_digest(path) for path in (artifact, *later)]
-        name = builder_name(stack, variant) + (f"-group-{_digest(*inputs[1:])[:8]}" if later else "")
+        name = name or builder_name(stack, variant) + (f"-group-{_digest(*inputs[1:])[:8]}" if later else "")
         recipe = _digest(self.docker.image_id(build_image) or "", self.docker.image_id(run_image) or "",
                          lifecycle.name, *inputs)
         description = (f"Stand-in builder for {stack} ({variant.value} build image): Debian-made images, "
-                       f"the reference lifecycle built here, scalingo/python from {artifact}")
+                       f"the reference lifecycle built here, the buildpack from {artifact}")
         config = builder_config(artifact, build_image, run_image, lifecycle, description, later)
         return self.stand_ins._ensure(name, recipe, lambda: self._create(name, config))
 

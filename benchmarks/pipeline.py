@@ -1,0 +1,346 @@
+"""What users wait for: the whole build, all five lifecycle phases, on the reference engine and in
+containers, against its floor (and optionally a peer buildpack).
+
+    benchmarks/pipeline [--engines reference,pack] [--apps flask,django] [--runs 3]
+                        [--peer DIR --peer-env NAME=VALUE ...] [--json FILE]
+
+For each engine and app, each subject (this buildpack; the floor: a no-op buildpack that only
+writes launch.toml, benchmarks/floor-buildpack; a peer buildpack directory when given) goes
+through a platform's redeploys in a fresh workspace: cold (empty cache, no previous image),
+warm (nothing changed) and changed (one package added to requirements.txt). The subjects'
+runs are interleaved, so that a slow minute of the machine falls on all of them; the tables
+give medians and the ratio to the floor (and to the peer).
+
+Per build: the wall time of each phase (`analyze`, `detect`, `restore`, `build`, `export`; on
+the pack engine also `pack`, its set-up before the first phase) and, on the reference
+engine, each layer's bytes and files as the restorer left them and as the exporter found them
+(`added`: tarred and hashed; `reused`: taken from the previous image without reading it). On
+the pack engine, the layers' names and the exported image's bytes per layer.
+
+Every app has a `.python-version` naming the mirrored interpreter, so that every subject
+installs the same Python from the same loopback mirror. Timings are of this machine, shared or
+not: read the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from support import ARCH, PYTHON_VERSION, ROOT, machine, runtime_mirror, seconds
+
+from python_buildpack_dev.containers.builders import Builders
+from python_buildpack_dev.containers.commands import mirror_env
+from python_buildpack_dev.containers.daemon import Docker, find
+from python_buildpack_dev.containers.engine import PackBuild, app_image_name
+from python_buildpack_dev.lifecycle.build_image import ensure_artifact, host_trust_env
+from python_buildpack_dev.lifecycle.builder import BuildResult, ImageTarget, PhaseResult
+from python_buildpack_dev.lifecycle.reference import ReferenceBuilder, ReferenceTools, default_build_python
+from python_buildpack_dev.lifecycle.workspace import Workspace, default_root
+
+FLOOR = Path(__file__).resolve().parent / "floor-buildpack"
+APPS = {"flask": ROOT / "examples" / "flask-pip", "django": ROOT / "tests" / "fixtures" / "apps" / "django-gunicorn"}
+ADDED_PACKAGE = "six==1.17.0"
+SCENARIOS = ("cold", "warm", "changed")
+PHASES = ("pack", "analyze", "detect", "restore", "build", "export")
+_LAYER_LINE = re.compile(r"(Adding|Reusing) layer '([^']+)'")
+_RESTORED_LINE = re.compile(r'Restoring data for "([^"]+)" from cache')
+
+
+@dataclass
+class LayerStat:
+    bytes: int
+    files: int
+
+
+@dataclass
+class Measured:
+    phases: dict[str, float]
+    restored: dict[str, LayerStat] = field(default_factory=dict)  # layer -> contents after restore
+    exported: dict[str, str] = field(default_factory=dict)  # layer -> "added" | "reused"
+    built: dict[str, LayerStat] = field(default_factory=dict)  # layer -> contents the exporter saw
+
+    @property
+    def wall(self) -> float:
+        return sum(seconds for phase, seconds in self.phases.items() if phase != "pack") + self.phases.get("pack", 0)
+
+
+def layer_stats(layers: Path) -> dict[str, LayerStat]:
+    """Bytes and files of each layer directory under every buildpack's layers dir, by layer name."""
+    stats: dict[str, LayerStat] = {}
+    for buildpack in sorted(p for p in layers.iterdir() if p.is_dir()) if layers.is_dir() else []:
+        for layer in sorted(p for p in buildpack.iterdir() if p.is_dir()):
+            size = files = 0
+            for dirpath, dirnames, filenames in os.walk(layer):
+                files += len(filenames) + len(dirnames)
+                for name in filenames:
+                    size += os.lstat(os.path.join(dirpath, name)).st_size
+            stats[layer.name] = LayerStat(size, files)
+    return stats
+
+
+def exported_layers(output: str) -> dict[str, str]:
+    """The exporter's verdict on each buildpack layer: tarred and hashed, or reused as it was."""
+    return {name.split(":", 1)[1]: "added" if verb == "Adding" else "reused"
+            for verb, name in _LAYER_LINE.findall(output) if not name.startswith("buildpacksio/")}
+
+
+class ObservedBuilder(ReferenceBuilder):
+    """The reference engine, with the layers dir measured right after the restorer and the builder
+    (outside the phases' own times)."""
+
+    snapshots: dict[str, dict[str, LayerStat]]
+
+    def _phase(self, phase: str, args: list[str], *, as_build_user: bool = False) -> PhaseResult:
+        result = super()._phase(phase, args, as_build_user=as_build_user)
+        if phase in ("restore", "build"):
+            self.snapshots[phase] = layer_stats(self.ws.layers)
+        return result
+
+
+# --- subjects: a buildpack on an engine ---------------------------------------------------------
+
+
+@dataclass
+class Subject:
+    name: str
+    build: Callable[[Path], Measured]
+
+
+def measured(result: BuildResult) -> BuildResult:
+    if not result.ok:
+        raise RuntimeError(f"build failed:\n{result.output[-6000:]}")
+    return result
+
+
+def reference_subject(name: str, tools: ReferenceTools, buildpack: Path, workdir: Path,
+                      env: dict[str, str]) -> Subject:
+    target = ImageTarget(distro_version="22.04", arch=ARCH)
+    workspace = Workspace(workdir / name)
+
+    def build(app: Path) -> Measured:
+        builder = ObservedBuilder(tools, buildpack, workspace, target=target, platform_env=env,
+                                  build_python=default_build_python(target))
+        builder.snapshots = {}
+        result = measured(builder.build(app))
+        return Measured({p.phase: p.seconds for p in result.phases},
+                        restored=builder.snapshots.get("restore", {}),
+                        exported=exported_layers(result.output), built=builder.snapshots.get("build", {}))
+
+    return Subject(name, build)
+
+
+def pack_subject(name: str, docker: Docker, tools: ReferenceTools, builder: str, env: dict[str, str],
+                 volumes: dict[Path, str], image_key: Path) -> Subject:
+    assert tools.pack is not None
+    pack = PackBuild(docker, tools.pack, builder, app_image_name(image_key), platform_env=env, volumes=volumes)
+
+    def build(app: Path) -> Measured:
+        result = measured(pack.build(app))
+        restored = {layer.split(":", 1)[1]: LayerStat(0, 0) for layer in _RESTORED_LINE.findall(result.output)}
+        return Measured({p.phase: p.seconds for p in result.phases}, restored=restored,
+                        exported=exported_layers(result.output))
+
+    subject = Subject(name, build)
+    subject.pack = pack  # type: ignore[attr-defined]
+    return subject
+
+
+# --- the runs --------------------------------------------------------------------------------------
+
+
+def prepared_app(source: Path, directory: Path) -> Path:
+    app = directory / source.name
+    shutil.copytree(source, app)
+    (app / ".python-version").write_text(PYTHON_VERSION + "\n")
+    return app
+
+
+def redeploys(subject: Subject, source: Path, work: Path) -> dict[str, Measured]:
+    app = prepared_app(source, work)
+    results = {"cold": subject.build(app), "warm": subject.build(app)}
+    with (app / "requirements.txt").open("a", encoding="utf-8") as f:
+        f.write(ADDED_PACKAGE + "\n")
+    results["changed"] = subject.build(app)
+    return results
+
+
+def image_layer_bytes(docker: Docker, image: str) -> dict[str, int]:
+    """Bytes (uncompressed tar) of each buildpack layer of an image in the daemon."""
+    inspected = docker.inspect("image", image)
+    if inspected is None:
+        return {}
+    metadata = json.loads(inspected["Config"]["Labels"]["io.buildpacks.lifecycle.metadata"])
+    names = {layer["sha"]: f"{bp['key']}:{layer_name}" for bp in metadata.get("buildpacks", [])
+             for layer_name, layer in bp.get("layers", {}).items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = Path(tmp) / "image.tar"
+        docker.run("save", "-o", str(saved), image)
+        with tarfile.open(saved) as tar:
+            manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+            config = json.load(tar.extractfile(manifest[0]["Config"]))  # type: ignore[arg-type]
+            sizes = {}
+            for diff_id, path in zip(config["rootfs"]["diff_ids"], manifest[0]["Layers"], strict=True):
+                if diff_id in names:
+                    sizes[names[diff_id]] = tar.getmember(path).size
+    return sizes
+
+
+@contextmanager
+def engine_subjects(engine: str, work: Path, mirror: dict[str, str], peer: Path | None,
+                    peer_env: dict[str, str]) -> Iterator[tuple[list[Subject], Callable[[], None]]]:
+    tools = ReferenceTools.find()
+    if tools is None:
+        raise SystemExit("benchmarks/pipeline: no reference lifecycle in .tools/bin: run dev/setup")
+    artifact = ensure_artifact(ROOT, default_root().parent / "artifact" / "scalingo-python", lambda m: print(m))
+    env = host_trust_env() | mirror
+    if engine == "reference":
+        subjects = [reference_subject("scalingo/python", tools, artifact, work, env),
+                    reference_subject("floor", tools, FLOOR, work, env)]
+        if peer is not None:
+            subjects.append(reference_subject("peer", tools, peer, work, env | peer_env))
+        yield subjects, lambda: None
+        return
+    docker = find()
+    if isinstance(docker, str) or tools.pack is None:
+        raise SystemExit(f"benchmarks/pipeline: no pack engine here: {docker}")
+    builders = Builders(docker, tools.pack, tools, log=print)
+    pack_env, volumes = mirror_env(env)
+    ours = builders.ensure("scalingo-22", artifact)
+    floor = builders.ensure("scalingo-22", FLOOR, name="scalingo-python-dev/builder:scalingo-22-floor")
+    subjects = [pack_subject("scalingo/python", docker, tools, ours, pack_env, volumes, work / "ours"),
+                pack_subject("floor", docker, tools, floor, pack_env, volumes, work / "floor")]
+
+    def clean() -> None:
+        for subject in subjects:
+            subject.pack.remove()  # type: ignore[attr-defined]
+
+    try:
+        yield subjects, clean
+    finally:
+        clean()
+
+
+def run(args: argparse.Namespace) -> dict[str, object]:
+    report: dict[str, object] = {"machine": machine(), "rows": []}
+    rows: list[dict[str, object]] = report["rows"]  # type: ignore[assignment]
+    with tempfile.TemporaryDirectory(prefix="pipeline-") as tmp, ExitStack() as stack:
+        work = Path(tmp)
+        os.chmod(work, 0o755)
+        mirror = stack.enter_context(runtime_mirror(work / "mirror"))
+        peer_env = {k: v.replace("{mirror}", mirror["BP_PYTHON_RUNTIME_BASE_URL"]) for k, v in args.peer_env}
+        for engine in args.engines:
+            for app_name in args.apps:
+                per_subject: dict[str, list[dict[str, Measured]]] = {}
+                layers: dict[str, dict[str, int]] = {}
+                for index in range(args.runs):
+                    run_dir = work / f"{engine}-{app_name}-{index}"
+                    run_dir.mkdir()
+                    with engine_subjects(engine, run_dir, mirror, args.peer, peer_env) as (subjects, clean):
+                        for subject in subjects:
+                            print(f"[pipeline] {engine} {app_name} run {index + 1}/{args.runs}: {subject.name}",
+                                  flush=True)
+                            (run_dir / subject.name.replace("/", "_")).mkdir()
+                            result = redeploys(subject, APPS[app_name], run_dir / subject.name.replace("/", "_"))
+                            per_subject.setdefault(subject.name, []).append(result)
+                            if engine == "pack" and index == 0:
+                                layers[subject.name] = image_layer_bytes(subject.pack.docker,  # type: ignore[attr-defined]
+                                                                         subject.pack.image)  # type: ignore[attr-defined]
+                        clean()
+                    shutil.rmtree(run_dir, ignore_errors=True)
+                rows.append(summarise(engine, app_name, per_subject, layers))
+                print_row(rows[-1])
+    return report
+
+
+def summarise(engine: str, app: str, per_subject: dict[str, list[dict[str, Measured]]],
+              layers: dict[str, dict[str, int]]) -> dict[str, object]:
+    summary: dict[str, object] = {"engine": engine, "app": app, "image_layers": layers, "scenarios": {}}
+    scenarios: dict[str, object] = summary["scenarios"]  # type: ignore[assignment]
+    for scenario in SCENARIOS:
+        entry: dict[str, object] = {}
+        for subject, runs in per_subject.items():
+            builds = [r[scenario] for r in runs]
+            walls = [b.wall for b in builds]
+            median_build = sorted(builds, key=lambda b: b.wall)[len(builds) // 2]
+            entry[subject] = {
+                "wall": statistics.median(walls), "walls": walls,
+                "phases": {p: statistics.median(b.phases.get(p, 0.0) for b in builds) for p in PHASES},
+                "restored": {k: asdict(v) for k, v in median_build.restored.items()},
+                "exported": median_build.exported,
+                "built": {k: asdict(v) for k, v in median_build.built.items()},
+            }
+        scenarios[scenario] = entry
+    return summary
+
+
+def print_row(row: dict[str, object]) -> None:
+    scenarios: dict[str, dict[str, dict[str, object]]] = row["scenarios"]  # type: ignore[assignment]
+    print(f"\n## {row['engine']} engine, {row['app']}\n")
+    subjects = list(next(iter(scenarios.values())))
+    header = ["scenario", "subject", "wall", *PHASES, "÷ floor", *(["÷ peer"] if "peer" in subjects else [])]
+    print("| " + " | ".join(header) + " |")
+    print("|" + " --- |" * len(header))
+    for scenario, entry in scenarios.items():
+        for subject in subjects:
+            data = entry[subject]
+            wall = float(data["wall"])  # type: ignore[arg-type]
+            phases: dict[str, float] = data["phases"]  # type: ignore[assignment]
+            cells = [scenario, subject, seconds(wall), *(seconds(phases[p]) if phases[p] else "–" for p in PHASES),
+                     f"{wall / float(entry['floor']['wall']):.2f}x"]  # type: ignore[arg-type]
+            if "peer" in subjects:
+                cells.append(f"{wall / float(entry['peer']['wall']):.2f}x")  # type: ignore[arg-type]
+            print("| " + " | ".join(cells) + " |")
+    print("\nLayers of the median build: as the restorer left them, and what the exporter did (added: tarred)")
+    for scenario, entry in scenarios.items():
+        for subject in subjects:
+            data = entry[subject]
+            restored: dict[str, dict[str, int]] = data["restored"]  # type: ignore[assignment]
+            built: dict[str, dict[str, int]] = data["built"]  # type: ignore[assignment]
+            exported: dict[str, str] = data["exported"]  # type: ignore[assignment]
+            parts = []
+            for layer in sorted(set(restored) | set(exported)):
+                verdict = exported.get(layer, "not exported")
+                added = f" {fmt(built[layer])}" if verdict == "added" and layer in built else ""
+                parts.append(f"{layer}: restored {fmt(restored.get(layer))}, {verdict}{added}")
+            print(f"- {scenario}, {subject}: " + ("; ".join(parts) or "no layer"))
+    image_layers: dict[str, dict[str, int]] = row["image_layers"]  # type: ignore[assignment]
+    for subject, sizes in image_layers.items():
+        print(f"- image layers, {subject}: " + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sizes.items()))
+
+
+def fmt(stat: dict[str, int] | None) -> str:
+    if stat is None:
+        return "nothing"
+    return f"{stat['bytes'] / 1e6:.1f} MB in {stat['files']} files" if stat["files"] else "(data)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--engines", default="reference", type=lambda s: s.split(","))
+    parser.add_argument("--apps", default="flask,django", type=lambda s: s.split(","))
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--peer", type=Path, help="another buildpack's directory, measured the same way")
+    parser.add_argument("--peer-env", action="append", default=[], type=lambda s: tuple(s.split("=", 1)),
+                        help="platform env of the peer's builds ({mirror} is the runtime mirror's URL)")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON")
+    args = parser.parse_args()
+    for line in machine():
+        print(line)
+    report = run(args)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
