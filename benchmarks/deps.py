@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from python_buildpack import dependencies
+from python_buildpack.cache_plan import CachePlan
 from python_buildpack.context import Context
 from python_buildpack.layers.python import Runtime
 from python_buildpack.project import with_runtime
@@ -63,7 +64,7 @@ def install(app: Path, layers: Path) -> float:
     try:
         with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
             project = with_runtime(ctx, STACK, platform.python_version())
-            dependencies.install(ctx, env, project, Runtime(PYTHON_HOME, platform.python_version(), STACK))
+            dependencies.install(ctx, env, project, Runtime(PYTHON_HOME, platform.python_version(), STACK), CachePlan())
     except BaseException:
         print(log.getvalue(), file=sys.stderr)
         raise

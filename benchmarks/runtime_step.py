@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from python_buildpack.cache_plan import CachePlan
 from python_buildpack.cnb.context import BuildContext, CnbTarget
 from python_buildpack.context import Context
 from python_buildpack.layers import python as python_layer
@@ -67,7 +68,7 @@ def main() -> None:
                     requested, _ = read_requested_version(app, cat.default, pipenv=False)
                     resolved = resolve(requested, cat, stack.name)
                     step_ctx = Context(app, ctx.layers_dir, ROOT, ctx.settings)
-                    python_layer.install(step_ctx, {}, stack, resolved.version, cat)
+                    python_layer.install(step_ctx, {}, stack, resolved.version, cat, CachePlan())
                 return time.perf_counter() - start
 
             cold = step()

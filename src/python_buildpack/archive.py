@@ -18,6 +18,7 @@ import stat
 import tarfile
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -37,16 +38,18 @@ class _Unsafe(Exception):
     """A member that must not be extracted; the message names it and why."""
 
 
-def extract_tar_zst(archive: Path, dest: Path) -> None:
+def extract_tar_zst(archive: Path, dest: Path, *, links_outside: bool = False) -> None:
     """Extracts `archive` so that its top level becomes `dest`.
 
     `dest` must be absent or an empty directory; on any failure it is left as it was and
-    the error is a BuildError naming the offending member.
+    the error is a BuildError naming the offending member. `links_outside`: symbolic links may
+    lead outside `dest` (a venv's `bin/python` leads to the runtime layer), for the archives
+    the buildpack packed itself; no member is ever written through a link.
     """
     staging = new_staging(dest)
     try:
         with archive.open("rb") as raw:
-            extract_stream(raw, staging, archive.name)
+            extract_stream(raw, staging, archive.name, links_outside=links_outside)
         commit(staging, dest)
     except BaseException:
         discard(staging)
@@ -81,7 +84,7 @@ def discard(staging: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
-def extract_stream(source: IO[bytes], root: Path, name: str) -> None:
+def extract_stream(source: IO[bytes], root: Path, name: str, *, links_outside: bool = False) -> None:
     """Extracts the `.tar.zst` read from `source` into the directory `root`, checking each member.
 
     `source` is read sequentially (a file or a network stream); `name` is the archive's file
@@ -91,7 +94,7 @@ def extract_stream(source: IO[bytes], root: Path, name: str) -> None:
     try:
         reader = zstandard.ZstdDecompressor(max_window_size=_MAX_WINDOW).stream_reader(source, read_across_frames=True)
         with _ReadAhead(reader) as ahead, tarfile.open(fileobj=ahead, mode="r|") as tar:
-            count = _extract_members(tar, root)
+            count = _extract_members(tar, root, links_outside)
     except _Unsafe as exc:
         raise BuildError(
             f"The Python runtime archive {name} is unsafe: {exc}",
@@ -191,7 +194,7 @@ def _corrupt(name: str, why: str) -> BuildError:
     )
 
 
-def _extract_members(tar: tarfile.TarFile, root: Path) -> int:
+def _extract_members(tar: tarfile.TarFile, root: Path, links_outside: bool = False) -> int:
     real_root = os.path.realpath(root)
     # Directories known to be real (no link on the way) inside the root: a member under one needs
     # no check of its parent. None of them can change, since no member may replace a directory.
@@ -221,9 +224,10 @@ def _extract_members(tar: tarfile.TarFile, root: Path) -> int:
         elif member.isreg():
             _write_file(tar, member, target)
         elif member.issym():
-            _check_link(real_root, target, member)
+            if not links_outside:
+                _check_link(real_root, target, member)
+                links.append((target, member.name))
             os.symlink(member.linkname, target)
-            links.append((target, member.name))
         elif member.islnk():
             source = _safe_name(member.linkname)
             if source is None:
@@ -309,3 +313,42 @@ def _write_file(tar: tarfile.TarFile, member: tarfile.TarInfo, target: str) -> N
         os.fchmod(fd, member.mode & 0o777)
         with contextlib.suppress(OSError, OverflowError):
             os.utime(fd, (member.mtime, member.mtime))
+
+
+def pack_tar_zst(source: Path, dest: Path, *, level: int = 3) -> None:
+    """Packs the tree `source` into the `.tar.zst` file `dest` (its top level: `source`'s
+    content), atomically: `dest` is whole or absent. Modes and links are kept, ownership and
+    times are not (the layer a packed tree returns to gets the export's normalised times).
+    Compressed on every core: packing a venv is on the critical path of the builds that
+    change it."""
+    partial = dest.with_name(f".{dest.name}.partial")
+    compressor = zstandard.ZstdCompressor(level=level, threads=-1)
+    try:
+        with partial.open("wb") as raw, compressor.stream_writer(raw) as compressed, \
+                tarfile.open(fileobj=compressed, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            for path, relative in _walk(source):
+                info = tar.gettarinfo(path, relative)
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                info.mtime = 0
+                if info.isreg():
+                    with open(path, "rb") as data:
+                        tar.addfile(info, data)
+                else:
+                    tar.addfile(info)
+        partial.replace(dest)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _walk(root: Path) -> Iterator[tuple[str, str]]:
+    """Every entry under `root` (not `root` itself), directories before their content."""
+    stack = [(os.fspath(root), "")]
+    while stack:
+        directory, prefix = stack.pop()
+        with os.scandir(directory) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                relative = f"{prefix}{entry.name}"
+                yield entry.path, relative
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, f"{relative}/"))

@@ -1,7 +1,10 @@
 """Build: reads like the build log it prints.
 
     pre_compile hook → Python version → runtime layer → dependencies → collectstatic →
-    post_compile hook → launch settings (WEB_CONCURRENCY, processes)
+    post_compile hook → launch settings (WEB_CONCURRENCY, processes) → cache for the next build
+
+The runtime's and the venv's files are obtained only when a step runs Python (`need`), and
+given up at the end when they are the previous image's (layers/on_demand.py, cache_plan.py).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import app_checks, build_env, hooks, output, process, procfile, python_version, sbom, stack, trees
+from . import app_checks, build_env, cache_plan, hooks, output, process, procfile, python_version, sbom, stack, trees
 from .cnb import toml_io
 from .cnb.context import BuildContext, ContractError
 from .cnb.models import LaunchToml
@@ -49,31 +52,40 @@ def run(cnb: BuildContext, runner: process.Runner = process.run) -> None:
     output.header("Python version")
     _log_version(project)
 
-    output.header("Installing Python")
-    runtime = python_layer.Runtime(python_layer.LAYER.layer(ctx.layers_dir).path, project.python_version, build_stack)
-    # The pinned tools' wheels download meanwhile (layers/tool_wheels.py).
-    tools.start_prefetch(ctx, project.installer.name, runtime, with_pip=project.installer.pip_wheel_for_venv)
-    runtime = python_layer.install(ctx, env, build_stack, project.python_version, catalog)
-    sbom.write_runtime_sbom(
-        ctx.layers_dir,
-        python_layer.LAYER_NAME,
-        runtime.version,
-        build_stack,
-        buildpack_dir=ctx.buildpack_dir,
-        archive_sha256=runtime.archive_sha256,
-    )
+    later = cache_plan.later_buildpack_requires_python(cnb.buildpack_plan_path)
+    plan = cache_plan.decide(ctx.app_dir, settings, project.nltk_corpora is not None, later)
 
     from . import dependencies, django
 
+    output.header("Installing Python")
+    runtime = python_layer.Runtime(python_layer.LAYER.layer(ctx.layers_dir).path, project.python_version, build_stack)
+    if dependencies.will_install(ctx, project):  # the pinned tool's wheel downloads meanwhile (tool_wheels.py)
+        tools.start_prefetch(ctx, project.installer.name, runtime, with_pip=project.installer.pip_wheel_for_venv)
+    runtime = python_layer.install(ctx, env, build_stack, project.python_version, catalog, plan)
+    runtime_sbom = sbom.sbom_path(ctx.layers_dir, python_layer.LAYER_NAME)
+    if runtime.files is None or runtime.files.has_files or not runtime_sbom.is_file():
+        sbom.write_runtime_sbom(ctx.layers_dir, python_layer.LAYER_NAME, runtime.version, build_stack,
+                                buildpack_dir=ctx.buildpack_dir, archive_sha256=runtime.archive_sha256)
+
     output.header("Installing dependencies")
-    venv = dependencies.install(ctx, env, project, runtime)
-    nltk_layer.install(ctx, env, venv, project.nltk_corpora)
-    django.collectstatic(ctx, env, venv / "bin" / "python")
+    venv = dependencies.install(ctx, env, project, runtime, plan)
+    if plan.runs_python:  # the steps below run the app's Python
+        runtime.need(env)
+        venv.files.need(env)
+    nltk_layer.install(ctx, env, venv.path, project.nltk_corpora)
+    django.collectstatic(ctx, env, venv.path / "bin" / "python")
     hooks.run_hook(ctx, env, "post_compile")
 
     # After the hooks: a post_compile hook may install more into the venv.
-    sbom.write_venv_sbom(ctx.layers_dir, venv_layer.LAYER_NAME, venv, buildpack_dir=ctx.buildpack_dir)
-    _launch(ctx, venv)
+    if venv.files.has_files or not sbom.sbom_path(ctx.layers_dir, venv_layer.LAYER_NAME).is_file():
+        sbom.write_venv_sbom(ctx.layers_dir, venv_layer.LAYER_NAME, venv.path, buildpack_dir=ctx.buildpack_dir)
+    _launch(ctx, venv.path)
+
+    output.header("Cache")
+    output.step(plan.describe())
+    python_layer.finish(ctx.layers_dir, runtime, plan)
+    venv_layer.finish(ctx.layers_dir, venv, plan)
+    tools.finish(ctx.layers_dir, {"pip", project.installer.name}, runtime, plan)
 
 
 def _log_version(project: Project) -> None:

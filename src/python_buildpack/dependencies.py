@@ -24,14 +24,16 @@ from pathlib import Path
 from typing import cast
 
 from . import output
-from .cnb.layers import Restored
+from .cache_plan import CachePlan
+from .cnb.layers import Changed, Empty, Restored
 from .context import Context
 from .errors import BuildError
 from .layers import caches, tools
 from .layers import venv as venv_layer
+from .layers.on_demand import OnDemand
 from .layers.python import Runtime
 from .layers.tools import ToolInstall
-from .layers.venv import VenvMetadata
+from .layers.venv import Venv, VenvMetadata
 from .package_managers import pip_update, uv_pip
 from .package_managers.base import Installer
 from .package_managers.choice import ORDER_TEXT, Choice
@@ -50,11 +52,32 @@ DEV_DESCRIPTION: dict[Tool, str] = {
 }
 
 
-def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtime) -> Path:
-    """Installs the app's dependencies into the `venv` layer (or reuses it); returns the venv dir.
+def expected_venv(ctx: Context, project: Project) -> VenvMetadata:
+    """What the venv this build needs is made from: the metadata a reusable one has."""
+    installer = project.installer
+    return VenvMetadata(
+        python_version=project.python_version,
+        stack=project.stack.name,
+        arch=project.stack.arch,
+        package_manager=installer.name,
+        package_manager_version=installer.version,
+        app_dir=str(ctx.app_dir.absolute()),
+        inputs=dict(project.inputs),
+        dev_dependencies=installer.dev,
+    )
+
+
+def will_install(ctx: Context, project: Project) -> bool:
+    """Whether this build runs the installer (its tool's wheel can be fetched meanwhile)."""
+    return not venv_layer.LAYER.is_current(ctx.layers_dir, expected_venv(ctx, project))
+
+
+def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtime, plan: CachePlan) -> Venv:
+    """Installs the app's dependencies into the `venv` layer (or reuses it).
 
     `env` is the build environment so far (the runtime layer applied); the venv layer's is
-    added to it. The installers also get the user's settings (PIP_*, PIPENV_*, POETRY_*, UV_*).
+    added to it once its files are there. The installers also get the user's settings
+    (PIP_*, PIPENV_*, POETRY_*, UV_*).
     """
     app_dir = ctx.app_dir.absolute()
     choice, installer = project.choice, project.installer
@@ -62,31 +85,42 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
     tools.remove_unused(ctx.layers_dir, {"pip", installer.name})
     caches.remove_unused(ctx.layers_dir, {installer.name})
 
-    expected = VenvMetadata(
-        python_version=runtime.version,
-        stack=runtime.stack.name,
-        arch=runtime.stack.arch,
-        package_manager=installer.name,
-        package_manager_version=installer.version,
-        app_dir=str(app_dir),
-        inputs=dict(project.inputs),
-        dev_dependencies=installer.dev,
-    )
-    opened = venv_layer.open_venv(ctx.layers_dir, expected)
-    base_env = installer_env(env, ctx.settings)
+    expected = expected_venv(ctx, project)
+    opened = venv_layer.open_venv(ctx.layers_dir, expected, plan)
+    files_needed = plan.runs_python or plan.later_buildpack  # by the steps after this one, or a later buildpack
+    if files_needed:
+        runtime.need(env)  # first: the venv's bin/ must come before the runtime's on PATH
     if isinstance(opened, Restored):
-        # Nothing to install: keep the tool and cache layers that are still valid, run nothing.
-        for name in dict.fromkeys(("pip", installer.name)):
-            tools.keep_if_current(ctx, name, runtime)
-        caches.install(ctx, {}, installer.name, installer.cache_env_var, runtime, quiet=True)
+        venv = venv_layer.reused(opened, ctx.layers_dir)
+        if opened.files:
+            venv_layer.activate(env, ctx.layers_dir)
+        missing = venv_layer.obtain_now(venv, env, ctx.layers_dir) if files_needed else ""
+        if missing:  # the venv's files are needed and cannot be had: install again
+            opened = Empty(opened.layer, plan.launch_types, expected, Changed(opened.metadata, (missing,)))
+        else:
+            # Nothing to install: run nothing; the cache layers that are still valid stay.
+            caches.install(ctx, {}, installer.name, installer.cache_env_var, runtime, quiet=True)
+            output.step(f"Using cached dependencies ({', '.join(expected.inputs) or 'no dependency files'} unchanged)")
+            return venv
+    copied = venv_layer.from_copy(opened)  # the previous image lost it, the cache has it
+    if copied is not None:
         output.step(f"Using cached dependencies ({', '.join(expected.inputs) or 'no dependency files'} unchanged)")
-        return venv_layer.activate(env, ctx.layers_dir)
-    # pip apps update the venv in place when only their requirements changed (pip_update.py).
-    updatable = isinstance(installer, Pip) and installer.name == "pip" and venv_layer.can_update(opened)
+        caches.install(ctx, {}, installer.name, installer.cache_env_var, runtime, quiet=True)
+        venv_layer.activate(env, ctx.layers_dir)
+        return copied
+    # pip apps update the venv in place when only their requirements changed (pip_update.py),
+    # starting from the previous venv's files (unpacked from its packed copy).
+    updatable = isinstance(installer, Pip) and installer.name == "pip" and venv_layer.only_inputs_changed(opened)
     if updatable:
         output.step(f"Updating cached dependencies since {opened.reason}")
     elif opened.reason:
         output.step(f"Discarding cached dependencies since {opened.reason}")
+    runtime.need(env)  # every install runs the runtime (and the venv's bin/python links to it)
+    base_env = installer_env(env, ctx.settings)
+    if updatable:
+        updatable = venv_layer.unpack_previous(opened) and venv_layer.can_update(opened)
+        if not updatable:
+            output.step("No copy of them in the cache to update: installing them all")
 
     tool = _tools(ctx, base_env, installer.name, runtime)
     caches.install(ctx, base_env, installer.name, installer.cache_env_var, runtime)
@@ -126,13 +160,16 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
                 run_checked(command)
             compile_bytecode(venv_dir)
 
+    made = venv_layer.Venv(OnDemand.present(opened.layer), expected)
     if updatable:
         venv_dir = venv_layer.LAYER.layer(ctx.layers_dir).path
         with pip_update.resolving(cast(Pip, installer), tool, venv_dir, app_dir, run_checked) as resolution:
             if resolution is not None and venv_layer.update(opened, partial(_update, resolution, compile_bytecode)):
-                return venv_layer.activate(env, ctx.layers_dir)
+                venv_layer.activate(env, ctx.layers_dir)
+                return made
     venv_layer.rebuild(ctx, base_env, opened, runtime, fill)
-    return venv_layer.activate(env, ctx.layers_dir)
+    venv_layer.activate(env, ctx.layers_dir)
+    return made
 
 
 def _update(resolution: pip_update.Resolution, compile_bytecode: Callable[[Path], None], venv: Path) -> bool:
@@ -158,7 +195,6 @@ def _run(
 def _tools(ctx: Context, env: dict[str, str], manager: Tool, runtime: Runtime) -> ToolInstall:
     """The manager's tool. pip installs the others, so it is only needed when one is missing."""
     if manager != "pip" and (tools.is_current(ctx.layers_dir, manager, runtime) or tools.prefetching(manager)):
-        tools.keep_if_current(ctx, "pip", runtime)
         return tools.install(ctx, env, manager, runtime, None)
     pip = tools.install(ctx, env, "pip", runtime, None)
     return pip if manager == "pip" else tools.install(ctx, env, manager, runtime, pip)

@@ -66,6 +66,11 @@ def collectstatic(ctx: Context, env: Mapping[str, str], python: Path) -> bool:
     """Collects the static files of a Django app, its output streamed; returns whether it did."""
     app_dir = ctx.app_dir
     has_manage_py = (app_dir / "manage.py").is_file()
+    disabled = env.get("DISABLE_COLLECTSTATIC", "")
+    if disabled.strip().lower() not in _NOT_DISABLED:  # first: the venv's files need not be there
+        if has_manage_py or django_installed(python):
+            output.step(f"Skipping collectstatic: DISABLE_COLLECTSTATIC={disabled} is set")
+        return False
     if not django_installed(python):
         if has_manage_py:
             output.step("manage.py found but Django is not installed: skipping collectstatic")
@@ -74,10 +79,6 @@ def collectstatic(ctx: Context, env: Mapping[str, str], python: Path) -> bool:
         # Django may only be a dependency of another framework's app, or the project may live
         # in a subdirectory: either way, say why nothing was collected.
         output.step("Django is installed but there is no manage.py at the root of the app: skipping collectstatic")
-        return False
-    disabled = env.get("DISABLE_COLLECTSTATIC", "")
-    if disabled.strip().lower() not in _NOT_DISABLED:
-        output.step(f"Skipping collectstatic: DISABLE_COLLECTSTATIC={disabled} is set")
         return False
 
     output.step(f"Running {SHOWN}")

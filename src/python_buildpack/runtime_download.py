@@ -154,9 +154,11 @@ def download(url: str, dest: Path, *, sha256: str | None, **options: Unpack[Opti
         partial.unlink(missing_ok=True)
 
 
-def download_and_extract(url: str, dest: Path, *, sha256: str | None, **options: Unpack[Options]) -> str:
+def download_and_extract(url: str, dest: Path, *, sha256: str | None, keep: Path | None = None,
+                         **options: Unpack[Options]) -> str:  # fmt: skip
     """Extracts the `.tar.zst` at `url` while it downloads, so that its top level becomes
-    `dest`, and returns the sha256 (hex) of the archive.
+    `dest`, and returns the sha256 (hex) of the archive. `keep`: the archive is also written
+    there, as it arrives (the same pass), and kept when the extraction succeeds.
 
     One pass over the response body: each chunk is hashed, then decompressed and unpacked
     with `archive.py`'s member checks into a staging directory next to `dest`, which becomes
@@ -170,7 +172,7 @@ def download_and_extract(url: str, dest: Path, *, sha256: str | None, **options:
     settings = _Settings(**options)
     if dest.is_dir() and any(dest.iterdir()):
         raise ValueError(f"extraction target {dest} is not empty")
-    sink = _ExtractingSink(dest, urlsplit(url).path.rsplit("/", 1)[-1] or dest.name)
+    sink = _ExtractingSink(dest, urlsplit(url).path.rsplit("/", 1)[-1] or dest.name, keep)
     try:
         digest = _fetch(url, sink, _STREAM_CHUNK, settings)
         if sha256 is not None and digest != sha256.strip().lower():
@@ -184,13 +186,15 @@ def download_and_extract(url: str, dest: Path, *, sha256: str | None, **options:
 class _ExtractingSink:
     """Consumes one attempt's body: extracts it into a fresh staging directory next to `dest`."""
 
-    def __init__(self, dest: Path, name: str) -> None:
+    def __init__(self, dest: Path, name: str, keep: Path | None = None) -> None:
         # Imported here: zstandard costs ~25 ms that the catalogue commands do not need.
         from . import archive
 
         self.archive = archive
         self.dest = dest
         self.name = name
+        self.keep = keep
+        self.copy = keep.with_name(f"{keep.name}.part") if keep is not None else None
         self.staging: Path | None = None
         self.error: BuildError | None = None  # the archive itself is bad (held until the digest is known)
 
@@ -201,6 +205,8 @@ class _ExtractingSink:
             self.staging = self.archive.new_staging(self.dest)
         except OSError as exc:
             raise self.archive.write_error(self.name, self.dest.parent, exc) from None
+        if self.copy is not None:
+            chunks = _written(chunks, self.copy)
         body = _BodyReader(chunks)
         try:
             self.archive.extract_stream(cast(IO[bytes], body), self.staging, self.name)
@@ -217,6 +223,8 @@ class _ExtractingSink:
             raise AssertionError("nothing was extracted")
         try:
             self.archive.commit(self.staging, self.dest)
+            if self.copy is not None and self.keep is not None:
+                self.copy.replace(self.keep)
         except OSError as exc:
             raise self.archive.write_error(self.name, self.dest.parent, exc) from None
         self.staging = None
@@ -225,6 +233,16 @@ class _ExtractingSink:
         if self.staging is not None:
             self.archive.discard(self.staging)
             self.staging = None
+        if self.copy is not None:
+            self.copy.unlink(missing_ok=True)
+
+
+def _written(chunks: Iterator[bytes], path: Path) -> Iterator[bytes]:
+    """The chunks, each also appended to `path` (started over at each attempt)."""
+    with path.open("wb") as out:
+        for chunk in chunks:
+            out.write(chunk)
+            yield chunk
 
 
 class _BodyReader(io.RawIOBase):

@@ -108,9 +108,9 @@ def test_pip_installs_into_an_isolated_venv_and_reuses_it(make: Callable[[str, s
     pip = run_script(venv, "pip", "--version").stdout
     assert pip.startswith(f"pip {TOOL_VERSIONS['pip']} from {site_packages(venv)}"), pip
 
-    # Layer contract: the venv is build + launch + cache, tools and caches are build + cache.
-    assert layer_types(app.layers_dir, "venv") == {"launch": True, "build": True, "cache": True}
-    assert layer_types(app.layers_dir, "pip") == {"launch": False, "build": True, "cache": True}
+    # Layer contract: the venv is a launch layer (its packed copy is cached), tools are build-only.
+    assert layer_types(app.layers_dir, "venv") == {"launch": True, "build": False, "cache": False}
+    assert layer_types(app.layers_dir, "pip") == {"launch": False, "build": True, "cache": False}
     assert (venv / "env" / "VIRTUAL_ENV.override").read_text() == str(venv)
     assert (venv / "bin" / "python").resolve().is_relative_to(PYTHON_HOME.resolve())
     assert f"home = {PYTHON_HOME / 'bin'}" in (venv / "pyvenv.cfg").read_text()
@@ -128,7 +128,6 @@ def test_pip_installs_into_an_isolated_venv_and_reuses_it(make: Callable[[str, s
     marker.write_text("from the first build")
     second = assert_reused(app, venv, marker)
     assert "Using cached dependencies (requirements.txt unchanged)" in second
-    assert layer_types(app.layers_dir, "pip")["cache"] is True  # the tool layer is kept too
 
 
 def test_changes_update_exactly_and_identical_inputs_give_an_identical_venv(
@@ -256,7 +255,7 @@ def test_lock_based_install_reuse_and_out_of_sync_lock(
     assert {"flask", "gunicorn"} <= installed and "pip" not in installed
     pycs = list((site_packages(venv) / "flask").rglob("*.pyc"))
     assert pycs and {pyc_flags(p) for p in pycs} == {3}
-    assert layer_types(app.layers_dir, manager) == {"launch": False, "build": True, "cache": True}
+    assert layer_types(app.layers_dir, manager) == {"launch": False, "build": True, "cache": False}
 
     marker = venv / "marker"
     marker.write_text("")

@@ -173,7 +173,8 @@ def test_publish_with_a_cache_image_then_build_on_a_clean_daemon(pack_engine: Pa
         second = built(build, app)
         assert "Using cached Python" in second.output and "Using cached dependencies" in second.output
         assert "Downloading" not in second.output and not any(m in second.output for m in INSTALLERS), second.output
-        assert 'Restoring data for "scalingo/python:venv" from cache' in second.output
+        assert 'Restoring data for "scalingo/python:venv-packed" from cache' in second.output
+        assert "Reusing layer 'scalingo/python:venv'" in second.output  # from the published image
         docker.run("pull", image)
         with serving(pack_engine.container(image), "published") as (port, proc):
             status, _ = get_until(f"http://127.0.0.1:{port}/", proc)
@@ -268,6 +269,7 @@ def test_a_later_buildpack_requires_python_and_runs_it(pack_engine: PackEngine, 
     build = pack_engine.app(app, later=(later,))
     for _ in range(2):  # cold, then warm: the python and venv layers are there for it both times
         result = built(build, app)
+        assert "a later buildpack requires python at every build" in result.output, result.output
         assert f"uses-python: /layers/scalingo_python/venv/bin/python {PYTHON_VERSION} flask" in result.output, (
             result.output)
     done = pack_engine.container(build.image).run(["cat", "uses-python.txt"])

@@ -11,6 +11,7 @@ cold_warm` rewrites them."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -60,15 +61,19 @@ def serve_web(app: AppBuild, cgroup_root: Path) -> tuple[int, str, str]:
 
 
 def assert_warm(app: AppBuild) -> BuildResult:
-    """A rebuild with nothing changed: every layer restored by the real restorer, no installer run."""
+    """A rebuild with nothing changed, through the real restorer and exporter: no installer run,
+    the runtime and the venv reused from the previous image (their files neither restored nor
+    read again: `Reusing layer`), only packed copies restored from the cache."""
     warm = app.build()
     assert warm.ok, warm.output
     assert warm.build is not None
     assert "Using cached Python" in warm.output and "Using cached dependencies" in warm.output
     assert not any(marker in warm.build.output for marker in INSTALLERS), warm.build.output
-    assert 'Restoring data for "scalingo/python:venv" from cache' in warm.output
-    assert "Reusing layer 'scalingo/python:venv'" in warm.output
-    assert "Reusing layer 'scalingo/python:python'" in warm.output
+    for layer in ("venv", "python"):
+        assert f'Restoring metadata for "scalingo/python:{layer}" from app image' in warm.output
+        assert f'Restoring data for "scalingo/python:{layer}" from cache' not in warm.output
+        assert f"Reusing layer 'scalingo/python:{layer}'" in warm.output
+    assert 'Restoring data for "scalingo/python:venv-packed" from cache' in warm.output
     return warm
 
 
@@ -139,8 +144,6 @@ def test_flask_example_redeploys(make_reference_app: MakeApp, two_version_mirror
     from support.builds import BUILDPACK_DIR
 
     app = make_reference_app(files={})
-    import shutil
-
     shutil.rmtree(app.source)
     shutil.copytree(BUILDPACK_DIR / "examples" / "flask-pip", app.source)
     app.platform_env |= two_version_mirror.platform_env()
@@ -158,9 +161,14 @@ def test_flask_example_redeploys(make_reference_app: MakeApp, two_version_mirror
     changed = app.build()
     assert changed.ok, changed.output
     assert "Using cached Python" in changed.output
-    assert "requirements.txt changed" in changed.output, changed.output
+    # Exactly updated from the venv's packed copy; the runtime, not cached for this app (no step
+    # of its redeploys runs Python), downloaded again to run pip, then given up: the exporter
+    # reuses the previous image's layer.
+    assert "Updating cached dependencies since requirements.txt changed" in changed.output, changed.output
     assert "Installing dependencies with" in changed.output
+    assert f"Downloading and extracting Python {PYTHON_VERSION}" in changed.output
     assert "Adding layer 'scalingo/python:venv'" in changed.output
+    assert "Reusing layer 'scalingo/python:python'" in changed.output
     proc = app.run(["python", "-c", "import six; print(six.__version__)"])
     assert proc.stdout.strip() == "1.17.0", proc.stdout + proc.stderr
 
@@ -173,3 +181,83 @@ def test_flask_example_redeploys(make_reference_app: MakeApp, two_version_mirror
     assert "Adding layer 'scalingo/python:python'" in switched.output
     status, body, _ = serve_web(app, tmp_path / "cg2")
     assert status == 200 and f"Hello from Python {other}" in body, body
+
+
+# --- what the cache holds: only what a later build reads (cache_plan.py) ---------------------------
+
+POST_COMPILE = "#!/bin/sh\nset -e\npython -c 'import six' && echo post_compile ran with six\n"
+
+
+def test_a_lost_cache_costs_nothing_until_the_dependencies_change(make_reference_app: MakeApp) -> None:
+    """The previous image alone: a redeploy with nothing changed reuses its layers; a dependency
+    change then installs from scratch (no packed copy) and downloads the runtime again."""
+    app = make_reference_app("pip-flask")
+    assert app.build().ok
+    shutil.rmtree(app.workspace.cache)
+    warm = assert_warm_without_cache(app)
+    assert "Installing dependencies with" not in warm.output
+    (app.source / "requirements.txt").write_text((app.source / "requirements.txt").read_text() + "six==1.17.0\n")
+    changed = app.build()
+    assert changed.ok, changed.output
+    assert "Updating cached dependencies since requirements.txt changed" in changed.output
+    assert "No copy of them in the cache to update: installing them all" in changed.output
+    assert f"Downloading and extracting Python {PYTHON_VERSION}" in changed.output
+    assert "Reusing layer 'scalingo/python:python'" in changed.output
+    assert app.run(["python", "-c", "import six, flask"]).returncode == 0
+
+
+def assert_warm_without_cache(app: AppBuild) -> BuildResult:
+    warm = app.build()
+    assert warm.ok, warm.output
+    assert "Using cached Python" in warm.output and "Using cached dependencies" in warm.output
+    for layer in ("python", "venv"):
+        assert f"Reusing layer 'scalingo/python:{layer}'" in warm.output
+    return warm
+
+
+def test_an_app_whose_builds_run_python_unpacks_its_copies_and_reuses_the_image_layers(
+    make_reference_app: MakeApp,
+) -> None:
+    """bin/post_compile runs at every build: the runtime's, the installer's and the venv's packed
+    copies are cached; a redeploy unpacks them for the hook, then gives them up unchanged (the
+    exporter reuses the image's layers). A hook that changes the venv gets it exported, and the
+    next build's copy has the change."""
+    app = make_reference_app("pip-flask", files={"requirements.txt": "six==1.17.0\n", "bin/post_compile": POST_COMPILE})
+    (app.source / "bin" / "post_compile").chmod(0o755)
+    cold = app.build()
+    assert cold.ok, cold.output
+    assert "Caching packed copies of Python, the installer and the dependencies: bin/post_compile runs" in cold.output
+    for layer in ("python-packed", "venv-packed", "pip-packed"):
+        assert f"Adding cache layer 'scalingo/python:{layer}'" in cold.output
+    warm = app.build()
+    assert warm.ok, warm.output
+    assert f"Unpacking cached Python {PYTHON_VERSION}" in warm.output and "Unpacking cached dependencies" in warm.output
+    assert "post_compile ran with six" in warm.output
+    assert not any(marker in warm.output for marker in (*INSTALLERS, "Installing pip", "Downloading"))
+    for layer in ("python", "venv"):
+        assert f"Reusing layer 'scalingo/python:{layer}'" in warm.output
+
+    # The hook installs a package into the venv: its files are not the image's any more.
+    (app.source / "bin" / "post_compile").write_text(POST_COMPILE + "pip install --quiet idna==3.10\n")
+    hooked = app.build()
+    assert hooked.ok, hooked.output
+    assert "Adding layer 'scalingo/python:venv'" in hooked.output
+    assert "Reusing layer 'scalingo/python:python'" in hooked.output
+    assert app.run(["python", "-c", "import idna; print(idna.__version__)"]).stdout.strip() == "3.10"
+
+
+def test_a_lost_image_is_made_again_from_the_packed_copies(make_reference_app: MakeApp) -> None:
+    """The cache alone (the previous image deleted): the runtime and the venv are unpacked from
+    their copies and exported anew, nothing installed."""
+    app = make_reference_app("pip-flask", files={"bin/post_compile": "#!/bin/sh\necho hook\n"})
+    (app.source / "bin" / "post_compile").chmod(0o755)
+    assert app.build().ok
+    shutil.rmtree(app.workspace.layout / "index.docker.io" / "local" / "app")
+    rebuilt = app.build()
+    assert rebuilt.ok, rebuilt.output
+    assert f"Unpacking cached Python {PYTHON_VERSION}" in rebuilt.output
+    assert "Installing dependencies with" not in rebuilt.output
+    for layer in ("python", "venv"):
+        assert f"Adding layer 'scalingo/python:{layer}'" in rebuilt.output
+    status = app.run(["python", "-c", "import flask"])
+    assert status.returncode == 0, status.stderr

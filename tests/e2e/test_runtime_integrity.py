@@ -80,6 +80,8 @@ def test_unpinned_archive_digest_is_recorded_and_a_changed_archive_warns(make_ap
 
         rebuilt = mirror.serve_rebuilt()
         lose_the_cache(app)
+        # A dependency change: the build needs the runtime's files, which the cache no longer has.
+        (app.source / "requirements.txt").write_text("six==1.17.0\n")
         changed = app.build()
     assert changed.ok, changed.output
     assert f"Warning: {ARCHIVE} changed since this app's previous build" in changed.output

@@ -21,6 +21,7 @@ from pathlib import Path
 from support.builds import APPS, ARCH
 
 from python_buildpack import dependencies
+from python_buildpack.cache_plan import CachePlan
 from python_buildpack.context import Context
 from python_buildpack.errors import BuildError
 from python_buildpack.layers.python import Runtime
@@ -71,7 +72,7 @@ class DepsApp:
     python_home: Path = PYTHON_HOME
     python_version: str = PYTHON_VERSION
 
-    def install(self, runner: Runner = real_run, **extra_settings: str) -> Outcome:
+    def install(self, runner: Runner = real_run, plan: CachePlan | None = None, **extra_settings: str) -> Outcome:
         env = build_env(self.python_home)
         # User settings (platform env files) over the process environment, as from_env does.
         settings = env | self.settings | extra_settings
@@ -81,10 +82,10 @@ class DepsApp:
             try:
                 project = with_runtime(ctx, STACK, self.python_version)
                 runtime = Runtime(self.python_home, self.python_version, STACK)
-                venv = dependencies.install(ctx, env | extra_settings, project, runtime)
+                venv = dependencies.install(ctx, env | extra_settings, project, runtime, plan or CachePlan())
             except BuildError as error:
                 return Outcome(stream.getvalue(), error=error)
-        return Outcome(stream.getvalue(), venv=venv)
+        return Outcome(stream.getvalue(), venv=venv.path)
 
     def write(self, name: str, content: str) -> None:
         (self.app_dir / name).write_text(content, encoding="utf-8")

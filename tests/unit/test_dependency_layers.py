@@ -6,13 +6,16 @@ import contextlib
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from support.deps import PYTHON_HOME, PYTHON_VERSION, STACK, build_env, layer_context
 
+from python_buildpack.archive import pack_tar_zst
+from python_buildpack.cache_plan import CachePlan
 from python_buildpack.cnb import toml_io
 from python_buildpack.cnb.layers import Empty, Restored
-from python_buildpack.layers import caches, tools
+from python_buildpack.layers import caches, packed, tools
 from python_buildpack.layers import venv as venv_layer
 from python_buildpack.layers.python import Runtime
 from python_buildpack.layers.venv import VenvMetadata
@@ -20,6 +23,11 @@ from python_buildpack.stack import Stack
 from python_buildpack.tool_versions import TOOL_VERSIONS, Tool
 
 RUNTIME = Runtime(PYTHON_HOME, PYTHON_VERSION, STACK)
+PACKED = CachePlan(runs_python=("bin/post_compile runs",))
+
+
+def refuse(*args: object, **kwargs: object) -> NoReturn:
+    raise AssertionError(f"nothing should run: {args}")
 
 
 @contextlib.contextmanager
@@ -43,14 +51,28 @@ def tool_metadata(name: Tool, **changes: str) -> dict[str, object]:
     return {**base, **changes}
 
 
-def test_a_current_tool_layer_is_kept_without_running_anything(tmp_path: Path) -> None:
-    restored(tmp_path, "uv", tool_metadata("uv"), {"venv/bin/uv": "#!/bin/sh\n"})
+def packed_tool(layers: Path, name: Tool, metadata: dict[str, object], files: dict[str, str]) -> None:
+    """A tool's packed copy as the lifecycle restores it from the cache: one archive."""
+    source = layers.parent / f"{name}-source"
+    for rel, content in files.items():
+        (source / rel).parent.mkdir(parents=True, exist_ok=True)
+        (source / rel).write_text(content)
+    (layers / f"{name}-packed").mkdir()
+    pack_tar_zst(source, layers / f"{name}-packed" / packed.ARCHIVE)
+    toml_io.dump({"metadata": metadata}, layers / f"{name}-packed.toml")
+
+
+def test_a_current_packed_tool_is_unpacked_without_running_anything(tmp_path: Path) -> None:
+    layers = tmp_path / "layers"
+    layers.mkdir()
+    packed_tool(layers, "uv", tool_metadata("uv"), {"venv/bin/uv": "#!/bin/sh\n"})
     with log() as out:
-        assert tools.is_current(tmp_path, "uv", RUNTIME)
-        tool = tools.install(layer_context(tmp_path), build_env(), "uv", RUNTIME, None)
-    assert f"Using cached uv {TOOL_VERSIONS['uv']}" in out.getvalue()
-    assert tool.executable() == tmp_path / "uv" / "venv" / "bin" / "uv"
-    assert toml_io.load(tmp_path / "uv.toml")["types"] == {"launch": False, "build": True, "cache": True}
+        assert tools.is_current(layers, "uv", RUNTIME)
+        tool = tools.install(layer_context(layers, runner=refuse), build_env(), "uv", RUNTIME, None)
+    assert f"Unpacking cached uv {TOOL_VERSIONS['uv']}" in out.getvalue()
+    assert tool.executable() == layers / "uv" / "venv" / "bin" / "uv" and tool.executable().read_text() == "#!/bin/sh\n"
+    # A build-only layer, not cached: the lifecycle drops it, its packed copy stays (tools.finish).
+    assert toml_io.load(layers / "uv.toml")["types"] == {"launch": False, "build": True, "cache": False}
 
 
 @pytest.mark.parametrize(
@@ -61,32 +83,34 @@ def test_a_current_tool_layer_is_kept_without_running_anything(tmp_path: Path) -
         ({"stack": "scalingo-20"}, f"the stack changed from scalingo-20 to {STACK.name}"),
     ],
 )
-def test_a_stale_tool_layer_is_discarded_with_its_reason(tmp_path: Path, changes: dict[str, str], reason: str) -> None:
-    restored(tmp_path, "uv", tool_metadata("uv", **changes), {"venv/bin/uv": ""})
-    with log() as out:
-        assert not tools.is_current(tmp_path, "uv", RUNTIME)
-        tools.keep_if_current(layer_context(tmp_path), "uv", RUNTIME)
-    assert f"Discarding cached uv since {reason}" in out.getvalue()
-    assert not (tmp_path / "uv").exists() and not (tmp_path / "uv.toml").exists()
+def test_a_stale_packed_tool_is_discarded_with_its_reason(tmp_path: Path, changes: dict[str, str], reason: str) -> None:
+    layers = tmp_path / "layers"
+    layers.mkdir()
+    packed_tool(layers, "uv", tool_metadata("uv", **changes), {"venv/bin/uv": ""})
+    assert not tools.is_current(layers, "uv", RUNTIME)
+    assert packed.stale(tools.LAYERS["uv"], layers, tools.expected("uv", RUNTIME)) == reason
+    tools.finish(layers, {"pip", "uv"}, RUNTIME, PACKED)
+    assert not (layers / "uv-packed").exists() and not (layers / "uv-packed.toml").exists()
 
 
-def test_a_tool_layer_without_its_files_is_not_current(tmp_path: Path) -> None:
-    restored(tmp_path, "pip", tool_metadata("pip"), {"wheels/README": "no wheel here"})
-    assert not tools.is_current(tmp_path, "pip", RUNTIME)
-    wheel = {f"wheels/pip-{TOOL_VERSIONS['pip']}-py3-none-any.whl": "zip"}
-    restored(tmp_path, "pip", tool_metadata("pip"), wheel)  # a layer of before pip was kept unpacked
-    assert not tools.is_current(tmp_path, "pip", RUNTIME)
-    restored(tmp_path, "pip", tool_metadata("pip"), wheel | {"lib/pip/__main__.py": ""})
-    assert tools.is_current(tmp_path, "pip", RUNTIME)
+def test_packed_tools_follow_the_plan(tmp_path: Path) -> None:
+    layers = tmp_path / "layers"
+    layers.mkdir()
+    packed_tool(layers, "uv", tool_metadata("uv"), {"venv/bin/uv": ""})
+    packed_tool(layers, "poetry", tool_metadata("poetry"), {"venv/bin/poetry": ""})
+    tools.finish(layers, {"pip", "uv"}, RUNTIME, PACKED)  # kept for the next build, the unused one dropped
+    assert toml_io.load(layers / "uv-packed.toml")["types"] == {"launch": False, "build": False, "cache": True}
+    assert not (layers / "poetry-packed").exists()
+    tools.finish(layers, {"pip", "uv"}, RUNTIME, CachePlan())  # no step of a redeploy runs Python
+    assert not (layers / "uv-packed").exists() and not (layers / "uv-packed.toml").exists()
 
 
-def test_unreadable_metadata_discards_the_layer(tmp_path: Path) -> None:
-    (tmp_path / "poetry.toml").write_text("[metadata]\nversion = 1\nunexpected = true\n")
-    (tmp_path / "poetry").mkdir()
-    with log() as out:
-        tools.keep_if_current(layer_context(tmp_path), "poetry", RUNTIME)
-    assert "Discarding cached poetry since its metadata is from an incompatible buildpack version" in out.getvalue()
-    assert not (tmp_path / "poetry").exists()
+def test_unreadable_packed_metadata_is_stale(tmp_path: Path) -> None:
+    (tmp_path / "poetry-packed.toml").write_text("[metadata]\nversion = 1\nunexpected = true\n")
+    (tmp_path / "poetry-packed").mkdir()
+    reason = packed.stale(tools.LAYERS["poetry"], tmp_path, tools.expected("poetry", RUNTIME))
+    assert reason == "its metadata is from an incompatible buildpack version"
+    assert not tools.is_current(tmp_path, "poetry", RUNTIME)
 
 
 def test_tool_layers_of_other_managers_are_removed(tmp_path: Path) -> None:
@@ -140,7 +164,7 @@ def venv_metadata(**changes: object) -> VenvMetadata:
 
 
 def opened_venv(layers: Path, metadata: VenvMetadata) -> Empty[VenvMetadata]:
-    opened = venv_layer.open_venv(layers, metadata)
+    opened = venv_layer.open_venv(layers, metadata, CachePlan())
     assert isinstance(opened, Empty)
     return opened
 
@@ -155,9 +179,10 @@ def test_venv_rebuild_success_and_failure(tmp_path: Path) -> None:
 
     venv_layer.rebuild(ctx, build_env(), opened_venv(tmp_path, first), RUNTIME, install)
     assert (path / "bin" / "python").exists() and (path / "installed").is_file()
-    assert toml_io.load(tmp_path / "venv.toml")["types"] == {"launch": True, "build": True, "cache": True}
+    # Never cached as such: its packed copy is (layers/packed.py); the exporter reuses an unchanged venv.
+    assert toml_io.load(tmp_path / "venv.toml")["types"] == {"launch": True, "build": False, "cache": False}
     assert (path / "env" / "VIRTUAL_ENV.override").read_text() == str(path)
-    assert isinstance(venv_layer.open_venv(tmp_path, first), Restored)
+    assert isinstance(venv_layer.open_venv(tmp_path, first, CachePlan()), Restored)
     toml_before = (tmp_path / "venv.toml").read_bytes()
 
     def broken(venv: Path) -> None:
@@ -173,7 +198,7 @@ def test_venv_rebuild_success_and_failure(tmp_path: Path) -> None:
     assert (path / "installed").is_file() and not (path / "half-installed").exists()
     assert (tmp_path / "venv.toml").read_bytes() == toml_before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["venv", "venv.toml"]
-    assert isinstance(venv_layer.open_venv(tmp_path, first), Restored)
+    assert isinstance(venv_layer.open_venv(tmp_path, first, CachePlan()), Restored)
 
 
 def test_a_venv_whose_python_is_gone_is_rebuilt(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """Imports only go down: the shipped package's import graph has no cycle, and each folder only
 imports the ones below it. Read from the source, so a new upward import fails here first.
 
-    leaves (pins, stacks, digests, errors, ...)  <  cnb/  <  layers/  <  package_managers/
+    leaves (pins, stacks, digests, errors, ...)  <  cnb/  <  cache_plan  <  layers/  <  package_managers/
     <  project  <  dependencies  <  build
 """
 
@@ -19,6 +19,8 @@ LEAVES = {"tool_versions", "stacks", "digests", "errors", "version_numbers", "sa
 # What a folder (or module) must never import.
 FORBIDDEN = {
     "cnb": {"layers", "package_managers", "project", "dependencies", "build", "context", "process"},
+    # What the build keeps for the next one: read by the layers, so below them.
+    "cache_plan": {"layers", "package_managers", "project", "dependencies", "build", "context", "process"},
     "layers": {"package_managers", "project", "dependencies", "build"},
     "package_managers": {"project", "dependencies", "build"},
     "project": {"dependencies", "build"},

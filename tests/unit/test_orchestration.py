@@ -66,16 +66,16 @@ def test_cold_then_warm(tmp_path: Path, manager: str) -> None:
     first.ok()
     assert cold.commands == COLD[manager]
     assert_golden(dependencies_section(first.log, tmp_path), f"{manager}-cold", GOLDEN)
-    for name in {"pip", manager}:
+    for name in {"pip", manager}:  # build-only: their packed copies are cached when a plan keeps them
         types = toml_io.load(app.layers_dir / f"{name}.toml")["types"]
-        assert types == {"build": True, "launch": False, "cache": True}
+        assert types == {"build": True, "launch": False, "cache": False}
 
     warm = FakeRunner()
     second = app.install(runner=warm)
     second.ok()
     assert warm.commands == []  # a reused venv runs no installer at all
     assert_golden(dependencies_section(second.log, tmp_path), f"{manager}-warm", GOLDEN)
-    assert toml_io.load(app.layers_dir / "venv.toml")["types"] == {"build": True, "launch": True, "cache": True}
+    assert toml_io.load(app.layers_dir / "venv.toml")["types"] == {"build": False, "launch": True, "cache": False}
 
 
 def test_installers_run_in_the_venv_with_the_user_settings(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from python_buildpack import trees
+from python_buildpack.cache_plan import CachePlan
 from python_buildpack.cnb import toml_io
 from python_buildpack.cnb.layers import Changed, Empty, Unreadable
 from python_buildpack.cnb.models import LayerTypes
@@ -42,7 +43,7 @@ def restored_venv(tmp_path: Path) -> Path:
 
 
 def changed(tmp_path: Path) -> Empty[VenvMetadata]:
-    opened = venv_layer.open_venv(tmp_path, CHANGED)
+    opened = venv_layer.open_venv(tmp_path, CHANGED, CachePlan())
     assert isinstance(opened, Empty)
     return opened
 

@@ -98,9 +98,12 @@ class Layer:
         for sbom in self.layers_dir.glob(f"{self.name}.sbom.*"):
             sbom.unlink()
 
-    def write(self, types: LayerTypes, metadata: LayerMetadata | None = None) -> None:
-        """Writes `<layer>.toml`; must be called on every build for every layer kept."""
-        self.path.mkdir(parents=True, exist_ok=True)
+    def write(self, types: LayerTypes, metadata: LayerMetadata | None = None, *, directory: bool = True) -> None:
+        """Writes `<layer>.toml`; must be called on every build for every layer kept.
+
+        `directory=False`: the metadata only, for a launch layer the exporter reuses."""
+        if directory:
+            self.path.mkdir(parents=True, exist_ok=True)
         data: dict[str, Any] = {"types": types.model_dump()}
         if metadata is not None:
             data["metadata"] = metadata.model_dump(mode="json", exclude_none=True)  # TOML has no null
@@ -143,6 +146,9 @@ class Filling(Generic[M]):
 class Restored(Generic[M]):
     layer: Layer
     metadata: M
+    # False: only the metadata came back, from the previous image (a launch layer whose files
+    # are not cached). Kept without a directory, the exporter reuses the image's layer as is.
+    files: bool = True
 
 
 @dataclass(frozen=True)
@@ -182,6 +188,8 @@ class LayerDefinition(Generic[M]):
     metadata: type[M]
     # What the restored files must hold to be reused: a reason when they fall short.
     check: Callable[[Path], str | None] = files_restored
+    # A launch layer that may come back as metadata only (not cached): reusable without files.
+    image_reuse: bool = False
 
     def layer(self, layers_dir: Path) -> Layer:
         return Layer(layers_dir, self.name)
@@ -211,13 +219,17 @@ class LayerDefinition(Generic[M]):
         metadata, _ = self.layer(layers_dir).restored_metadata(self.metadata)
         return metadata
 
-    def open(self, layers_dir: Path, expected: M) -> Restored[M] | Empty[M]:
+    def open(self, layers_dir: Path, expected: M, types: LayerTypes | None = None) -> Restored[M] | Empty[M]:
+        """The layer as restored, `Restored` when its metadata is `expected` (and its files
+        pass the check, or it may be reused without them); `types` replace the definition's."""
         layer = self.layer(layers_dir)
+        types = types or self.types
         cause = self._cause(layer, expected)
         if cause is None:
-            layer.write(self.types, expected)
-            return Restored(layer, expected)
-        return Empty(layer, self.types, expected, cause)
+            files = layer.path.is_dir()
+            layer.write(types, expected, directory=files)
+            return Restored(layer, expected, files=files)
+        return Empty(layer, types, expected, cause)
 
     def is_current(self, layers_dir: Path, expected: M) -> bool:
         """Whether `open` would restore the layer (without writing anything)."""
@@ -229,5 +241,7 @@ class LayerDefinition(Generic[M]):
             return Unreadable(problem)
         if restored is None:
             return New()
-        reasons = expected.changes_from(restored) or [r for r in (self.check(layer.path),) if r]
+        reasons = expected.changes_from(restored)
+        if not reasons and not (self.image_reuse and not layer.path.exists()):
+            reasons = [r for r in (self.check(layer.path),) if r]
         return Changed(restored, tuple(reasons)) if reasons else None

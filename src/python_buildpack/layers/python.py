@@ -1,6 +1,9 @@
-"""The `python` layer: the CPython runtime (build, launch, cache).
+"""The `python` layer: the CPython runtime (launch; build when a later buildpack requires python).
 
-Reused while stack, architecture, version and the archive's checksum are unchanged. The
+Reused while stack, architecture, version and the archive's checksum are unchanged. Not cached
+as such (cache_plan.py): a redeploy gets its files only when a step runs Python
+(layers/on_demand.py), from its packed copy, which is the archive it was installed from, or
+downloaded again. The
 metadata records the sha256 of the archive the layer was installed from: the catalogue's pin,
 or unpinned, what the download gave (trust on first use). The same record goes to the
 launch-only layer `python-archive` (metadata and an empty directory): the lifecycle restores a
@@ -15,12 +18,14 @@ normalised, which would make timestamp-based .pyc files stale at every start.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 from pydantic import Field
 
-from .. import bytecode, output
+from .. import bytecode, output, sbom
+from ..cache_plan import CachePlan
 from ..cnb.env import apply_layer
 from ..cnb.layers import Empty, Layer, LayerDefinition, LayerMetadata, Restored
 from ..cnb.models import LayerTypes
@@ -30,6 +35,8 @@ from ..process import Completed
 from ..runtime_catalog import PIN_COMMAND, REQUIRE_PIN_SETTING, RuntimeCatalog, require_pin
 from ..stack import Stack
 from ..stacks import OWN_MIRROR, archive_name
+from . import packed
+from .on_demand import OnDemand
 
 
 class PythonLayerMetadata(LayerMetadata):
@@ -55,9 +62,12 @@ def _runnable(path: Path) -> str | None:
     return None if os.access(path / "bin" / "python3", os.X_OK) else "its bin/python3 is missing"
 
 
-LAYER = LayerDefinition("python", LayerTypes(build=True, launch=True, cache=True), PythonLayerMetadata, _runnable)
+LAYER = LayerDefinition("python", LayerTypes(launch=True), PythonLayerMetadata, _runnable, image_reuse=True)
 LAYER_NAME = LAYER.name
 RECORD = LayerDefinition("python-archive", LayerTypes(launch=True), ArchiveRecord)
+# The archive this build downloaded, until it becomes the packed copy (no `.toml`: a lifecycle
+# ignores it).
+DOWNLOADED = ".python-archive.tar.zst"
 
 
 @dataclass(frozen=True)
@@ -69,18 +79,31 @@ class Runtime:
     stack: Stack
     # The archive it came from, for the SBOM (None: a layer from before digests were recorded).
     archive_sha256: str | None = field(default=None, kw_only=True, compare=False)
+    # The layer's files, when they may have to be obtained (None: `home` is there).
+    files: OnDemand | None = field(default=None, kw_only=True, compare=False)
 
     @property
     def python(self) -> Path:
         return self.home / "bin" / "python3"
+
+    def need(self, env: dict[str, str]) -> Path:
+        """The runtime's files, obtained now if the build does not have them yet."""
+        return self.files.need(env) if self.files is not None else self.home
+
+    @property
+    def metadata(self) -> PythonLayerMetadata:
+        return PythonLayerMetadata(stack=self.stack.name, arch=self.stack.arch, python_version=self.version,
+                                   archive_sha256=self.archive_sha256)
 
     @property
     def major(self) -> str:
         return ".".join(self.version.split(".")[:2])
 
 
-def install(ctx: Context, env: dict[str, str], stack: Stack, version: str, catalog: RuntimeCatalog) -> Runtime:
-    """The runtime layer, cached or installed; `env` gets the layer's build environment."""
+def install(ctx: Context, env: dict[str, str], stack: Stack, version: str, catalog: RuntimeCatalog,
+            plan: CachePlan) -> Runtime:  # fmt: skip
+    """The runtime layer, reused or installed; `env` gets the layer's build environment once its
+    files are there (`Runtime.need`)."""
     filename = archive_name(version, stack.ubuntu_version, stack.arch)
     pin = catalog.sha256_for(filename)
     strict = require_pin(ctx.settings)
@@ -97,18 +120,94 @@ def install(ctx: Context, env: dict[str, str], stack: Stack, version: str, catal
     expected = PythonLayerMetadata(
         stack=stack.name, arch=stack.arch, python_version=version, archive_sha256=pin or recorded
     )
-    opened = LAYER.open(ctx.layers_dir, expected)
+    opened = LAYER.open(ctx.layers_dir, expected, plan.launch_types)
+    copy = packed.find(LAYER, ctx.layers_dir, expected) if expected.archive_sha256 else None
+    (ctx.layers_dir / DOWNLOADED).unlink(missing_ok=True)  # an interrupted build's
     if isinstance(opened, Restored):
         output.step(f"Using cached Python {version}")
-        runtime = Runtime(opened.layer.path, version, stack, archive_sha256=expected.archive_sha256)
+        files = OnDemand.present(opened.layer)
+        if not opened.files:
+            files = OnDemand(opened.layer, in_image=True)
+            files.obtain = partial(_obtain, ctx, files, expected, filename, stack, copy, plan, pin=pin, strict=strict)
+        runtime = Runtime(opened.layer.path, version, stack, archive_sha256=expected.archive_sha256, files=files)
+    elif copy is not None and not opened.reason and _from_copy(ctx, opened, stack, copy):  # the image lost
+        runtime = Runtime(opened.layer.path, version, stack, archive_sha256=expected.archive_sha256,
+                          files=OnDemand.present(opened.layer))
     else:
         if opened.reason:
             old = opened.previous.python_version if opened.previous else "runtime"
             output.step(f"Discarding cached Python {old} since {opened.reason}")
-        runtime = _fill(ctx, opened, filename, stack, version, pin=pin, recorded=recorded, strict=strict)
+        runtime = _fill(ctx, opened, filename, stack, version, pin=pin, recorded=recorded, strict=strict,
+                        keep=ctx.layers_dir / DOWNLOADED if plan.packed_runtime else None)
+        runtime = replace(runtime, files=OnDemand.present(opened.layer))
     _record(ctx.layers_dir, filename, runtime.archive_sha256)
-    apply_layer(env, runtime.home)
+    if runtime.files is not None and runtime.files.has_files:
+        apply_layer(env, runtime.home)
+    if plan.later_buildpack:
+        runtime.need(env)  # its files stay for the buildpacks after this one
     return runtime
+
+
+def finish(layers_dir: Path, runtime: Runtime, plan: CachePlan) -> None:
+    """Before the export: the packed copy for the next build, if the plan keeps one, and the
+    files given up when they are the previous image's layer."""
+    downloaded = layers_dir / DOWNLOADED
+    metadata = LAYER.previous(layers_dir) or runtime.metadata  # as written: a download may have changed it
+    if not plan.packed_runtime or metadata.archive_sha256 is None:
+        downloaded.unlink(missing_ok=True)
+        packed.drop(LAYER, layers_dir)
+    elif downloaded.is_file():
+        packed.save_file(LAYER, layers_dir, downloaded, metadata)
+    elif not packed.keep(LAYER, layers_dir, metadata):
+        packed.drop(LAYER, layers_dir)  # a stale copy, or none: the next build that needs it downloads it
+    if runtime.files is not None and not plan.later_buildpack:
+        runtime.files.release()
+
+
+def _obtain(ctx: Context, files: OnDemand, expected: PythonLayerMetadata, filename: str, stack: Stack,
+            copy: Path | None, plan: CachePlan, *, pin: str | None, strict: bool) -> None:  # fmt: skip
+    """The files of a runtime layer that the previous image has: unpacked from its packed
+    copy, else downloaded again. An archive whose bytes changed since is noticed as on any
+    download (a warning, an error in strict mode); its files are then not the image's."""
+    layer, version = files.layer, expected.python_version
+    if copy is None or not _unpack(ctx, layer.path, version, stack, copy):
+        from ..runtime_download import base_url, download_and_extract, runtime_url
+
+        url = runtime_url(base_url(ctx.settings), version, stack.ubuntu_version, stack.arch)
+        keep = ctx.layers_dir / DOWNLOADED if plan.packed_runtime else None
+        with output.timed(f"Downloading and extracting Python {version} ({filename}; not cached for this app)"):
+            digest = download_and_extract(url, layer.path, sha256=pin, keep=keep)
+        _post_install(ctx, Runtime(layer.path, version, stack))
+        if expected.archive_sha256 is not None and digest != expected.archive_sha256:
+            _archive_changed(filename, url, expected.archive_sha256, digest, strict=strict, pinned=pin is not None)
+            files.in_image = False  # other files than the image's layer: exported anew
+            layer.write(plan.launch_types, expected.model_copy(update={"archive_sha256": digest}))
+            _record(ctx.layers_dir, filename, digest)
+            sbom.write_runtime_sbom(ctx.layers_dir, LAYER.name, version, stack, buildpack_dir=ctx.buildpack_dir,
+                                    archive_sha256=digest)
+    _write_env(layer)
+
+
+def _unpack(ctx: Context, dest: Path, version: str, stack: Stack, copy: Path) -> bool:
+    """The runtime from its packed copy; False (and the copy dropped) when it is damaged."""
+    try:
+        with output.timed(f"Unpacking cached Python {version}"):
+            packed.unpack(copy, dest)
+    except BuildError as error:
+        output.step(f"Discarding the cached copy of Python {version} since it could not be unpacked: {error.details}")
+        packed.drop(LAYER, ctx.layers_dir)
+        return False
+    _post_install(ctx, Runtime(dest, version, stack))
+    return True
+
+
+def _from_copy(ctx: Context, empty: Empty[PythonLayerMetadata], stack: Stack, copy: Path) -> bool:
+    """The layer made from its packed copy (the previous image is gone); False when damaged."""
+    if not _unpack(ctx, empty.layer.reset(), empty.expected.python_version, stack, copy):
+        return False
+    _write_env(empty.layer)
+    empty.layer.write(empty.types, empty.expected)
+    return True
 
 
 def _fill(
@@ -121,6 +220,7 @@ def _fill(
     pin: str | None,
     recorded: str | None,
     strict: bool,
+    keep: Path | None = None,
 ) -> Runtime:
     # Imported here: httpx and zstandard cost ~50 ms that a warm rebuild does not need.
     from ..runtime_download import base_url, download_and_extract, runtime_url
@@ -129,7 +229,7 @@ def _fill(
     with empty.fill() as filling:
         # Extracted while it downloads; in place only once the whole archive matched the pin.
         with output.timed(f"Downloading and extracting Python {version} ({filename})"):
-            digest = download_and_extract(url, filling.path, sha256=pin)
+            digest = download_and_extract(url, filling.path, sha256=pin, keep=keep)
         if recorded is not None and digest != recorded:
             _archive_changed(filename, url, recorded, digest, strict=strict, pinned=pin is not None)
         runtime = Runtime(filling.path, version, stack, archive_sha256=digest)

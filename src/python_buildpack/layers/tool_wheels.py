@@ -22,7 +22,6 @@ import hashlib
 import os
 import re
 import shutil
-import ssl
 import tempfile
 import threading
 import time
@@ -149,7 +148,9 @@ def wheel_pattern(name: Tool, version: str, arch: str) -> re.Pattern[str]:
 
 def fetch(name: Tool, version: str, directory: Path, settings: Mapping[str, str], arch: str) -> Path | None:
     """Downloads the pinned wheel of `name` from the index into `directory`, checked by sha256."""
-    import httpx  # imported here: a warm rebuild never fetches anything
+    import ssl  # imported here, as httpx: a warm rebuild never fetches anything
+
+    import httpx
 
     index = settings.get("PIP_INDEX_URL", DEFAULT_INDEX).rstrip("/")
     pattern = wheel_pattern(name, version, arch)

@@ -1,6 +1,9 @@
-"""The `pip`, `pipenv`, `poetry` and `uv` layers: the pinned tools (build, cache).
+"""The `pip`, `pipenv`, `poetry` and `uv` layers: the pinned tools (build).
 
-Reused while the pinned version, the Python version and the stack are unchanged.
+Made only by the builds that install dependencies. Cached as packed copies (layers/packed.py)
+for apps whose builds run Python at every redeploy (cache_plan.py), reused while the pinned
+version, the Python version and the stack are unchanged; the other apps' builds fetch them
+again, while the runtime downloads.
 
 - `pip` holds the pinned pip's wheel, fetched with the pip wheel bundled in the runtime's
   `ensurepip` (run as is, never installed: the runtime layer gets no pip), and the same pip
@@ -26,6 +29,7 @@ from pathlib import Path
 from pydantic import Field
 
 from .. import bytecode, output
+from ..cache_plan import CachePlan
 from ..cnb.layers import LayerDefinition, LayerMetadata, Restored
 from ..cnb.models import LayerTypes
 from ..context import Context
@@ -34,13 +38,15 @@ from ..network import NETWORK_ERRORS
 from ..process import Command, Completed
 from ..stacks import OWN_MIRROR
 from ..tool_versions import TOOL_VERSIONS, Tool
-from . import tool_wheels
+from . import packed, tool_wheels
 from .python import Runtime
 
-TYPES = LayerTypes(build=True, cache=True)
+TYPES = LayerTypes(build=True)
 # The wheels fetched while the runtime is installed: `start_prefetch` (build.py, before the
 # runtime) starts it, `install` takes the wheels.
 _prefetch: tool_wheels.Prefetch | None = None
+# The tools this build installed (not unpacked from a packed copy): their copies are packed anew.
+_made: set[Tool] = set()
 
 
 @dataclass(frozen=True)
@@ -112,17 +118,27 @@ def installed(layers_dir: Path, name: Tool) -> ToolInstall:
 
 
 def is_current(layers_dir: Path, name: Tool, runtime: Runtime) -> bool:
-    return LAYERS[name].is_current(layers_dir, expected(name, runtime))
+    """Whether the tool is there without a download: its layer, or its packed copy."""
+    metadata = expected(name, runtime)
+    return LAYERS[name].is_current(layers_dir, metadata) or packed.find(LAYERS[name], layers_dir, metadata) is not None
 
 
-def keep_if_current(ctx: Context, name: Tool, runtime: Runtime) -> None:
-    """Keeps a valid cached tool layer without installing anything; drops a stale one."""
-    opened = LAYERS[name].open(ctx.layers_dir, expected(name, runtime))
-    if isinstance(opened, Restored):
-        return
-    if opened.reason:
-        output.step(f"Discarding cached {name} since {opened.reason}")
-    opened.layer.delete()
+def finish(layers_dir: Path, used: set[Tool], runtime: Runtime, plan: CachePlan) -> None:
+    """Before the export: packed copies of the used tools for the next build, when the plan
+    keeps them (packed anew when this build installed the tool); the others' dropped."""
+    for name in TOOL_VERSIONS:
+        layer = LAYERS[name].layer(layers_dir)
+        metadata = expected(name, runtime)
+        if name not in used or not plan.packed_runtime:
+            packed.drop(LAYERS[name], layers_dir)
+        elif name in _made and layer.path.is_dir():
+            packed.save(LAYERS[name], layers_dir, layer.path, metadata)
+        elif packed.keep(LAYERS[name], layers_dir, metadata):
+            continue
+        elif LAYERS[name].is_current(layers_dir, metadata):
+            packed.save(LAYERS[name], layers_dir, layer.path, metadata)  # a layer cached by an older build
+        else:
+            packed.drop(LAYERS[name], layers_dir)
 
 
 def start_prefetch(ctx: Context, tool: Tool, runtime: Runtime, *, with_pip: bool = False) -> None:
@@ -151,13 +167,26 @@ def prefetching(name: Tool) -> bool:
 def install(ctx: Context, env: Mapping[str, str], name: Tool, runtime: Runtime, pip: ToolInstall | None) -> ToolInstall:
     """The tool at its pinned version, from the cache or freshly installed (`pip` installs the others)."""
     tool = installed(ctx.layers_dir, name)
-    opened = LAYERS[name].open(ctx.layers_dir, expected(name, runtime))
+    metadata = expected(name, runtime)
+    opened = LAYERS[name].open(ctx.layers_dir, metadata)
     if isinstance(opened, Restored):
         output.step(f"Using cached {name} {tool.version}")
         return tool
-    if opened.reason:
-        old = f" {opened.previous.version}" if opened.previous else ""
-        output.step(f"Discarding cached {name}{old} since {opened.reason}")
+    copy = packed.find(LAYERS[name], ctx.layers_dir, metadata)
+    if copy is not None:
+        try:
+            with opened.fill() as filling, output.timed(f"Unpacking cached {name} {tool.version}"):
+                packed.unpack(copy, filling.path)
+            return tool
+        except BuildError as error:
+            output.step(f"Discarding cached {name} since its packed copy could not be unpacked: {error.details}")
+            packed.drop(LAYERS[name], ctx.layers_dir)
+    reason = opened.reason or packed.stale(LAYERS[name], ctx.layers_dir, metadata)
+    if reason:
+        previous = opened.previous or packed.previous(LAYERS[name], ctx.layers_dir)
+        old = f" {previous.version}" if previous else ""
+        output.step(f"Discarding cached {name}{old} since {reason}")
+    _made.add(name)
     fetched = _prefetch.take(name) if _prefetch is not None else None
     if fetched is not None:
         output.step(

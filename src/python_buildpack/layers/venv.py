@@ -1,4 +1,5 @@
-"""The `venv` layer: the app's dependencies in a virtual environment (build, launch, cache).
+"""The `venv` layer: the app's dependencies in a virtual environment (launch; build when a later
+buildpack requires python).
 
 The layer is the venv itself, made with the runtime's `python3 -m venv --without-pip`: its
 `bin/` is first on PATH at launch (`venv` sorts after `python`) and in later build steps,
@@ -12,22 +13,30 @@ from scratch, so that packages removed from the requirements never survive. The 
 built elsewhere and moved (scripts and pyvenv.cfg hold its absolute path), so a rebuild moves
 the previous one aside, and an update first copies it aside; either puts it back, with its
 metadata, if the install fails: the next build can still reuse it.
+
+Not cached as such (cache_plan.py): its packed copy is, and a build unpacks it when a step
+needs the files (an update in place, a hook, collectstatic); otherwise the exporter reuses the
+previous image's layer (layers/on_demand.py).
 """
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import Field
 
-from .. import trees
+from .. import output, trees
+from ..cache_plan import CachePlan
 from ..cnb.env import apply_layer
 from ..cnb.layers import Empty, Layer, LayerDefinition, LayerMetadata, Restored
 from ..cnb.models import LayerTypes
 from ..context import Context
 from ..errors import BuildError
+from . import packed
+from .on_demand import OnDemand
 from .python import Runtime
 
 # Where a previous venv waits while its replacement is installed. No `.toml`, so a lifecycle
@@ -68,27 +77,122 @@ def _complete(path: Path) -> str | None:
     return None if (path / "bin" / "python").exists() else "its files are incomplete"
 
 
-LAYER = LayerDefinition("venv", LayerTypes(build=True, launch=True, cache=True), VenvMetadata, _complete)
+LAYER = LayerDefinition("venv", LayerTypes(launch=True), VenvMetadata, _complete, image_reuse=True)
 LAYER_NAME = LAYER.name
 
 
-def open_venv(layers_dir: Path, expected: VenvMetadata) -> Restored[VenvMetadata] | Empty[VenvMetadata]:
+@dataclass
+class Venv:
+    """The app's venv: its files (maybe still to be unpacked) and what they were made from."""
+
+    files: OnDemand
+    metadata: VenvMetadata
+
+    @property
+    def path(self) -> Path:
+        return self.files.path
+
+
+def open_venv(layers_dir: Path, expected: VenvMetadata,
+              plan: CachePlan) -> Restored[VenvMetadata] | Empty[VenvMetadata]:  # fmt: skip
     """The venv layer as restored; a leftover of an interrupted build's rollback is removed first."""
     _remove(layers_dir / PREVIOUS)
-    opened = LAYER.open(layers_dir, expected)
-    if isinstance(opened, Restored):
+    opened = LAYER.open(layers_dir, expected, plan.launch_types)
+    if isinstance(opened, Restored) and opened.files:
         _write_env(opened.layer)
     return opened
 
 
-def can_update(empty: Empty[VenvMetadata]) -> bool:
+def reused(opened: Restored[VenvMetadata], layers_dir: Path) -> Venv:
+    """The reused venv, its files there or obtainable from its packed copy (`obtainable`)."""
+    if opened.files:
+        return Venv(OnDemand.present(opened.layer), opened.metadata)
+    copy = packed.find(LAYER, layers_dir, opened.metadata)
+
+    def unpack() -> None:
+        if copy is None:  # the plan had no step needing the files: one asking for them is a bug
+            raise BuildError("Internal error: the dependencies' files were needed but are not cached",
+                             "This is a bug in scalingo/python. Building again with a cleared cache works around it.")
+        with output.timed("Unpacking cached dependencies"):
+            packed.unpack(copy, opened.layer.path)
+
+    return Venv(OnDemand(opened.layer, in_image=True, obtain=unpack), opened.metadata)
+
+
+def obtain_now(venv: Venv, env: dict[str, str], layers_dir: Path) -> str:
+    """The reused venv's files now, for a build whose steps run Python; why they cannot be
+    had ("" when they are there), in which case the venv is installed again."""
+    if not venv.files.has_files and packed.find(LAYER, layers_dir, venv.metadata) is None:
+        return "its packed copy is not in the cache"
+    try:
+        venv.files.need(env)
+    except BuildError as error:
+        packed.drop(LAYER, layers_dir)
+        return f"its packed copy could not be unpacked: {error.details}"
+    return ""
+
+
+def from_copy(empty: Empty[VenvMetadata]) -> Venv | None:
+    """The venv unpacked from its packed copy, when that is the venv this build needs but the
+    previous image does not have it (lost, or its metadata unreadable)."""
+    layer = empty.layer
+    copy = packed.find(LAYER, layer.layers_dir, empty.expected)
+    if copy is None:
+        return None
+    try:
+        with output.timed("Unpacking cached dependencies"):
+            packed.unpack(copy, layer.reset())
+    except BuildError as error:
+        output.step(f"Discarding their cached copy since it could not be unpacked: {error.details}")
+        packed.drop(LAYER, layer.layers_dir)
+        return None
+    _keep(empty)
+    return Venv(OnDemand.unpacked(layer), empty.expected)
+
+
+def unpack_previous(empty: Empty[VenvMetadata]) -> bool:
+    """The previous venv's files from its packed copy, for an update in place; whether they came."""
+    layer = empty.layer
+    if layer.path.is_dir() or empty.previous is None:
+        return layer.path.is_dir()
+    copy = packed.find(LAYER, layer.layers_dir, empty.previous)
+    if copy is None:
+        return False
+    try:
+        with output.timed("Unpacking the cached dependencies"):
+            packed.unpack(copy, layer.path)
+    except BuildError as error:
+        output.step(f"Discarding their cached copy since it could not be unpacked: {error.details}")
+        packed.drop(LAYER, layer.layers_dir)
+        return False
+    return True
+
+
+def finish(layers_dir: Path, venv: Venv, plan: CachePlan) -> None:
+    """Before the export: the packed copy for the next build (packed again when the files
+    changed), and the files given up when they are the previous image's layer."""
+    if venv.files.modified():
+        with output.timed("Packing the dependencies for the next build"):
+            packed.save(LAYER, layers_dir, venv.path, venv.metadata)
+    elif not packed.keep(LAYER, layers_dir, venv.metadata):
+        if venv.files.has_files:
+            packed.save(LAYER, layers_dir, venv.path, venv.metadata)
+        else:  # a stale or unreadable copy: the next build that needs the files installs them
+            packed.drop(LAYER, layers_dir)
+    if not plan.later_buildpack:
+        venv.files.release()
+
+
+def only_inputs_changed(empty: Empty[VenvMetadata]) -> bool:
     """Whether only the dependency files changed: the previous venv is then a fine start."""
     previous = empty.previous
-    return (
-        previous is not None
-        and previous.model_copy(update={"inputs": empty.expected.inputs}) == empty.expected
-        and _complete(empty.layer.path) is None
-    )
+    return previous is not None and previous.model_copy(update={"inputs": empty.expected.inputs}) == empty.expected
+
+
+def can_update(empty: Empty[VenvMetadata]) -> bool:
+    """Whether the previous venv can be updated in place: only the dependency files changed and
+    its files are there (`unpack_previous`)."""
+    return only_inputs_changed(empty) and _complete(empty.layer.path) is None
 
 
 def update(empty: Empty[VenvMetadata], update: Callable[[Path], bool]) -> bool:

@@ -266,7 +266,7 @@ class Builder:
                                  (self.ws.image, self.ws.image / "sbom" / "launch" / LAYERS_SUBDIR)):
             for sbom in sorted(sbom_root.glob("*/sbom.*")) if sbom_root.is_dir() else []:
                 name, ext = sbom.parent.name, sbom.name[len("sbom."):]
-                if name in restored and (store is self.ws.image or name in cached):
+                if name in restored and (store == self.ws.image or name in cached):
                     copy_file(sbom, self.ws.buildpack_layers / f"{name}.sbom.{ext}")
 
     def _export_sboms(self, kept: dict[str, LayerTypes], image: Path) -> list[str]:

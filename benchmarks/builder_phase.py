@@ -1,0 +1,142 @@
+"""Where the builder phase's time goes on a redeploy with nothing changed.
+
+    .venv/bin/python benchmarks/builder_phase.py [--runs 7] [--app examples/flask-pip]
+
+The reference lifecycle's builder phase wraps `bin/build`: it reads the group, plan and layers,
+starts the buildpack, then reads the layers and launch.toml it left. This builds the app twice
+on the reference engine, keeps the layers dir as the restorer left it for the warm build, and
+then times, on copies of it, as the build user and with the environment the lifecycle gives:
+
+- the lifecycle's `builder` phase as a whole (what users wait for);
+- `bin/build` started directly (the buildpack's share: shell, interpreter, imports, work);
+- the image's `python3 -I -S -B -c pass` (the interpreter's start alone);
+- the interpreter with the buildpack's imports (`python_buildpack.build` and what it imports);
+- the build log's own `Done` figure (the buildpack's work after its imports).
+
+Medians of `--runs`; the rest of the builder phase is the lifecycle's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from support import ARCH, ROOT, machine, runtime_mirror, seconds
+
+from python_buildpack_dev.lifecycle.build_image import ensure_artifact, host_trust_env
+from python_buildpack_dev.lifecycle.builder import ImageTarget, PhaseResult
+from python_buildpack_dev.lifecycle.reference import ReferenceBuilder, ReferenceTools, default_build_python
+from python_buildpack_dev.lifecycle.workspace import Workspace, default_root
+
+_DONE = re.compile(r"^## Done \((\d+)ms\)$", re.MULTILINE)
+IMPORTS = ("import sys; sys.path[0:0] = [{src!r}, {vendor!r}, {common!r}]; "
+           "import python_buildpack.build")
+
+
+class Snapshotting(ReferenceBuilder):
+    """Keeps a copy of the layers dir as the restorer left it (for the warm build)."""
+
+    snapshot: Path | None = None
+
+    def _phase(self, phase: str, args: list[str], *, as_build_user: bool = False) -> PhaseResult:
+        result = super()._phase(phase, args, as_build_user=as_build_user)
+        if phase == "restore" and self.snapshot is not None:
+            shutil.copytree(self.ws.layers, self.snapshot, symlinks=True)
+        if phase == "build":
+            self.build_args = args
+        return result
+
+
+def timed(argv: list[str], env: dict[str, str], cwd: Path, user: int | None) -> tuple[float, str]:
+    start = time.perf_counter()
+    done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, check=False,
+                          user=user, group=user, extra_groups=[] if user is not None else None)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv[0]} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+    return elapsed, done.stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--app", type=Path, default=ROOT / "examples" / "flask-pip")
+    args = parser.parse_args()
+    tools = ReferenceTools.find()
+    if tools is None:
+        raise SystemExit("benchmarks/builder_phase.py: no reference lifecycle in .tools/bin: run dev/setup")
+    for line in machine():
+        print(line)
+    artifact = ensure_artifact(ROOT, default_root().parent / "artifact" / "scalingo-python", print)
+    target = ImageTarget(distro_version="22.04", arch=ARCH)
+    python = default_build_python(target)
+    with tempfile.TemporaryDirectory(prefix="builder-phase-") as tmp, runtime_mirror(Path(tmp) / "mirror") as mirror:
+        work = Path(tmp)
+        os.chmod(work, 0o755)
+        app = work / "app"
+        shutil.copytree(args.app, app)
+        builder = Snapshotting(tools, artifact, Workspace(work / "ws"), target=target,
+                               platform_env=host_trust_env() | mirror, build_python=python)
+        assert builder.build(app).ok
+        builder.snapshot = work / "restored"
+        warm = builder.build(app)
+        assert warm.ok, warm.output
+        user = builder.user.uid if builder.user.drops_privileges else None
+        env = builder._env()
+        ws = builder.ws
+        bp_dir = ws.buildpacks / "scalingo_python" / "0.1.0"
+        # What the lifecycle gives bin/build (Platform API 0.13, Buildpack API 0.10).
+        bp_env = {**env, "CNB_BUILDPACK_DIR": str(bp_dir), "CNB_PLATFORM_DIR": str(ws.platform),
+                  "CNB_LAYERS_DIR": str(ws.layers / "scalingo_python"), "CNB_BP_PLAN_PATH": str(work / "plan.toml"),
+                  "CNB_TARGET_OS": "linux", "CNB_TARGET_ARCH": ARCH, "CNB_TARGET_DISTRO_NAME": "ubuntu",
+                  "CNB_TARGET_DISTRO_VERSION": "22.04"}
+        (work / "plan.toml").write_text('[[entries]]\nname = "python"\n')
+        image_python = shutil.which("python3", path=env["PATH"]) or "python3"
+        vendor = bp_dir / "vendor"
+        cpu = os.uname().machine
+        tag = next(p.name for p in sorted(vendor.iterdir()) if p.name.startswith("cp3") and p.name.endswith(cpu))
+        imports = IMPORTS.format(src=str(bp_dir / "src"), vendor=str(vendor / tag), common=str(vendor / "common"))
+        phase, direct, start, imported, done = [], [], [], [], []
+        for _ in range(args.runs):
+            for path in (ws.layers,):
+                shutil.rmtree(path)
+                shutil.copytree(builder.snapshot, path, symlinks=True)
+            builder.user.own(ws.layers)
+            result = builder._phase("build", builder.build_args, as_build_user=True)
+            phase.append(result.seconds)
+            shutil.rmtree(ws.layers)
+            shutil.copytree(builder.snapshot, ws.layers, symlinks=True)
+            builder.user.own(ws.layers)
+            elapsed, out = timed([str(bp_dir / "bin" / "build")], bp_env, ws.app, user)
+            direct.append(elapsed)
+            match = _DONE.search(out)
+            done.append(int(match.group(1)) / 1000 if match else float("nan"))
+            start.append(timed([image_python, "-I", "-S", "-B", "-c", "pass"], env, ws.app, user)[0])
+            imported.append(timed([image_python, "-I", "-S", "-B", "-c", imports], env, ws.app, user)[0])
+    rows = [
+        ("lifecycle builder phase", phase),
+        ("bin/build, started directly", direct),
+        ("  python3 start (-I -S -B -c pass)", start),
+        ("  python3 start + the buildpack's imports", imported),
+        ("  the build's own work (its `Done`)", done),
+    ]
+    print(f"\nwarm rebuild of {args.app.name}, image python3 {image_python}, medians of {args.runs}:\n")
+    print("| part | median | min | max |\n| --- | --- | --- | --- |")
+    for name, values in rows:
+        print(f"| {name} | {seconds(statistics.median(values))} | {seconds(min(values))} | {seconds(max(values))} |")
+    lifecycle = statistics.median(phase) - statistics.median(direct)
+    print(f"\nthe lifecycle's own share of the builder phase: {seconds(lifecycle)}")
+    print(f"imports: {seconds(statistics.median(imported) - statistics.median(start))}; the rest of bin/build "
+          f"(shell, boot.py, reading settings and layers): "
+          f"{seconds(statistics.median(direct) - statistics.median(imported) - statistics.median(done))}")
+
+
+if __name__ == "__main__":
+    main()
