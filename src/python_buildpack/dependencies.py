@@ -165,10 +165,12 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
         venv_dir = venv_layer.LAYER.layer(ctx.layers_dir).path
         with pip_update.resolving(cast(Pip, installer), tool, venv_dir, app_dir, run_checked) as resolution:
             if resolution is not None and venv_layer.update(opened, partial(_update, resolution, compile_bytecode)):
+                caches.record_install(ctx, installer.name, pip_update.installed(venv_dir))
                 venv_layer.activate(env, ctx.layers_dir)
                 return made
     venv_layer.rebuild(ctx, base_env, opened, runtime, fill)
-    venv_layer.activate(env, ctx.layers_dir)
+    venv_dir = venv_layer.activate(env, ctx.layers_dir)
+    caches.record_install(ctx, installer.name, pip_update.installed(venv_dir))
     return made
 
 

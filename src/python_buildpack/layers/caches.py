@@ -3,11 +3,14 @@
 Reused while the tool's pinned version and the stack are unchanged. A user setting for the
 cache directory (PIP_CACHE_DIR, PIPENV_CACHE_DIR, POETRY_CACHE_DIR, UV_CACHE_DIR) wins: the
 installer uses that directory (a platform may share one cache between apps) and the layer is
-dropped.
+dropped. After each install, the layer's metadata records the venv's releases and what the
+last installs did not use is pruned (cache_pruning.py), so that drifting pins do not make
+the cache grow without bound; a user's own cache directory is never pruned.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import Field
@@ -17,6 +20,7 @@ from ..cnb.layers import LayerDefinition, LayerMetadata, Restored
 from ..cnb.models import LayerTypes
 from ..context import Context
 from ..tool_versions import TOOL_VERSIONS, Tool
+from . import cache_pruning
 from .python import Runtime
 
 TYPES = LayerTypes(build=True, cache=True)
@@ -26,6 +30,8 @@ class DownloadCacheMetadata(LayerMetadata):
     version: str = Field(title="the installer version")
     stack: str = Field(title="the stack")
     arch: str = Field(title="the architecture")
+    # Not a reuse key: carried over from the restored metadata, rewritten by record_install.
+    installs: list[dict[str, str]] = Field(default_factory=list, title="the releases of the last installs")
 
 
 def layer_name(tool: Tool) -> str:
@@ -45,7 +51,13 @@ def install(
         if not quiet:
             output.step(f"Download cache: {ctx.settings[env_var]} ({env_var} from the app's environment)")
         return
-    expected = DownloadCacheMetadata(version=TOOL_VERSIONS[tool], stack=runtime.stack.name, arch=runtime.stack.arch)
+    previous = definition.previous(ctx.layers_dir)
+    expected = DownloadCacheMetadata(
+        version=TOOL_VERSIONS[tool],
+        stack=runtime.stack.name,
+        arch=runtime.stack.arch,
+        installs=previous.installs if previous is not None else [],
+    )
     opened = definition.open(ctx.layers_dir, expected)
     if isinstance(opened, Restored):
         if not quiet:
@@ -55,6 +67,7 @@ def install(
         if opened.reason:
             output.step(f"Discarding cached {tool} downloads since {opened.reason}")
         with opened.fill() as filling:  # filled by the installer, as it goes
+            filling.metadata = expected.model_copy(update={"installs": []})
             path = filling.path
     env[env_var] = str(path)
 
@@ -63,3 +76,22 @@ def remove_unused(layers_dir: Path, used: set[str]) -> None:
     for tool in TOOL_VERSIONS:
         if tool not in used and LAYERS[tool].remove(layers_dir):
             output.step(f"Removing cached {tool} downloads (this build does not use {tool})")
+
+
+def record_install(ctx: Context, tool: Tool, releases: Mapping[str, str]) -> None:
+    """After an install into the venv (`releases`: its distributions, name → version): remembers
+    them and prunes the cache entries that none of the last installs used."""
+    definition = LAYERS[tool]
+    layer = definition.layer(ctx.layers_dir)
+    previous = definition.previous(ctx.layers_dir)
+    if previous is None or not layer.path.is_dir():
+        return  # the user's own cache directory (PIP_CACHE_DIR, ...): not ours to prune
+    installs = cache_pruning.recent(releases, previous.installs)
+    stale = cache_pruning.stale(cache_pruning.scan(tool, layer.path), installs)
+    if stale:
+        freed = cache_pruning.remove(layer.path, stale)
+        labels = sorted(entry.label for entry in stale)
+        shown = ", ".join(labels[:4]) + (f" and {len(labels) - 4} more" if len(labels) > 4 else "")
+        reason = f"none of the last {len(installs)} installs used them" if len(installs) > 1 else "the install did not"
+        output.step(f"Pruned cached {tool} downloads of {shown} ({freed / 1e6:.1f} MB) since {reason}")
+    layer.write(TYPES, previous.model_copy(update={"installs": installs}))
