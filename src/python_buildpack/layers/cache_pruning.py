@@ -6,7 +6,7 @@ grows by each release it ever installed. After every install the buildpack recor
 distributions (name → version); a cache entry that belongs to a release (a downloaded or
 built wheel, an sdist, uv's unpacked wheel) is pruned when none of the last `KEEP_INSTALLS`
 installs had that release, and one that belongs to a project (uv's index page) when none had
-that project. Keeping more than the current install lets a reverted pin find its files.
+that project.
 
 Entries of no known release (pip's and poetry's cached index responses, which are replaced
 in place, one per project page) are kept: they do not grow with versions. Builds that reuse
@@ -25,7 +25,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-KEEP_INSTALLS = 3
+# This install and the one before: a pin reverted to the previous deploy's finds its files.
+KEEP_INSTALLS = 2
 _ARCHIVE_SUFFIXES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz")
 # uv's files beside an unpacked wheel's link: `<version>-<tags>.http` and so on.
 _UV_POINTER_SUFFIXES = (".http", ".lock", ".msgpack", ".rkyv")
