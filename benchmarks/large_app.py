@@ -99,7 +99,7 @@ def bumps(bin_dir: Path, pins: list[str], work: Path, env: dict[str, str]) -> li
     """One-pin changes applied in order: each pin goes to the newest older release of the same
     major version that keeps every other pin (and the set of packages) as it is."""
     current = {name_of(pin): pin for pin in pins}
-    chosen = []
+    chosen: list[str] = []
     for name in BUMP_CANDIDATES:
         if name not in current or len(chosen) == BUMP_COUNT:
             continue

@@ -20,7 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -500,6 +501,24 @@ def report(startup: dict[str, float], shell_ms: float, exec_d_ms: dict[str, floa
           "restores and exports differently.")
 
 
+@contextmanager
+def bench_run(prefix: str, keep: bool) -> Iterator[tuple[Path, dict[str, str]]]:
+    """A fresh work directory (removed at the end unless kept) and the bare baselines' clean
+    environment; the run's length and load average are printed last."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    start = time.monotonic()
+    env = {k: os.environ[k] for k in HOST_ENV_ALLOWLIST if k in os.environ}
+    env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
+    try:
+        yield work, env | NO_PIP_CONFIG | HOST_TRUST
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(f"\nWhole run: {seconds(time.monotonic() - start)}; load average at the end: {load}; "
+              f"work directory: {work}" + ("" if keep else " (removed)"))
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     names = ", ".join(APP_SPECS)
@@ -518,12 +537,7 @@ def main() -> int:
     print("# Benchmarks\n")
     for line in machine():
         print(f"- {line}")
-    work = Path(tempfile.mkdtemp(prefix="buildpack-bench-"))
-    start = time.monotonic()
-    try:
-        env = {k: os.environ[k] for k in HOST_ENV_ALLOWLIST if k in os.environ}
-        env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
-        env |= NO_PIP_CONFIG | HOST_TRUST
+    with bench_run("buildpack-bench-", args.keep) as (work, env):
         startup = startup_costs(work, env, args.startup_runs)
         (work / "cgroups").mkdir()
         shell_ms, exec_d_ms = exec_d_costs(work / "cgroups", args.exec_d_runs)
@@ -538,12 +552,6 @@ def main() -> int:
                 settings = mirror_env | NO_PIP_CONFIG | HOST_TRUST
                 apps.append(bench_app(spec, work, settings, baselines, args.warm_runs, args.cold_runs))
         report(startup, shell_ms, exec_d_ms, apps, args.warm_runs, args.cold_runs, args.startup_runs, args.exec_d_runs)
-        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-        print(f"\nWhole run: {seconds(time.monotonic() - start)}; load average at the end: {load}; "
-              f"work directory: {work}" + ("" if args.keep else " (removed)"))
-    finally:
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
