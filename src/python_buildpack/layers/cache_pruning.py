@@ -170,7 +170,7 @@ def remove(root: Path, entries: Sequence[Entry]) -> int:
     doomed = {path for entry in entries for path in entry.paths}
     targets = {target for path in doomed for target in _link_targets(path, root)}
     # An unpacked wheel another entry still links to stays (uv's links live outside archive-v*).
-    pointers = [path for path in root.iterdir() if path.is_dir() and not path.name.startswith("archive-")]
+    pointers = [path for path in root.iterdir() if targets and path.is_dir() and not path.name.startswith("archive-")]
     kept_links = {
         target for directory in pointers for link in _links(directory)
         if not any(link == p or p in link.parents for p in doomed) for target in _link_targets(link, root)
