@@ -174,6 +174,13 @@ class Build:
     def pruned(self) -> list[str]:
         return [line.strip()[2:] for line in self.log.splitlines() if "Pruned cached" in line]
 
+    def venv_change(self) -> str:
+        """How the venv was made: updated in place, rebuilt (and why), or reused."""
+        lines = [line.strip()[2:] for line in self.log.splitlines()
+                 if re.search(r"- (Updating|Discarding|Using) cached dependencies|Rebuilding from scratch|rebuilding$",
+                              line)]  # fmt: skip
+        return "; ".join(lines)
+
 
 @dataclass
 class Engine:
@@ -437,8 +444,8 @@ def part_deploys(engine: Engine, bare: Bare, work: Path, count: int) -> None:
         bare_cache = work / f"deploys-bare-cache-{installer}"
         print(f"\n## Many deploys: {installer}{' (BP_PYTHON_INSTALLER=uv)' if installer == 'uv' else ''}\n")
         print("| deploy | change | buildpack time | five phases | cache layers | cache volume | venv | fresh venv "
-              "| venv / fresh | venv differs from fresh | pruned |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+              "| venv / fresh | venv differs from fresh | pruned | venv |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         first_caches: dict[str, int] = {}
         last_caches: dict[str, int] = {}
         for index, change in enumerate(["(cold)", *steps]):
@@ -460,7 +467,7 @@ def part_deploys(engine: Engine, bare: Bare, work: Path, count: int) -> None:
             print(f"| {index} | {change} | {seconds(build.buildpack)} | {seconds(build.total)} | {cache_text} | "
                   f"{megabytes(build.volume_cache)} | {megabytes(venv_size)} | {megabytes(fresh_size)} | "
                   f"{venv_size / fresh_size:.2f}x | {', '.join(differs) or 'none'} | "
-                  f"{'; '.join(build.pruned()) or '–'} |", flush=True)
+                  f"{'; '.join(build.pruned()) or '–'} | {build.venv_change()} |", flush=True)
         discard(ws.root, bare_cache)
         for name, size in last_caches.items():
             growth = size / first_caches[name] if first_caches.get(name) else float("nan")
