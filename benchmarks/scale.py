@@ -459,7 +459,7 @@ def part_deploys(engine: Engine, bare: Bare, work: Path, count: int) -> None:
             theirs.setdefault("pip", ours.get("pip", ""))  # the buildpack's venv also gets the pinned pip
             differs = sorted({f"{k} {ours.get(k, '–')}≠{theirs.get(k, '–')}" for k in ours.keys() | theirs.keys()
                               if ours.get(k) != theirs.get(k)})  # fmt: skip
-            caches = {name: build.layers.get(name, 0) for name in build.cache_layers if name.endswith("-cache")}
+            caches = {name: build.layers.get(name, 0) for name in build.cache_layers}  # venv, runtime, tools too
             first_caches = first_caches or caches
             last_caches = caches
             venv_size, fresh_size = build.layers.get("venv", 0), disk_usage(fresh)
