@@ -1,11 +1,11 @@
 """How the cost grows: the large app's builds, a curve over dependency counts, many deploys, memory.
 
     .venv/bin/python benchmarks/scale.py [--parts large,curve,deploys] [--cold-runs 3]
-                                         [--deploys 20] [--managers pipenv,poetry,uv]
+                                         [--deploys 20] [--deploy-installers pip,uv] [--managers pipenv,poetry,uv]
                                          [--curve 1,10,40,all] [--keep]
 
-Every build runs on the reference engine (the CNB lifecycle's five phases from .tools/bin on the
-packaged buildpack, both made by dev/setup and remade when the checkout changes), with the
+Every build runs on the reference engine (the CNB lifecycle's five phases from .tools/bin, made
+by dev/setup, on this checkout packaged into the run's own directory), with the
 runtime served on loopback and the packages from the real index; the apps are
 benchmarks/apps/large-* (benchmarks/large_app.py made them). Parts:
 
@@ -48,7 +48,7 @@ from python_buildpack.cnb import toml_io
 from python_buildpack_dev.lifecycle.build_image import ensure_artifact
 from python_buildpack_dev.lifecycle.builder import BuildResult, ImageTarget
 from python_buildpack_dev.lifecycle.reference import ReferenceBuilder, ReferenceTools, default_build_python
-from python_buildpack_dev.lifecycle.workspace import Workspace, default_root
+from python_buildpack_dev.lifecycle.workspace import Workspace
 
 APPS = Path(__file__).resolve().parent / "apps"
 LARGE = {manager: APPS / f"large-{manager}" for manager in ("pip", "pipenv", "poetry", "uv")}
@@ -436,9 +436,10 @@ def part_curve(engine: Engine, bare: Bare, work: Path, sizes: tuple[int | None, 
         previous = (n, build, bare_time, deps, down)
 
 
-def part_deploys(engine: Engine, bare: Bare, work: Path, count: int) -> None:
+def part_deploys(engine: Engine, bare: Bare, work: Path, count: int, installers: list[str]) -> None:
     steps = BUMPS.read_text().split()[:count]
-    for installer, settings in (("pip", {}), ("uv", UV)):
+    for installer in installers:
+        settings = UV if installer == "uv" else {}
         app = copy_app(LARGE["pip"], work / f"deploys-{installer}")
         ws = Workspace(work / f"ws-deploys-{installer}")
         bare_cache = work / f"deploys-bare-cache-{installer}"
@@ -491,7 +492,8 @@ def engine_for(work: Path) -> Iterator[Engine]:
     tools = ReferenceTools.find()
     if tools is None:
         raise SystemExit("benchmarks/scale.py: no reference lifecycle in .tools/bin: run ./dev/setup")
-    artifact = ensure_artifact(ROOT, default_root().parent / "artifact" / "scalingo-python", say)
+    # Packaged into this run's directory: the shared one is remade by any other checkout's build.
+    artifact = ensure_artifact(ROOT, work / "artifact" / "scalingo-python", say)
     target = ImageTarget(distro_version="22.04", arch=ARCH)
     mirror = work / "mirror"
     mirror.mkdir()
@@ -506,9 +508,11 @@ def main() -> int:
     parser.add_argument("--cold-runs", type=int, default=3, help="cold build / bare baseline pairs per installer")
     parser.add_argument("--deploys", type=int, default=20)
     parser.add_argument("--managers", default="pipenv,poetry,uv", help="lock-based variants built in the large part")
+    parser.add_argument("--deploy-installers", default="pip,uv", help="installers of the deploys part, in order")
     parser.add_argument("--curve", default="1,10,40,all", help="dependency counts of the curve (all: every pin)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
+    installers = [i.strip() for i in args.deploy_installers.split(",") if i.strip()]
     curve = tuple(None if size == "all" else int(size) for size in args.curve.split(","))
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     managers = [m.strip() for m in args.managers.split(",") if m.strip()]
@@ -525,7 +529,7 @@ def main() -> int:
         if "curve" in parts:
             part_curve(engine, bare, work, curve)
         if "deploys" in parts:
-            part_deploys(engine, bare, work, args.deploys)
+            part_deploys(engine, bare, work, args.deploys, installers)
     return 0
 
 
