@@ -125,8 +125,9 @@ def write_app(name: str, files: dict[str, str]) -> Path:
 
 def pyproject(pins: list[str]) -> str:
     lines = "".join(f'    "{pin}",\n' for pin in pins)
+    # An app, not a package: poetry must not try to install the project itself.
     return (f'[project]\nname = "large-app"\nversion = "1.0.0"\nrequires-python = ">={PYTHON},<4"\n'
-            f"dependencies = [\n{lines}]\n")  # fmt: skip
+            f"dependencies = [\n{lines}]\n\n[tool.poetry]\npackage-mode = false\n")  # fmt: skip
 
 
 def pipfile(pins: list[str]) -> str:

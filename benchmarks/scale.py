@@ -330,13 +330,6 @@ def part_large(engine: Engine, bare: Bare, work: Path, cold_runs: int, managers:
         ws = Workspace(work / f"ws-large-memory-{installer}")
         memory[installer] = engine.build(ws, app, settings)
         discard(ws.root)
-    others = {}
-    for manager in managers:
-        say(f"large app, {manager}: cold and warm")
-        ws = Workspace(work / f"ws-large-{manager}")
-        others[manager] = (engine.build(ws, LARGE[manager]), engine.build(ws, LARGE[manager]))
-        discard(ws.root)
-
     pip_med = statistics.median(bare_runs["pip"])
     uv_med = statistics.median(bare_runs["uv"])
     print(f"\n## Large app ({len(pins(app))} pins), reference engine\n")
@@ -370,8 +363,6 @@ def part_large(engine: Engine, bare: Bare, work: Path, cold_runs: int, managers:
         median_pair = sorted(pairs[installer], key=lambda p: p.build.buildpack)[len(pairs[installer]) // 2]
         rows += [(f"{name}: cold (median pair)", median_pair.build), (f"{name}: warm", later[installer]["warm"]),
                  (f"{name}: one pin changed ({BUMPS.read_text().split()[0]})", later[installer]["changed"])]
-    for manager, (first, second) in others.items():
-        rows += [(f"{manager} (lock): cold", first), (f"{manager} (lock): warm", second)]
     for label, build in rows:
         cells = " | ".join(seconds(build.phases.get(phase)) for phase in PHASES)
         steps = ", ".join(f"{k} {seconds(v)}" for k, v in build.steps.items())
@@ -379,8 +370,7 @@ def part_large(engine: Engine, bare: Bare, work: Path, cold_runs: int, managers:
     print("\nLayer sizes after the cold builds (du, hard links once):\n")
     print("| build | " + " | ".join(("python", "venv", "pip", "pip-cache", "uv", "uv-cache")) + " | cache volume |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for label, build in [("pip", pairs["pip"][-1].build), ("uv installer", pairs["uv"][-1].build),
-                         *((m, c) for m, (c, _) in others.items())]:  # fmt: skip
+    for label, build in [("pip", pairs["pip"][-1].build), ("uv installer", pairs["uv"][-1].build)]:
         cells = " | ".join(megabytes(build.layers[n]) if n in build.layers else "–"
                            for n in ("python", "venv", "pip", "pip-cache", "uv", "uv-cache"))  # fmt: skip
         extra = ", ".join(f"{n} {megabytes(s)}" for n, s in build.layers.items()
@@ -400,7 +390,29 @@ def part_large(engine: Engine, bare: Bare, work: Path, cold_runs: int, managers:
         print(f"| buildpack (bin/build) during the {step} | {cells} |")
     own = [v for b in memory.values() if b.memory for k, v in b.memory.peaks.items() if k.startswith("buildpack")]
     print(f"\nTarget: the buildpack's own processes ≤ {TARGET_RSS_MB:g} MB: largest {max(own, default=0):.0f} MB, "
-          f"{verdict(max(own, default=0) <= TARGET_RSS_MB)} (installers reported, not counted).")
+          f"{verdict(max(own, default=0) <= TARGET_RSS_MB)} (installers reported, not counted).", flush=True)
+    lock_variants(engine, work, managers)
+
+
+def lock_variants(engine: Engine, work: Path, managers: list[str]) -> None:
+    """The pipenv, poetry and uv variants of the large app: one cold and one warm build each."""
+    print("\n### The lock-based variants (same pins)\n")
+    print("| build | analyze | detect | restore | build (buildpack) | export | five phases | layers after it |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for manager in managers:
+        say(f"large app, {manager}: cold and warm")
+        ws = Workspace(work / f"ws-large-{manager}")
+        for label in ("cold", "warm"):
+            try:
+                build = engine.build(ws, LARGE[manager])
+            except RuntimeError as error:
+                reason = next((line.strip() for line in str(error).splitlines() if "Error:" in line), "failed")
+                print(f"| {manager}: {label} | failed: {reason} |||||||", flush=True)
+                break
+            cells = " | ".join(seconds(build.phases.get(phase)) for phase in PHASES)
+            sizes = ", ".join(f"{n} {megabytes(v)}" for n, v in build.layers.items() if v > 1e6)
+            print(f"| {manager}: {label} | {cells} | {seconds(build.total)} | {sizes} |", flush=True)
+        discard(ws.root)
 
 
 def part_curve(engine: Engine, bare: Bare, work: Path, sizes: tuple[int | None, ...]) -> None:
