@@ -69,6 +69,7 @@ class Measured:
     restored: dict[str, LayerStat] = field(default_factory=dict)  # layer -> contents after restore
     exported: dict[str, str] = field(default_factory=dict)  # layer -> "added" | "reused"
     built: dict[str, LayerStat] = field(default_factory=dict)  # layer -> contents the exporter saw
+    output: str = field(default="", repr=False)  # the build's log (--logs), not in the figures
 
     @property
     def wall(self) -> float:
@@ -135,7 +136,8 @@ def reference_subject(name: str, tools: ReferenceTools, buildpack: Path, workdir
         result = measured(builder.build(app))
         return Measured({p.phase: p.seconds for p in result.phases},
                         restored=builder.snapshots.get("restore", {}),
-                        exported=exported_layers(result.output), built=builder.snapshots.get("build", {}))
+                        exported=exported_layers(result.output), built=builder.snapshots.get("build", {}),
+                        output=result.output)
 
     return Subject(name, build)
 
@@ -149,7 +151,7 @@ def pack_subject(name: str, docker: Docker, tools: ReferenceTools, builder: str,
         result = measured(pack.build(app))
         restored = {layer.split(":", 1)[1]: LayerStat(0, 0) for layer in _RESTORED_LINE.findall(result.output)}
         return Measured({p.phase: p.seconds for p in result.phases}, restored=restored,
-                        exported=exported_layers(result.output))
+                        exported=exported_layers(result.output), output=result.output)
 
     subject = Subject(name, build)
     subject.pack = pack  # type: ignore[attr-defined]
@@ -253,6 +255,11 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                             (run_dir / subject.name.replace("/", "_")).mkdir()
                             result = redeploys(subject, APPS[app_name], run_dir / subject.name.replace("/", "_"))
                             per_subject.setdefault(subject.name, []).append(result)
+                            if args.logs:
+                                args.logs.mkdir(parents=True, exist_ok=True)
+                                prefix = f"{engine}-{app_name}-{subject.name.replace('/', '_')}"
+                                for scenario, build in result.items():
+                                    (args.logs / f"{prefix}-{scenario}-{index}.log").write_text(build.output)
                             if engine == "pack" and index == 0:
                                 layers[subject.name] = image_layer_bytes(subject.pack.docker,  # type: ignore[attr-defined]
                                                                          subject.pack.image)  # type: ignore[attr-defined]
@@ -334,6 +341,7 @@ def main() -> None:
     parser.add_argument("--peer-env", action="append", default=[], type=lambda s: tuple(s.split("=", 1)),
                         help="platform env of the peer's builds ({mirror} is the runtime mirror's URL)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
+    parser.add_argument("--logs", type=Path, help="write every build's log into this directory")
     args = parser.parse_args()
     for line in machine():
         print(line)

@@ -42,6 +42,7 @@ def run(cnb: BuildContext, runner: process.Runner = process.run) -> None:
         )
     settings, env = build_env.sanitize(cnb.settings, os.environ)
     ctx = Context(cnb.app_dir, cnb.layers_dir, cnb.buildpack_dir, settings, runner)
+    trees.clear_set_aside(ctx.layers_dir)  # only when a platform kept this layers dir from a build
     processes = procfile.read_procfile(ctx.app_dir)  # a malformed Procfile fails now, not after the installs
 
     hooks.run_hook(ctx, env, "pre_compile")

@@ -61,6 +61,23 @@ def remove_later(path: Path) -> None:
     _removals.append(thread)
 
 
+# A tree given up before the export, renamed out of the exporter's way rather than deleted.
+SET_ASIDE = ".set-aside-"
+
+
+def set_aside(path: Path) -> None:
+    """Renames the tree at `path` out of its layer's place, at once: the lifecycle ignores a
+    directory without `<layer>.toml`, and discards the layers dir after the build, so nothing
+    is deleted file by file (thousands of unlinks). `clear_set_aside` removes leftovers."""
+    path.rename(path.with_name(f"{SET_ASIDE}{path.name}-{os.urandom(6).hex()}"))
+
+
+def clear_set_aside(layers_dir: Path) -> None:
+    """Deletes, in the background, what an earlier build in this layers dir set aside."""
+    for leftover in layers_dir.glob(f"{SET_ASIDE}*"):
+        remove_later(leftover)
+
+
 def wait() -> None:
     """Returns once every deletion started by `remove_later` has ended."""
     while _removals:

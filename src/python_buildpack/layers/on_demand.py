@@ -11,11 +11,11 @@ names, sizes and times taken when they were unpacked tells a hook that changed t
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import trees
 from ..cnb.env import apply_layer
 from ..cnb.layers import Layer
 
@@ -72,7 +72,7 @@ class OnDemand:
         reuses it rather than reading them all again; whether it did."""
         if not self.in_image or self._obtained is None or self.modified():
             return False
-        shutil.rmtree(self.path)
+        trees.set_aside(self.path)
         return True
 
 
