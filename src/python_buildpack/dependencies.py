@@ -88,10 +88,11 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
     expected = expected_venv(ctx, project)
     opened = venv_layer.open_venv(ctx.layers_dir, expected, plan)
     files_needed = plan.runs_python or plan.later_buildpack  # by the steps after this one, or a later buildpack
-    if files_needed:
-        runtime.need(env)  # first: the venv's bin/ must come before the runtime's on PATH
     if isinstance(opened, Restored):
         venv = venv_layer.reused(opened, ctx.layers_dir)
+        if files_needed:  # unpacked while the runtime's files come (first: its bin/ goes after the venv's)
+            venv_layer.start_obtaining(venv, ctx.layers_dir)
+            runtime.need(env)
         if opened.files:
             venv_layer.activate(env, ctx.layers_dir)
         missing = venv_layer.obtain_now(venv, env, ctx.layers_dir) if files_needed else ""
@@ -111,14 +112,16 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
     # pip apps update the venv in place when only their requirements changed (pip_update.py),
     # starting from the previous venv's files (unpacked from its packed copy).
     updatable = isinstance(installer, Pip) and installer.name == "pip" and venv_layer.only_inputs_changed(opened)
+    unpacking = None
     if updatable:
         output.step(f"Updating cached dependencies since {opened.reason}")
+        unpacking = venv_layer.start_unpack_previous(opened)  # while the runtime's files come
     elif opened.reason:
         output.step(f"Discarding cached dependencies since {opened.reason}")
     runtime.need(env)  # every install runs the runtime (and the venv's bin/python links to it)
     base_env = installer_env(env, ctx.settings)
     if updatable:
-        updatable = venv_layer.unpack_previous(opened) and venv_layer.can_update(opened)
+        updatable = venv_layer.unpack_previous(opened, unpacking) and venv_layer.can_update(opened)
         if not updatable:
             output.step("No copy of them in the cache to update: installing them all")
 

@@ -231,7 +231,7 @@ def test_an_app_whose_builds_run_python_unpacks_its_copies_and_reuses_the_image_
         assert f"Adding cache layer 'scalingo/python:{layer}'" in cold.output
     warm = app.build()
     assert warm.ok, warm.output
-    assert f"Unpacking cached Python {PYTHON_VERSION}" in warm.output and "Unpacking cached dependencies" in warm.output
+    assert f"Unpacking cached Python {PYTHON_VERSION}" in warm.output and "Unpacked cached dependencies (" in warm.output
     assert "post_compile ran with six" in warm.output
     assert not any(marker in warm.output for marker in (*INSTALLERS, "Installing pip", "Downloading"))
     for layer in ("python", "venv"):

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
+import time
 from pathlib import Path
 
 from ..cnb.layers import Layer, LayerDefinition, LayerMetadata, M
@@ -93,6 +95,34 @@ def unpack(archive: Path, dest: Path) -> None:
         extract_tar_zst(archive, dest, links_outside=True)
     except BuildError as error:
         raise BuildError(f"The cached copy {archive.parent.name} could not be unpacked", error.title) from None
+
+
+class Unpacking:
+    """A packed copy unpacked in a thread while the build goes on (the runtime's download or
+    unpacking, in another directory: creating files is most of both, and the kernel does it on
+    both cores)."""
+
+    def __init__(self, archive: Path, dest: Path) -> None:
+        self.seconds = 0.0
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(archive, dest), name=f"unpack {dest.name}",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, archive: Path, dest: Path) -> None:
+        start = time.monotonic()
+        try:
+            unpack(archive, dest)
+        except BaseException as error:  # handed to `wait`, in the build's own thread
+            self._error = error
+        self.seconds = time.monotonic() - start
+
+    def wait(self) -> float:
+        """The seconds it took; its BuildError when the copy is damaged."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self.seconds
 
 
 def drop(of: LayerDefinition[M], layers_dir: Path) -> bool:

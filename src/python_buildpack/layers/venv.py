@@ -119,6 +119,19 @@ def reused(opened: Restored[VenvMetadata], layers_dir: Path) -> Venv:
     return Venv(OnDemand(opened.layer, in_image=True, obtain=unpack), opened.metadata)
 
 
+def start_obtaining(venv: Venv, layers_dir: Path) -> None:
+    """Starts unpacking the reused venv's copy in the background: `obtain_now` has the files."""
+    copy = packed.find(LAYER, layers_dir, venv.metadata)
+    if venv.files.has_files or copy is None:
+        return
+    unpacking = packed.Unpacking(copy, venv.path)
+
+    def obtain() -> None:
+        output.step(f"Unpacked cached dependencies ({output.format_duration(unpacking.wait())})")
+
+    venv.files.obtain = obtain
+
+
 def obtain_now(venv: Venv, env: dict[str, str], layers_dir: Path) -> str:
     """The reused venv's files now, for a build whose steps run Python; why they cannot be
     had ("" when they are there), in which case the venv is installed again."""
@@ -150,17 +163,22 @@ def from_copy(empty: Empty[VenvMetadata]) -> Venv | None:
     return Venv(OnDemand.unpacked(layer), empty.expected)
 
 
-def unpack_previous(empty: Empty[VenvMetadata]) -> bool:
-    """The previous venv's files from its packed copy, for an update in place; whether they came."""
+def start_unpack_previous(empty: Empty[VenvMetadata]) -> packed.Unpacking | None:
+    """Starts unpacking the previous venv's copy, for an update in place (`unpack_previous`)."""
     layer = empty.layer
     if layer.path.is_dir() or empty.previous is None:
-        return layer.path.is_dir()
+        return None
     copy = packed.find(LAYER, layer.layers_dir, empty.previous)
-    if copy is None:
-        return False
+    return packed.Unpacking(copy, layer.path) if copy is not None else None
+
+
+def unpack_previous(empty: Empty[VenvMetadata], unpacking: packed.Unpacking | None) -> bool:
+    """The previous venv's files, for an update in place: whether they are there."""
+    layer = empty.layer
+    if unpacking is None:
+        return layer.path.is_dir()
     try:
-        with output.timed("Unpacking the cached dependencies"):
-            packed.unpack(copy, layer.path)
+        output.step(f"Unpacked the cached dependencies ({output.format_duration(unpacking.wait())})")
     except BuildError as error:
         output.step(f"Discarding their cached copy since it could not be unpacked: {error.details}")
         packed.drop(LAYER, layer.layers_dir)
