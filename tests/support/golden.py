@@ -15,6 +15,8 @@ wording still breaks the comparison:
   tags in `Downloading flask-3.1.3-py3-none-any.whl` and the versions in `Successfully
   installed flask-3.1.3` → `flask-<v>-<tags>.whl`, `flask-<v>` (a lock file's versions, as uv,
   poetry and pipenv print them, stay as they are);
+- the order of poetry's `- Installing name (1.2.3)` lines: its installer works in parallel and
+  prints each package as it completes, so each run of such lines is sorted;
 - trailing whitespace (the build indents the blank lines of an installer's output).
 
 `assert_golden` compares with `<directory>/<name>.txt` and shows a unified diff on mismatch.
@@ -46,6 +48,8 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
 _PIP_FETCH = re.compile(r"^(\s+(?:Downloading|Using cached) )([A-Za-z0-9_.]+?)-\d[^-\s]*(-\S+\.whl|\.tar\.gz|\.zip)")
 _PIP_INSTALLED = re.compile(r"^(\s+Successfully installed )(.+)$")
 _DISTRIBUTION = re.compile(r"^(.+)-\d[^-\s]*$")
+# poetry's per-package operation lines, printed in completion order by its parallel installer.
+_POETRY_OPERATION = re.compile(r"^\s+- (?:Installing|Updating|Downgrading|Removing) \S+ \(")
 
 
 def section(log: str, title: str) -> str:
@@ -66,8 +70,21 @@ def normalise(text: str, known: Mapping[str, str] | None = None) -> str:
         text = re.sub(rf"(?<![\w.]){re.escape(value)}(?!\w|\.\d)", placeholder.replace("\\", r"\\"), text)
     for pattern, replacement in _RULES:
         text = pattern.sub(replacement, text)
-    lines = [_pip_versions(line).rstrip() for line in text.splitlines()]
+    lines = _sort_operation_runs([_pip_versions(line).rstrip() for line in text.splitlines()])
     return "\n".join(lines) + ("\n" if text.endswith("\n") else "")
+
+
+def _sort_operation_runs(lines: list[str]) -> list[str]:
+    result: list[str] = []
+    run: list[str] = []
+    for line in [*lines, ""]:
+        if _POETRY_OPERATION.match(line):
+            run.append(line)
+            continue
+        result.extend(sorted(run))
+        run = []
+        result.append(line)
+    return result[:-1]
 
 
 def _pip_versions(line: str) -> str:
