@@ -26,5 +26,10 @@ def test_lines_around_a_run_keep_their_order() -> None:
 
 
 def test_pip_versions_of_unpinned_requirements_become_placeholders() -> None:
-    line = "     Downloading flask-3.1.3-py3-none-any.whl (103 kB)\n     Successfully installed flask-3.1.3 click-8.5.1\n"
-    assert normalise(line) == "     Downloading flask-<v>-<tags>.whl (<size>)\n     Successfully installed flask-<v> click-<v>\n"
+    line = (
+        "     Downloading flask-3.1.3-py3-none-any.whl (103 kB)\n     Successfully installed flask-3.1.3 click-8.5.1\n"
+    )
+    assert (
+        normalise(line)
+        == "     Downloading flask-<v>-<tags>.whl (<size>)\n     Successfully installed flask-<v> click-<v>\n"
+    )
