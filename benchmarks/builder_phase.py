@@ -30,10 +30,11 @@ from pathlib import Path
 
 from support import ARCH, ROOT, machine, runtime_mirror, seconds
 
-from python_buildpack_dev.lifecycle.build_image import ensure_artifact, host_trust_env
-from python_buildpack_dev.lifecycle.builder import ImageTarget, PhaseResult
-from python_buildpack_dev.lifecycle.reference import ReferenceBuilder, ReferenceTools, default_build_python
-from python_buildpack_dev.lifecycle.workspace import Workspace, default_root
+from python_buildpack_dev.platform.build_image import ensure_artifact, host_trust_env
+from python_buildpack_dev.platform.phases import ImageTarget, PhaseResult
+from python_buildpack_dev.platform.tools import ReferenceTools
+from python_buildpack_dev.platform.workspace import Workspace, default_root
+from python_buildpack_dev.reference.builder import ReferenceBuilder, default_build_python
 
 _DONE = re.compile(r"^## Done \((\d+)ms\)$", re.MULTILINE)
 IMPORTS = ("import sys; sys.path[0:0] = [{src!r}, {vendor!r}, {common!r}]; "

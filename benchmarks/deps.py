@@ -32,14 +32,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from python_buildpack import dependencies
-from python_buildpack.cache_plan import CachePlan
-from python_buildpack.context import Context
+from python_buildpack.caching.plan import CachePlan
 from python_buildpack.layers.python import Runtime
 from python_buildpack.project import with_runtime
-from python_buildpack.stack import Stack
-from python_buildpack.stacks import STACK_TO_UBUNTU
-from python_buildpack_dev.lifecycle.build_image import host_trust_env
-from python_buildpack_dev.lifecycle.builder import HOST_ENV_ALLOWLIST, host_arch
+from python_buildpack.stacks.identify import Stack
+from python_buildpack.stacks.table import STACK_TO_UBUNTU
+from python_buildpack.step_context import Context
+from python_buildpack_dev.emulated.builder import HOST_ENV_ALLOWLIST
+from python_buildpack_dev.platform.build_image import host_trust_env
+from python_buildpack_dev.platform.phases import host_arch
 
 ROOT = Path(__file__).resolve().parents[1]
 APPS = ROOT / "tests" / "fixtures" / "apps"

@@ -39,14 +39,15 @@ from pathlib import Path
 
 from support import ARCH, PYTHON_VERSION, ROOT, machine, runtime_mirror, seconds
 
-from python_buildpack_dev.containers.builders import Builders
-from python_buildpack_dev.containers.commands import mirror_env
-from python_buildpack_dev.containers.daemon import Docker, find
-from python_buildpack_dev.containers.engine import PackBuild, app_image_name
-from python_buildpack_dev.lifecycle.build_image import ensure_artifact, host_trust_env
-from python_buildpack_dev.lifecycle.builder import BuildResult, ImageTarget, PhaseResult
-from python_buildpack_dev.lifecycle.reference import ReferenceBuilder, ReferenceTools, default_build_python
-from python_buildpack_dev.lifecycle.workspace import Workspace, default_root
+from python_buildpack_dev.pack.builders import Builders
+from python_buildpack_dev.pack.commands import mirror_env
+from python_buildpack_dev.pack.daemon import Docker, find
+from python_buildpack_dev.pack.engine import PackBuild, app_image_name
+from python_buildpack_dev.platform.build_image import ensure_artifact, host_trust_env
+from python_buildpack_dev.platform.phases import BuildResult, ImageTarget, PhaseResult
+from python_buildpack_dev.platform.tools import ReferenceTools
+from python_buildpack_dev.platform.workspace import Workspace, default_root
+from python_buildpack_dev.reference.builder import ReferenceBuilder, default_build_python
 
 FLOOR = Path(__file__).resolve().parent / "floor-buildpack"
 APPS = {"flask": ROOT / "examples" / "flask-pip", "django": ROOT / "tests" / "fixtures" / "apps" / "django-gunicorn"}

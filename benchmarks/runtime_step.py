@@ -22,16 +22,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from python_buildpack.cache_plan import CachePlan
+from python_buildpack.caching.plan import CachePlan
 from python_buildpack.cnb.context import BuildContext, CnbTarget
-from python_buildpack.context import Context
 from python_buildpack.layers import python as python_layer
-from python_buildpack.python_version import resolve
-from python_buildpack.runtime_catalog import load_catalog
-from python_buildpack.stack import resolve as resolve_stack
-from python_buildpack.version_files import read_requested_version
-from python_buildpack_dev.lifecycle.builder import host_arch
-from python_buildpack_dev.lifecycle.runtime_mirror import file_sha256, make_runtime_archive, serve, write_catalog
+from python_buildpack.runtime.catalog import load_catalog
+from python_buildpack.runtime.selection import resolve
+from python_buildpack.runtime.version_files import read_requested_version
+from python_buildpack.stacks.identify import resolve as resolve_stack
+from python_buildpack.step_context import Context
+from python_buildpack_dev.platform.phases import host_arch
+from python_buildpack_dev.runtime_mirror.archives import file_sha256, make_runtime_archive
+from python_buildpack_dev.runtime_mirror.catalog import write_catalog
+from python_buildpack_dev.runtime_mirror.server import serve
 
 ROOT = Path(__file__).resolve().parents[1]
 

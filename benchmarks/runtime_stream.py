@@ -4,8 +4,8 @@
 
 The archive is this interpreter packed as the production ones (support.runtime_mirror's
 cache), served from loopback at each rate in MB/s (0: unlimited). Each run times
-`runtime_download.download` followed by `archive.extract_tar_zst` (the python layer until the
-streamed step), then `runtime_download.download_and_extract`, and prints the medians. The
+`download.download` followed by `tar_zst.extract_tar_zst` (the python layer until the
+streamed step), then `unpack_on_arrival.download_and_extract`, and prints the medians. The
 buildpack's own benchmark serves the runtime on loopback, where the download takes 0.1 to 0.3 s:
 this one shows what the overlap saves on a real network.
 """
@@ -26,10 +26,11 @@ from pathlib import Path
 
 from support import ARCH, ARCHIVE_CACHE, PYTHON_VERSION
 
-from python_buildpack.archive import extract_tar_zst
-from python_buildpack.runtime_download import download, download_and_extract
-from python_buildpack.stacks import STACK_TO_UBUNTU
-from python_buildpack_dev.lifecycle.runtime_mirror import file_sha256, make_runtime_archive
+from python_buildpack.files.tar_zst import extract_tar_zst
+from python_buildpack.runtime.download import download
+from python_buildpack.runtime.unpack_on_arrival import download_and_extract
+from python_buildpack.stacks.table import STACK_TO_UBUNTU
+from python_buildpack_dev.runtime_mirror.archives import file_sha256, make_runtime_archive
 
 _BLOCK = 1 << 16
 

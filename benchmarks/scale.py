@@ -45,10 +45,11 @@ from suite import BASE_PYTHON, HOST_TRUST, NO_PIP_CONFIG, Baselines, bench_run, 
 from support import ARCH, ROOT, disk_usage, machine, megabytes, runtime_mirror, seconds, timed_run
 
 from python_buildpack.cnb import toml_io
-from python_buildpack_dev.lifecycle.build_image import ensure_artifact
-from python_buildpack_dev.lifecycle.builder import BuildResult, ImageTarget
-from python_buildpack_dev.lifecycle.reference import ReferenceBuilder, ReferenceTools, default_build_python
-from python_buildpack_dev.lifecycle.workspace import Workspace
+from python_buildpack_dev.platform.build_image import ensure_artifact
+from python_buildpack_dev.platform.phases import BuildResult, ImageTarget
+from python_buildpack_dev.platform.tools import ReferenceTools
+from python_buildpack_dev.platform.workspace import Workspace
+from python_buildpack_dev.reference.builder import ReferenceBuilder, default_build_python
 
 APPS = Path(__file__).resolve().parent / "apps"
 LARGE = {manager: APPS / f"large-{manager}" for manager in ("pip", "pipenv", "poetry", "uv")}

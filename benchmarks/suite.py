@@ -41,9 +41,10 @@ from support import (
 )
 
 from python_buildpack.tool_versions import TOOL_VERSIONS
-from python_buildpack_dev.lifecycle.build_image import host_trust_env
-from python_buildpack_dev.lifecycle.builder import HOST_ENV_ALLOWLIST, Builder, BuildResult, ImageTarget
-from python_buildpack_dev.lifecycle.workspace import Workspace
+from python_buildpack_dev.emulated.builder import HOST_ENV_ALLOWLIST, Builder
+from python_buildpack_dev.platform.build_image import host_trust_env
+from python_buildpack_dev.platform.phases import BuildResult, ImageTarget
+from python_buildpack_dev.platform.workspace import Workspace
 
 BENCH_APPS = Path(__file__).resolve().parent / "apps"
 BASE_PYTHON = Path(sys.base_prefix) / "bin" / "python3"

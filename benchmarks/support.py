@@ -18,9 +18,11 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from python_buildpack.stacks import STACK_TO_UBUNTU
-from python_buildpack_dev.lifecycle.builder import host_arch
-from python_buildpack_dev.lifecycle.runtime_mirror import file_sha256, make_runtime_archive, serve, write_catalog
+from python_buildpack.stacks.table import STACK_TO_UBUNTU
+from python_buildpack_dev.platform.phases import host_arch
+from python_buildpack_dev.runtime_mirror.archives import file_sha256, make_runtime_archive
+from python_buildpack_dev.runtime_mirror.catalog import write_catalog
+from python_buildpack_dev.runtime_mirror.server import serve
 
 ROOT = Path(__file__).resolve().parents[1]
 APPS = ROOT / "tests" / "fixtures" / "apps"

@@ -14,7 +14,7 @@ set -u
 bp_dir=$1
 LAYER=bootstrap-python
 DEFAULT_BASE_URL=https://python-binaries.scalingo.com
-# The stack table, archive name and hint are those of src/python_buildpack/stacks.py
+# The stack table, archive name and hint are those of src/python_buildpack/stacks/table.py
 # (tests/unit/test_stacks.py checks that they agree).
 MIRROR_HINT="If you set BP_PYTHON_RUNTIME_BASE_URL (or the legacy BUILDPACK_S3_BASE_URL), check that it points to a mirror that holds this archive."
 
@@ -42,7 +42,7 @@ layers=${CNB_LAYERS_DIR:-}
 [ -n "$layers" ] || fail "The buildpack was not run by a CNB lifecycle" \
 	"CNB_LAYERS_DIR is not set: this program is a buildpack phase and must be run by a CNB lifecycle (pack, a platform, or the local-lifecycle of the buildpack's repository)."
 
-# --- stack and machine (the same sources, in the same order, as src/python_buildpack/stack.py)
+# --- stack and machine (the same sources, in the same order, as src/python_buildpack/stacks/identify.py)
 ubuntu=
 if [ -n "${CNB_TARGET_DISTRO_NAME:-}${CNB_TARGET_DISTRO_VERSION:-}" ]; then
 	seen="CNB_TARGET_DISTRO_NAME=${CNB_TARGET_DISTRO_NAME:-} CNB_TARGET_DISTRO_VERSION=${CNB_TARGET_DISTRO_VERSION:-}"
@@ -125,7 +125,7 @@ strict=$(setting BP_PYTHON_RUNTIME_REQUIRE_PIN | tr '[:upper:]' '[:lower:]')
 case $strict in
 1 | true | yes | on)
 	[ -n "$pin" ] || fail "Python $version to run the buildpack is not pinned" \
-		"BP_PYTHON_RUNTIME_REQUIRE_PIN is on and the runtime catalogue $catalog has no sha256 for $file. Pin it with \`python -m python_buildpack.catalog pin\` (docs/distribution.md), or turn strict mode off." ;;
+		"BP_PYTHON_RUNTIME_REQUIRE_PIN is on and the runtime catalogue $catalog has no sha256 for $file. Pin it with \`python -m python_buildpack.runtime.pin\` (docs/distribution.md), or turn strict mode off." ;;
 '' | 0 | false | no | off) ;;
 *) fail "Invalid BP_PYTHON_RUNTIME_REQUIRE_PIN: '$strict'" \
 	"BP_PYTHON_RUNTIME_REQUIRE_PIN must be true or false (also accepted: 1/0, yes/no, on/off)." ;;

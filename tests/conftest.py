@@ -20,18 +20,15 @@ import pytest
 from support.builds import APPS, ARCH, PYTHON_MAJOR, PYTHON_VERSION, AppBuild, Reference, RuntimeMirror
 from support.containers import PackEngine
 
-from python_buildpack.stacks import STACK_TO_UBUNTU
-from python_buildpack_dev.lifecycle.build_image import build_user, grant_traverse, host_trust_env
-from python_buildpack_dev.lifecycle.builder import ImageTarget
-from python_buildpack_dev.lifecycle.reference import ReferenceTools, default_build_python
-from python_buildpack_dev.lifecycle.runtime_mirror import (
-    Faults,
-    file_sha256,
-    make_runtime_archive,
-    serve,
-    write_catalog,
-)
-from python_buildpack_dev.lifecycle.workspace import Workspace
+from python_buildpack.stacks.table import STACK_TO_UBUNTU
+from python_buildpack_dev.platform.build_image import build_user, grant_traverse, host_trust_env
+from python_buildpack_dev.platform.phases import ImageTarget
+from python_buildpack_dev.platform.tools import ReferenceTools
+from python_buildpack_dev.platform.workspace import Workspace
+from python_buildpack_dev.reference.builder import default_build_python
+from python_buildpack_dev.runtime_mirror.archives import file_sha256, make_runtime_archive
+from python_buildpack_dev.runtime_mirror.catalog import write_catalog
+from python_buildpack_dev.runtime_mirror.server import Faults, serve
 
 # Kept between sessions: archives and installer downloads are slow to make, not to check.
 TEST_CACHE = Path(os.environ.get("BUILDPACK_TEST_CACHE", Path.home() / ".cache" / "python-buildpack-tests"))
@@ -145,11 +142,11 @@ def pack_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PackEngine
     buildpack vendors its dependencies for, which build images without a usable python3 bootstrap."""
     from support.artifact import packaged_artifact
 
-    from python_buildpack_dev.containers.commands import mirror_env
-    from python_buildpack_dev.containers.daemon import find
-    from python_buildpack_dev.containers.stand_ins import STACKS
-    from python_buildpack_dev.lifecycle.build_image import local_interpreters
+    from python_buildpack_dev.pack.commands import mirror_env
+    from python_buildpack_dev.pack.daemon import find
+    from python_buildpack_dev.pack.stand_ins import STACKS
     from python_buildpack_dev.package.targets import DEFAULT_PYTHONS
+    from python_buildpack_dev.platform.build_image import local_interpreters
 
     docker = find()
     if isinstance(docker, str):

@@ -4,7 +4,7 @@
     post_compile hook → launch settings (WEB_CONCURRENCY, processes) → cache for the next build
 
 The runtime's and the venv's files are obtained only when a step runs Python (`need`), and
-given up at the end when they are the previous image's (layers/on_demand.py, cache_plan.py).
+given up at the end when they are the previous image's (caching/on_demand.py, caching/plan.py).
 """
 
 from __future__ import annotations
@@ -16,22 +16,27 @@ import sys
 import time
 from pathlib import Path
 
-from . import app_checks, build_env, cache_plan, hooks, output, process, procfile, python_version, sbom, stack, trees
+from . import output, process
+from .app import env_checks, hooks, procfile, source_checks
+from .caching import plan as cache_plan
 from .cnb import toml_io
 from .cnb.context import BuildContext, ContractError
 from .cnb.models import LaunchToml
-from .context import Context
 from .errors import BuildError
-from .layers import gunicorn, sqlalchemy_urls, tools, web_concurrency
+from .files import trees
+from .layers import gunicorn, sbom, sqlalchemy_urls, tools, web_concurrency
 from .layers import nltk as nltk_layer
 from .layers import python as python_layer
 from .layers import venv as venv_layer
 from .project import Project, analyse
-from .runtime_catalog import load_catalog
+from .runtime import selection
+from .runtime.catalog import load_catalog
+from .stacks import identify
+from .step_context import Context
 
 
 def run(cnb: BuildContext, runner: process.Runner = process.run) -> None:
-    build_stack = stack.resolve(cnb)
+    build_stack = identify.resolve(cnb)
     output.header("Stack")
     output.step(f"{build_stack.name} ({build_stack.arch}), from {build_stack.source}")
     if build_stack.end_of_life:
@@ -40,13 +45,13 @@ def run(cnb: BuildContext, runner: process.Runner = process.run) -> None:
             f"{build_stack.name} (Ubuntu {build_stack.ubuntu_version}) no longer receives security updates "
             "and gets no new Python releases. Move the app to scalingo-24.",
         )
-    settings, env = build_env.sanitize(cnb.settings, os.environ)
+    settings, env = env_checks.sanitize(cnb.settings, os.environ)
     ctx = Context(cnb.app_dir, cnb.layers_dir, cnb.buildpack_dir, settings, runner)
     trees.clear_set_aside(ctx.layers_dir)  # only when a platform kept this layers dir from a build
     processes = procfile.read_procfile(ctx.app_dir)  # a malformed Procfile fails now, not after the installs
 
     hooks.run_hook(ctx, env, "pre_compile")
-    app_checks.check_committed_environments(ctx.app_dir)  # after the hook, which may have made one
+    source_checks.check_committed_environments(ctx.app_dir)  # after the hook, which may have made one
     catalog = load_catalog(settings)
     project = analyse(ctx, build_stack, catalog, processes, today=datetime.date.today())
 
@@ -56,7 +61,8 @@ def run(cnb: BuildContext, runner: process.Runner = process.run) -> None:
     later = cache_plan.later_buildpack_requires_python(cnb.buildpack_plan_path)
     plan = cache_plan.decide(ctx.app_dir, settings, project.nltk_corpora is not None, later)
 
-    from . import dependencies, django
+    from . import dependencies
+    from .app import django
 
     output.header("Installing Python")
     runtime = python_layer.Runtime(python_layer.LAYER.layer(ctx.layers_dir).path, project.python_version, build_stack)
@@ -90,7 +96,7 @@ def run(cnb: BuildContext, runner: process.Runner = process.run) -> None:
 
 
 def _log_version(project: Project) -> None:
-    first, *rest = python_version.log_lines(project.resolved)
+    first, *rest = selection.log_lines(project.resolved)
     output.step(first)
     for line in rest:
         output.detail(line)

@@ -24,13 +24,12 @@ from pathlib import Path
 from typing import cast
 
 from . import output
-from .cache_plan import CachePlan
+from .caching.on_demand import OnDemand
+from .caching.plan import CachePlan
 from .cnb.layers import Changed, Empty, Restored
-from .context import Context
 from .errors import BuildError
 from .layers import caches, tools
 from .layers import venv as venv_layer
-from .layers.on_demand import OnDemand
 from .layers.python import Runtime
 from .layers.tools import ToolInstall
 from .layers.venv import Venv, VenvMetadata
@@ -41,7 +40,8 @@ from .package_managers.environment import installer_env
 from .package_managers.pip import DEV_REQUIREMENTS, Pip
 from .process import Completed
 from .project import DEV_SETTING, Project
-from .python_version import change_advice
+from .runtime.selection import change_advice
+from .step_context import Context
 from .tool_versions import Tool
 
 DEV_DESCRIPTION: dict[Tool, str] = {

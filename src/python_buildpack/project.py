@@ -14,9 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import app_checks, python_version, version_policy
+from .app import source_checks
 from .cnb.models import Process
-from .context import Context
 from .errors import BuildError
 from .layers import nltk
 from .layers import python as python_layer
@@ -27,11 +26,14 @@ from .package_managers.pipenv import Pipenv
 from .package_managers.poetry import Poetry
 from .package_managers.uv import Uv
 from .package_managers.uv_pip import select
-from .python_version import RequestedVersion, ResolvedVersion, VersionWarning
-from .runtime_catalog import RuntimeCatalog
-from .stack import Stack
+from .runtime import policy as version_policy
+from .runtime import selection
+from .runtime.catalog import RuntimeCatalog
+from .runtime.selection import RequestedVersion, ResolvedVersion, VersionWarning
+from .runtime.version_files import read_requested_version
+from .stacks.identify import Stack
+from .step_context import Context
 from .tool_versions import Tool
-from .version_files import read_requested_version
 
 INSTALLERS: dict[Tool, Installer] = {"pip": Pip(), "pipenv": Pipenv(), "poetry": Poetry(), "uv": Uv()}
 
@@ -67,11 +69,11 @@ def analyse(
     app_dir = ctx.app_dir
     choice, installer, inputs = read_package_manager(ctx)
     requested, warnings = read_requested_version(app_dir, catalog.default, pipenv=choice.manager == "pipenv")
-    if requested.source not in (python_version.RUNTIME_TXT, python_version.PYTHON_VERSION_FILE):
-        app_checks.check_version_file_names(app_dir)
+    if requested.source not in (selection.RUNTIME_TXT, selection.PYTHON_VERSION_FILE):
+        source_checks.check_version_file_names(app_dir)
     previous = python_layer.previous_version(ctx.layers_dir)
     requested = version_policy.sticky(requested, previous, catalog, stack.name)
-    resolved = python_version.resolve(requested, catalog, stack.name)
+    resolved = selection.resolve(requested, catalog, stack.name)
     policy = (
         version_policy.missing_file_warning(resolved),
         version_policy.end_of_life_warning(resolved, catalog, stack.name, today),

@@ -81,7 +81,7 @@ def test_django_gunicorn_default_process_four_workers(make_app: MakeApp, tmp_pat
 def test_launch_environment(make_app: MakeApp) -> None:
     app = make_app(files={"requirements.txt": "six==1.17.0\n"})
     assert app.build().ok
-    from python_buildpack_dev.lifecycle.launcher import run_in_image
+    from python_buildpack_dev.emulated.launcher import run_in_image
 
     proc = run_in_image(app.workspace, ["sh", "-c", "env"])
     env = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
@@ -113,7 +113,7 @@ def test_launch_environment(make_app: MakeApp) -> None:
 def test_end_of_life_stack_warns(make_app: MakeApp) -> None:
     from support.builds import ARCH
 
-    from python_buildpack_dev.lifecycle.builder import ImageTarget
+    from python_buildpack_dev.platform.phases import ImageTarget
 
     app = make_app(files={"requirements.txt": ""})
     app.target = ImageTarget(distro_version="20.04", arch=ARCH)

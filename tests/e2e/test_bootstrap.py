@@ -21,20 +21,17 @@ import pytest
 from support.artifact import NO_INDEX, NO_NETWORK, Artifact, image_path, local_interpreters, packaged_artifact
 from support.builds import APPS, ARCH, PYTHON_MAJOR, PYTHON_VERSION
 
-from python_buildpack.runtime_catalog import load_catalog
-from python_buildpack.stacks import STACK_TO_UBUNTU, archive_name
+from python_buildpack.runtime.catalog import load_catalog
+from python_buildpack.stacks.table import STACK_TO_UBUNTU, archive_name
 from python_buildpack.tool_versions import TOOL_VERSIONS
-from python_buildpack_dev.lifecycle.builder import Builder, BuildResult, ImageTarget
-from python_buildpack_dev.lifecycle.launcher import run_in_image
-from python_buildpack_dev.lifecycle.runtime_mirror import (
-    Faults,
-    file_sha256,
-    make_runtime_archive,
-    serve,
-    write_catalog,
-)
-from python_buildpack_dev.lifecycle.workspace import Workspace
+from python_buildpack_dev.emulated.builder import Builder
+from python_buildpack_dev.emulated.launcher import run_in_image
 from python_buildpack_dev.package.targets import DEFAULT_PYTHONS
+from python_buildpack_dev.platform.phases import BuildResult, ImageTarget
+from python_buildpack_dev.platform.workspace import Workspace
+from python_buildpack_dev.runtime_mirror.archives import file_sha256, make_runtime_archive
+from python_buildpack_dev.runtime_mirror.catalog import write_catalog
+from python_buildpack_dev.runtime_mirror.server import Faults, serve
 
 pytestmark = pytest.mark.e2e
 

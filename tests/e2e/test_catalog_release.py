@@ -1,4 +1,4 @@
-"""The release procedure of `python -m python_buildpack.catalog pin` (every shipped archive, over
+"""The release procedure of `python -m python_buildpack.runtime.pin` (every shipped archive, over
 loopback) and its stop on an unreachable mirror (real retries): seconds each, so not unit tests.
 """
 
@@ -11,9 +11,10 @@ import pytest
 from support.archives import tiny_archive
 from support.catalogs import CATALOG_HEAD, run_cli
 
-from python_buildpack import catalog as pin_command
-from python_buildpack.runtime_catalog import CATALOG_SETTING, SHIPPED_CATALOG, load_catalog
-from python_buildpack_dev.lifecycle.runtime_mirror import file_sha256, serve
+from python_buildpack.runtime import pin as pin_command
+from python_buildpack.runtime.catalog import CATALOG_SETTING, SHIPPED_CATALOG, load_catalog
+from python_buildpack_dev.runtime_mirror.archives import file_sha256
+from python_buildpack_dev.runtime_mirror.server import serve
 
 
 def test_the_shipped_catalogue_goes_through_the_release_procedure(tmp_path: Path) -> None:
@@ -26,7 +27,7 @@ def test_the_shipped_catalogue_goes_through_the_release_procedure(tmp_path: Path
     path = tmp_path / "runtime-catalog.toml"
     shutil.copyfile(SHIPPED_CATALOG, path)
     with serve(mirror) as url:
-        proc = run_cli("pin", "--base-url", url, str(path))
+        proc = run_cli("--base-url", url, str(path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     pinned = load_catalog({CATALOG_SETTING: str(path)})
     assert pinned.pins is None and not pinned.unpinned()
@@ -48,7 +49,7 @@ def failed(capsys: pytest.CaptureFixture[str], args: list[str], status: int = 2)
 def test_an_unreachable_mirror_stops_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "catalog.toml"
     path.write_text(CATALOG_HEAD)
-    err = failed(capsys, ["pin", "--base-url", "http://127.0.0.1:9", "--stack", "scalingo-22", str(path)], status=1)
+    err = failed(capsys, ["--base-url", "http://127.0.0.1:9", "--stack", "scalingo-22", str(path)], status=1)
     assert "could not connect" in err and "--new-only" in err
     assert path.read_text() == CATALOG_HEAD
 

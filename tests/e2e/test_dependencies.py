@@ -31,7 +31,7 @@ from support.deps import (
 
 from python_buildpack.cnb import toml_io
 from python_buildpack.tool_versions import TOOL_VERSIONS, Tool
-from python_buildpack_dev.lifecycle.launcher import run_in_image
+from python_buildpack_dev.emulated.launcher import run_in_image
 
 pytestmark = pytest.mark.e2e
 

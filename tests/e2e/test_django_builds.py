@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from support.django_probe import wrapper_python
 
-from python_buildpack.context import Context
-from python_buildpack.django import collectstatic, django_installed
+from python_buildpack.app.django import collectstatic, django_installed
+from python_buildpack.app.procfile import launch_processes
 from python_buildpack.errors import BuildError
-from python_buildpack.procfile import launch_processes
+from python_buildpack.step_context import Context
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "apps" / "django-gunicorn"
 EXEC_D = Path(__file__).resolve().parents[2] / "layers_templates" / "exec.d" / "web_concurrency"

@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 from support.builds import ARCH, AppBuild
 
-from python_buildpack_dev.lifecycle.launcher import run_in_image
-from python_buildpack_dev.lifecycle.runtime_mirror import file_sha256, make_runtime_archive, serve, write_catalog
+from python_buildpack_dev.emulated.launcher import run_in_image
+from python_buildpack_dev.runtime_mirror.archives import file_sha256, make_runtime_archive
+from python_buildpack_dev.runtime_mirror.catalog import write_catalog
+from python_buildpack_dev.runtime_mirror.server import serve
 
 pytestmark = pytest.mark.e2e
 

@@ -20,11 +20,14 @@ from support.builds import AppBuild
 from support.recorder import BUILD, DESCRIPTOR, DETECT
 
 from python_buildpack.cnb import toml_io
-from python_buildpack_dev.lifecycle.build_image import grant_traverse
-from python_buildpack_dev.lifecycle.builder import Builder, BuildResult, ImageTarget
-from python_buildpack_dev.lifecycle.launcher import Launcher
-from python_buildpack_dev.lifecycle.reference import ReferenceBuilder, ReferenceLauncher, ReferenceTools
-from python_buildpack_dev.lifecycle.workspace import Workspace
+from python_buildpack_dev.emulated.builder import Builder
+from python_buildpack_dev.emulated.launcher import Launcher
+from python_buildpack_dev.platform.build_image import grant_traverse
+from python_buildpack_dev.platform.phases import BuildResult, ImageTarget
+from python_buildpack_dev.platform.tools import ReferenceTools
+from python_buildpack_dev.platform.workspace import Workspace
+from python_buildpack_dev.reference.builder import ReferenceBuilder
+from python_buildpack_dev.reference.launcher import ReferenceLauncher
 
 TARGET = ImageTarget(distro_version="24.04", arch="amd64")
 # What the recorder buildpack reports of its environment, besides the restore lines.

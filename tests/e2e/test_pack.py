@@ -18,7 +18,7 @@ import pytest
 from support.artifact import Artifact, packaged_artifact
 
 from python_buildpack.cnb import toml_io
-from python_buildpack_dev.lifecycle.reference import ReferenceTools
+from python_buildpack_dev.platform.tools import ReferenceTools
 
 pytestmark = pytest.mark.e2e
 

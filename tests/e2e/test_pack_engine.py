@@ -25,11 +25,11 @@ from support.containers import PackEngine, get_until, local_registry, serving
 from support.serving import free_port
 
 from python_buildpack.cnb import toml_io
-from python_buildpack_dev.containers.builders import lifecycle_archive
-from python_buildpack_dev.containers.daemon import Docker
-from python_buildpack_dev.containers.engine import HARDENED, PackBuild, RunOptions
-from python_buildpack_dev.containers.stand_ins import Variant, run_image_name
-from python_buildpack_dev.lifecycle.builder import BuildResult
+from python_buildpack_dev.pack.builders import lifecycle_archive
+from python_buildpack_dev.pack.daemon import Docker
+from python_buildpack_dev.pack.engine import HARDENED, PackBuild, RunOptions
+from python_buildpack_dev.pack.stand_ins import Variant, run_image_name
+from python_buildpack_dev.platform.phases import BuildResult
 
 pytestmark = pytest.mark.e2e
 

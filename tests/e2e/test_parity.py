@@ -14,7 +14,7 @@ import tomli_w
 from support.builds import PYTHON_MAJOR, AppBuild
 
 from python_buildpack.cnb import toml_io
-from python_buildpack.stacks import STACK_TO_UBUNTU
+from python_buildpack.stacks.table import STACK_TO_UBUNTU
 
 pytestmark = pytest.mark.e2e
 
@@ -98,7 +98,7 @@ def test_failed_install_explains_a_known_cause(make_app: MakeApp) -> None:
 
 
 def test_launch_env_gunicorn_defaults_and_sqlalchemy_urls(make_app: MakeApp) -> None:
-    from python_buildpack_dev.lifecycle.launcher import run_in_image
+    from python_buildpack_dev.emulated.launcher import run_in_image
 
     app = make_app(files={"requirements.txt": "# sqlalchemy comes with the app's own package\n"})
     result = app.build()
@@ -125,7 +125,7 @@ def test_launch_env_gunicorn_defaults_and_sqlalchemy_urls(make_app: MakeApp) -> 
 def test_nltk_corpora_from_a_loopback_server(make_app: MakeApp, tmp_path: Path) -> None:
     from support.nltk_server import serve_nltk_data
 
-    from python_buildpack_dev.lifecycle.launcher import run_in_image
+    from python_buildpack_dev.emulated.launcher import run_in_image
 
     # nltk 3.10+ refuses loopback servers (its SSRF guard); 3.9.1 is a release apps still pin.
     app = make_app(

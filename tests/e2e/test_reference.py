@@ -24,15 +24,12 @@ from support.builds import ARCH, PYTHON_MAJOR, PYTHON_VERSION, AppBuild, Runtime
 from support.golden import TEST_PYTHON, assert_section
 from support.serving import fake_cgroup_v2, free_port, get
 
-from python_buildpack_dev.lifecycle.build_image import grant_traverse, local_interpreters
-from python_buildpack_dev.lifecycle.builder import BuildResult
-from python_buildpack_dev.lifecycle.runtime_mirror import (
-    Faults,
-    file_sha256,
-    make_runtime_archive,
-    serve,
-    write_catalog,
-)
+from python_buildpack_dev.platform.build_image import grant_traverse, local_interpreters
+from python_buildpack_dev.platform.phases import BuildResult
+from python_buildpack_dev.platform.workspace import Workspace
+from python_buildpack_dev.runtime_mirror.archives import file_sha256, make_runtime_archive
+from python_buildpack_dev.runtime_mirror.catalog import write_catalog
+from python_buildpack_dev.runtime_mirror.server import Faults, serve
 
 pytestmark = pytest.mark.e2e
 
@@ -183,7 +180,24 @@ def test_flask_example_redeploys(make_reference_app: MakeApp, two_version_mirror
     assert status == 200 and f"Hello from Python {other}" in body, body
 
 
-# --- what the cache holds: only what a later build reads (cache_plan.py) ---------------------------
+
+def test_any_workdir_and_app_directory_name(make_reference_app: MakeApp, tmp_path: Path) -> None:
+    """Images are named by their path in the layout directory, which must be a valid reference:
+    a workspace under `Builds/My App` (`local-lifecycle build --workdir ~/Builds/App`) for an app
+    directory called `My App` builds, exports, redeploys from its image and launches."""
+    app = make_reference_app("pip-flask")
+    source = app.source.parent / "My App"
+    app.source.rename(source)
+    app.source = source
+    app.workspace = Workspace.for_app(source, tmp_path / "Builds" / "My App")
+    assert app.build().ok
+    warm = app.build()
+    assert warm.ok, warm.output
+    assert "Reusing layer 'scalingo/python:venv'" in warm.output
+    assert app.run(["python", "-c", "import flask"]).returncode == 0
+
+
+# --- what the cache holds: only what a later build reads (caching/plan.py) ---------------------
 
 POST_COMPILE = "#!/bin/sh\nset -e\npython -c 'import six' && echo post_compile ran with six\n"
 

@@ -13,8 +13,9 @@ import pytest
 from support.archives import ARCHIVE, Mirror
 from support.builds import AppBuild, RuntimeMirror
 
-from python_buildpack_dev.lifecycle.build_image import grant_traverse
-from python_buildpack_dev.lifecycle.runtime_mirror import file_sha256, serve
+from python_buildpack_dev.platform.build_image import grant_traverse
+from python_buildpack_dev.runtime_mirror.archives import file_sha256
+from python_buildpack_dev.runtime_mirror.server import serve
 
 pytestmark = pytest.mark.e2e
 

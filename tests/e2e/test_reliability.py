@@ -30,12 +30,14 @@ import pytest
 import zstandard
 from support.builds import APPS, ARCH, BUILDPACK_DIR, PYTHON_MAJOR, PYTHON_VERSION, AppBuild, RuntimeMirror
 
-from python_buildpack.stacks import archive_name
-from python_buildpack_dev.lifecycle.build_image import host_trust_env
-from python_buildpack_dev.lifecycle.builder import Builder, BuildResult, ImageTarget
-from python_buildpack_dev.lifecycle.launcher import run_in_image
-from python_buildpack_dev.lifecycle.runtime_mirror import Fault, serve, write_catalog
-from python_buildpack_dev.lifecycle.workspace import Workspace, link_tree, remove
+from python_buildpack.stacks.table import archive_name
+from python_buildpack_dev.emulated.builder import Builder
+from python_buildpack_dev.emulated.launcher import run_in_image
+from python_buildpack_dev.platform.build_image import host_trust_env
+from python_buildpack_dev.platform.phases import BuildResult, ImageTarget
+from python_buildpack_dev.platform.workspace import Workspace, link_tree, remove
+from python_buildpack_dev.runtime_mirror.catalog import write_catalog
+from python_buildpack_dev.runtime_mirror.server import Fault, serve
 
 pytestmark = [pytest.mark.reliability, pytest.mark.e2e]
 

@@ -14,10 +14,11 @@ import pytest
 import zstandard
 from support.builds import ARCH, PYTHON_MAJOR, PYTHON_VERSION, AppBuild, RuntimeMirror
 
-from python_buildpack.stacks import archive_name
-from python_buildpack_dev.lifecycle.builder import ImageTarget
-from python_buildpack_dev.lifecycle.launcher import run_in_image
-from python_buildpack_dev.lifecycle.runtime_mirror import serve, write_catalog
+from python_buildpack.stacks.table import archive_name
+from python_buildpack_dev.emulated.launcher import run_in_image
+from python_buildpack_dev.platform.phases import ImageTarget
+from python_buildpack_dev.runtime_mirror.catalog import write_catalog
+from python_buildpack_dev.runtime_mirror.server import serve
 
 pytestmark = pytest.mark.e2e
 
@@ -61,7 +62,7 @@ def test_version_sources(make_app: MakeApp, files: dict[str, str], log: str) -> 
 def test_pipfile_lock_versions(make_app: MakeApp) -> None:
     lock = {"_meta": {"hash": {"sha256": "x"}, "requires": {"python_full_version": PYTHON_VERSION}}, "default": {}, "develop": {}}
     app = make_app(files={"requirements.txt": "", "Pipfile": "", "Pipfile.lock": json.dumps(lock)})
-    from python_buildpack.version_files import read_requested_version
+    from python_buildpack.runtime.version_files import read_requested_version
 
     requested, _ = read_requested_version(app.source, "3.13", pipenv=True)
     assert (requested.full, requested.source) == (PYTHON_VERSION, "Pipfile.lock")

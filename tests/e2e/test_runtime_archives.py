@@ -17,9 +17,10 @@ from support.archive_members import members, read_member
 from support.builds import PYTHON_MAJOR
 from support.trees import entries
 
-from python_buildpack.archive import extract_tar_zst
-from python_buildpack.runtime_download import download_and_extract
-from python_buildpack_dev.lifecycle.runtime_mirror import file_sha256, make_runtime_archive, serve
+from python_buildpack.files.tar_zst import extract_tar_zst
+from python_buildpack.runtime.unpack_on_arrival import download_and_extract
+from python_buildpack_dev.runtime_mirror.archives import file_sha256, make_runtime_archive
+from python_buildpack_dev.runtime_mirror.server import serve
 
 if TYPE_CHECKING:
     from conftest import RuntimeMirror

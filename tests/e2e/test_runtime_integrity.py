@@ -16,7 +16,8 @@ from support.archives import ARCHIVE, Mirror
 from support.builds import PYTHON_VERSION, AppBuild, RuntimeMirror
 
 from python_buildpack.cnb import toml_io
-from python_buildpack_dev.lifecycle.runtime_mirror import Faults, file_sha256, serve
+from python_buildpack_dev.runtime_mirror.archives import file_sha256
+from python_buildpack_dev.runtime_mirror.server import Faults, serve
 
 pytestmark = pytest.mark.e2e
 
@@ -86,7 +87,7 @@ def test_unpinned_archive_digest_is_recorded_and_a_changed_archive_warns(make_ap
     assert changed.ok, changed.output
     assert f"Warning: {ARCHIVE} changed since this app's previous build" in changed.output
     assert f"previous sha256 {original}" in changed.output and f"now      sha256 {rebuilt}" in changed.output
-    assert "python -m python_buildpack.catalog pin" in flat(changed.output)
+    assert "python -m python_buildpack.runtime.pin" in flat(changed.output)
     assert recorded_sha256(app) == rebuilt
     assert sbom_hashes(app) == [{"alg": "SHA-256", "content": rebuilt}]
 
@@ -99,7 +100,7 @@ def test_strict_mode_refuses_unpinned_archives(make_app: MakeApp, mirror: Mirror
         assert not refused.ok
         assert_clean_failure(refused.output)
         assert f"No sha256 pin for {ARCHIVE}" in refused.output
-        assert "python -m python_buildpack.catalog pin --base-url <mirror URL>" in refused.output
+        assert "python -m python_buildpack.runtime.pin --base-url <mirror URL>" in refused.output
         assert "BP_PYTHON_RUNTIME_REQUIRE_PIN=false" in flat(refused.output)
 
         invalid = app.build(BP_PYTHON_RUNTIME_REQUIRE_PIN="sometimes")

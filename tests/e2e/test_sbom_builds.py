@@ -18,7 +18,7 @@ from support.artifact import local_interpreters
 from support.builds import BUILDPACK_DIR
 from support.sbom_oracle import expected, installed, listed, pypi_purl, validate
 
-from python_buildpack import sbom
+from python_buildpack.layers import sbom
 
 PYTHON_311 = local_interpreters()["3.11"]  # the newest local 3.11
 

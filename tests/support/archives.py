@@ -12,8 +12,9 @@ from pathlib import Path
 import zstandard
 from support.builds import ARCH, PYTHON_MAJOR, PYTHON_VERSION
 
-from python_buildpack.stacks import archive_name
-from python_buildpack_dev.lifecycle.runtime_mirror import file_sha256, write_catalog
+from python_buildpack.stacks.table import archive_name
+from python_buildpack_dev.runtime_mirror.archives import file_sha256
+from python_buildpack_dev.runtime_mirror.catalog import write_catalog
 
 
 def recompressed(archive: Path, dest: Path, level: int = 1) -> Path:

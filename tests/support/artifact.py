@@ -12,9 +12,9 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from python_buildpack_dev.lifecycle.build_image import PYENV_VERSIONS, image_path, local_interpreters
 from python_buildpack_dev.package.artifact import build_artifact
 from python_buildpack_dev.package.targets import DEFAULT_PYTHONS
+from python_buildpack_dev.platform.build_image import PYENV_VERSIONS, image_path, local_interpreters
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,12 +11,15 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from python_buildpack.stacks import STACK_TO_UBUNTU, archive_name
-from python_buildpack_dev.lifecycle.builder import Builder, BuildResult, ImageTarget, host_arch
-from python_buildpack_dev.lifecycle.launcher import Launcher, run_in_image
-from python_buildpack_dev.lifecycle.reference import ReferenceBuilder, ReferenceLauncher, ReferenceTools
-from python_buildpack_dev.lifecycle.runtime_mirror import Faults
-from python_buildpack_dev.lifecycle.workspace import Workspace
+from python_buildpack.stacks.table import STACK_TO_UBUNTU, archive_name
+from python_buildpack_dev.emulated.builder import Builder
+from python_buildpack_dev.emulated.launcher import Launcher, run_in_image
+from python_buildpack_dev.platform.phases import BuildResult, ImageTarget, host_arch
+from python_buildpack_dev.platform.tools import ReferenceTools
+from python_buildpack_dev.platform.workspace import Workspace
+from python_buildpack_dev.reference.builder import ReferenceBuilder
+from python_buildpack_dev.reference.launcher import ReferenceLauncher
+from python_buildpack_dev.runtime_mirror.server import Faults
 
 BUILDPACK_DIR = Path(__file__).resolve().parents[2]
 FIXTURES = BUILDPACK_DIR / "tests" / "fixtures"

@@ -8,7 +8,7 @@ import sys
 
 from support.builds import BUILDPACK_DIR
 
-from python_buildpack.stacks import archive_name
+from python_buildpack.stacks.table import archive_name
 
 A_20_0 = archive_name("3.12.0", "20.04", "amd64")
 A_20_1 = archive_name("3.12.1", "20.04", "amd64")
@@ -29,8 +29,9 @@ pins = "pending"  # until the release machine runs
 """
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, env: dict[str, str] | None = None,
+            module: str = "python_buildpack.runtime.pin") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "python_buildpack.catalog", *args],
+        [sys.executable, "-m", module, *args],
         capture_output=True, text=True, cwd=BUILDPACK_DIR, env={**os.environ, **(env or {})},
     )  # fmt: skip

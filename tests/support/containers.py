@@ -19,11 +19,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from python_buildpack_dev.containers.builders import Builders
-from python_buildpack_dev.containers.daemon import Docker
-from python_buildpack_dev.containers.engine import Container, PackBuild, RunOptions, app_image_name
-from python_buildpack_dev.containers.stand_ins import Variant
-from python_buildpack_dev.lifecycle.reference import ReferenceTools
+from python_buildpack_dev.pack.builders import Builders
+from python_buildpack_dev.pack.daemon import Docker
+from python_buildpack_dev.pack.engine import Container, PackBuild, RunOptions, app_image_name
+from python_buildpack_dev.pack.stand_ins import Variant
+from python_buildpack_dev.platform.tools import ReferenceTools
 
 from .serving import free_port
 

@@ -21,16 +21,16 @@ from pathlib import Path
 from support.builds import APPS, ARCH
 
 from python_buildpack import dependencies
-from python_buildpack.cache_plan import CachePlan
-from python_buildpack.context import Context
+from python_buildpack.caching.plan import CachePlan
 from python_buildpack.errors import BuildError
 from python_buildpack.layers.python import Runtime
 from python_buildpack.process import Runner
 from python_buildpack.process import run as real_run
 from python_buildpack.project import with_runtime
-from python_buildpack.stack import Stack
-from python_buildpack_dev.lifecycle.build_image import host_trust_env
-from python_buildpack_dev.lifecycle.builder import HOST_ENV_ALLOWLIST
+from python_buildpack.stacks.identify import Stack
+from python_buildpack.step_context import Context
+from python_buildpack_dev.emulated.builder import HOST_ENV_ALLOWLIST
+from python_buildpack_dev.platform.build_image import host_trust_env
 
 PYTHON_HOME = Path(sys.base_prefix)
 PYTHON_VERSION = platform.python_version()

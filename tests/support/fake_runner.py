@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from python_buildpack import bytecode
+from python_buildpack.files import bytecode
 from python_buildpack.process import Completed, Echo
 
 PIP_MAIN = "import sys\nsys.exit(0)\n"

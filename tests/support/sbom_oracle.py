@@ -12,7 +12,7 @@ from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 from packageurl import PackageURL
 
-from python_buildpack import sbom
+from python_buildpack.layers import sbom
 
 # Run by the interpreter that owns the environment: what Python itself sees as installed.
 ORACLE = """

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from python_buildpack.app_checks import check_committed_environments
+from python_buildpack.app.source_checks import check_committed_environments
 from python_buildpack.errors import BuildError
 
 

@@ -17,9 +17,9 @@ import pytest
 import zstandard
 from support.archives import small_runtime
 
-from python_buildpack import archive as archive_module
-from python_buildpack.archive import extract_tar_zst
 from python_buildpack.errors import BuildError
+from python_buildpack.files import tar_zst as archive_module
+from python_buildpack.files.tar_zst import extract_tar_zst
 
 
 @dataclass

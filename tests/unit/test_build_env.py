@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from python_buildpack.build_env import sanitize
+from python_buildpack.app.env_checks import sanitize
 from python_buildpack.errors import BuildError
 
 

@@ -1,4 +1,4 @@
-"""bytecode.py: the parallel compile, run by real interpreters on real trees."""
+"""files/bytecode.py: the parallel compile, run by real interpreters on real trees."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from python_buildpack import bytecode
-from python_buildpack_dev.lifecycle.build_image import local_interpreters
+from python_buildpack.files import bytecode
+from python_buildpack_dev.platform.build_image import local_interpreters
 
 # Every local CPython the script promises to run on (3.8+), and this one.
 INTERPRETERS = {major: exe for major, exe in local_interpreters().items() if tuple(map(int, major.split("."))) >= (3, 8)}

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from python_buildpack import cache_plan
-from python_buildpack.archive import pack_tar_zst
-from python_buildpack.cache_plan import CachePlan
+from python_buildpack.caching import packed
+from python_buildpack.caching import plan as cache_plan
+from python_buildpack.caching.on_demand import OnDemand
+from python_buildpack.caching.plan import CachePlan
 from python_buildpack.cnb import toml_io
 from python_buildpack.cnb.layers import LayerDefinition, LayerMetadata, Restored
 from python_buildpack.cnb.models import LayerTypes
-from python_buildpack.layers import packed
-from python_buildpack.layers.on_demand import OnDemand
+from python_buildpack.files.tar_zst import pack_tar_zst
 
 
 def app(tmp_path: Path, *files: str) -> Path:

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from support.deps import PYTHON_HOME, PYTHON_VERSION, STACK, layer_context
 
+from python_buildpack.caching import pruning
+from python_buildpack.caching.pruning import KEEP_INSTALLS, Entry, recent, scan, stale
 from python_buildpack.cnb import toml_io
-from python_buildpack.layers import cache_pruning, caches
-from python_buildpack.layers.cache_pruning import KEEP_INSTALLS, Entry, recent, scan, stale
+from python_buildpack.layers import caches
 from python_buildpack.layers.python import Runtime
 from python_buildpack.tool_versions import TOOL_VERSIONS
 
@@ -71,7 +72,7 @@ def test_uv_loses_the_unused_releases_with_their_unpacked_wheels_and_pages(tmp_p
     doomed = stale(entries, [{"numpy": "2.4.6", "six": "1.17.0"}])
     assert sorted(e.label for e in doomed) == ["numpy 2.4.5", "pandas", "pandas 3.1.0"]
 
-    freed = cache_pruning.remove(tmp_path, doomed)
+    freed = pruning.remove(tmp_path, doomed)
 
     assert freed >= 2 * 5000
     assert sorted(p.name for p in (tmp_path / "archive-v0").iterdir()) == ["numpy-2.4.6-id", "six-1.17.0-id"]
@@ -89,7 +90,7 @@ def test_an_unpacked_wheel_that_a_kept_entry_links_to_stays(tmp_path: Path) -> N
     shared.unlink()
     shared.symlink_to(Path("../../..") / "archive-v0" / "numpy-2.4.5-id")  # both name one archive
 
-    cache_pruning.remove(tmp_path, stale(scan("uv", tmp_path), [{"numpy": "2.4.6"}]))
+    pruning.remove(tmp_path, stale(scan("uv", tmp_path), [{"numpy": "2.4.6"}]))
 
     assert (tmp_path / "archive-v0" / "numpy-2.4.5-id" / "numpy" / "__init__.py").is_file()
     assert shared.resolve().is_dir()
@@ -114,7 +115,7 @@ def test_pip_http_cache_bodies_are_named_by_the_wheel_inside(tmp_path: Path) -> 
 
     entries = scan("pip", tmp_path)
     assert sorted(e.label for e in entries) == ["django-filter 25.1", "django-filter 26.2", "psycopg-c 3.3.9"]
-    cache_pruning.remove(tmp_path, stale(entries, [{"django-filter": "26.2"}]))
+    pruning.remove(tmp_path, stale(entries, [{"django-filter": "26.2"}]))
 
     assert sorted(p.name for p in http.iterdir()) == ["new", "new.body", "page", "page.body"]
     assert not (tmp_path / "wheels").exists()  # the built wheel, its origin.json and the empty directories
@@ -130,7 +131,7 @@ def test_poetry_artifacts_are_named_by_their_file_names(tmp_path: Path) -> None:
 
     entries = scan("poetry", tmp_path)
     assert sorted(e.label for e in entries) == ["numpy 2.4.5", "numpy 2.4.6", "python-crontab 3.4.0"]
-    cache_pruning.remove(tmp_path, stale(entries, [{"numpy": "2.4.6", "python-crontab": "3.4.0"}]))
+    pruning.remove(tmp_path, stale(entries, [{"numpy": "2.4.6", "python-crontab": "3.4.0"}]))
     assert sorted(p.relative_to(artifacts).as_posix() for p in artifacts.rglob("*.*")) == [
         "2/b/python-crontab-3.4.0.tar.gz", "3/c/numpy-2.4.6-cp311-cp311-manylinux_2_28_x86_64.whl"
     ]  # fmt: skip

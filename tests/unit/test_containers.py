@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from python_buildpack.cnb import toml_io
-from python_buildpack_dev.containers import daemon
-from python_buildpack_dev.containers.builders import builder_config, lifecycle_archive
-from python_buildpack_dev.containers.commands import MIRROR_MOUNT, mirror_env
-from python_buildpack_dev.containers.engine import HARDENED, PackBuild, RunOptions, app_image_name
-from python_buildpack_dev.containers.stand_ins import Variant, build_image_name, image_python, run_image_name
-from python_buildpack_dev.lifecycle.reference import ReferenceTools
+from python_buildpack_dev.pack import daemon
+from python_buildpack_dev.pack.builders import builder_config, lifecycle_archive
+from python_buildpack_dev.pack.commands import MIRROR_MOUNT, mirror_env
+from python_buildpack_dev.pack.engine import HARDENED, PackBuild, RunOptions, app_image_name
+from python_buildpack_dev.pack.stand_ins import Variant, build_image_name, image_python, run_image_name
+from python_buildpack_dev.platform.tools import ReferenceTools
 
 REPO = Path(__file__).resolve().parents[2]
 

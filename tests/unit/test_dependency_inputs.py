@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from python_buildpack.digests import file_digest
+from python_buildpack.app.digests import file_digest
 from python_buildpack.layers.venv import VenvMetadata
 from python_buildpack.package_managers.pip import Pip
 from python_buildpack.package_managers.pipenv import Pipenv

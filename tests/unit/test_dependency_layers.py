@@ -11,15 +11,16 @@ from typing import NoReturn
 import pytest
 from support.deps import PYTHON_HOME, PYTHON_VERSION, STACK, build_env, layer_context
 
-from python_buildpack.archive import pack_tar_zst
-from python_buildpack.cache_plan import CachePlan
+from python_buildpack.caching import packed
+from python_buildpack.caching.plan import CachePlan
 from python_buildpack.cnb import toml_io
 from python_buildpack.cnb.layers import Empty, Restored
-from python_buildpack.layers import caches, packed, tools
+from python_buildpack.files.tar_zst import pack_tar_zst
+from python_buildpack.layers import caches, tools
 from python_buildpack.layers import venv as venv_layer
 from python_buildpack.layers.python import Runtime
 from python_buildpack.layers.venv import VenvMetadata
-from python_buildpack.stack import Stack
+from python_buildpack.stacks.identify import Stack
 from python_buildpack.tool_versions import TOOL_VERSIONS, Tool
 
 RUNTIME = Runtime(PYTHON_HOME, PYTHON_VERSION, STACK)
@@ -179,7 +180,7 @@ def test_venv_rebuild_success_and_failure(tmp_path: Path) -> None:
 
     venv_layer.rebuild(ctx, build_env(), opened_venv(tmp_path, first), RUNTIME, install)
     assert (path / "bin" / "python").exists() and (path / "installed").is_file()
-    # Never cached as such: its packed copy is (layers/packed.py); the exporter reuses an unchanged venv.
+    # Never cached as such: its packed copy is (caching/packed.py); the exporter reuses an unchanged venv.
     assert toml_io.load(tmp_path / "venv.toml")["types"] == {"launch": True, "build": False, "cache": False}
     assert (path / "env" / "VIRTUAL_ENV.override").read_text() == str(path)
     assert isinstance(venv_layer.open_venv(tmp_path, first, CachePlan()), Restored)

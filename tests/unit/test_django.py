@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from support.django_probe import wrapper_python
 
-from python_buildpack.context import Context
-from python_buildpack.django import collectstatic, django_installed
+from python_buildpack.app.django import collectstatic, django_installed
+from python_buildpack.step_context import Context
 
 
 def test_not_a_django_app(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from support.boxes import box
 
-from python_buildpack.context import Context
+from python_buildpack.app.hooks import run_hook
 from python_buildpack.errors import BuildError
-from python_buildpack.hooks import run_hook
+from python_buildpack.step_context import Context
 
 ENV = {"PATH": os.environ["PATH"], "HOOK_VAR": "from-the-build"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from python_buildpack.network import unreachable_git_host
+from python_buildpack.network_errors import unreachable_git_host
 from python_buildpack.package_managers.pip import Pip
 from python_buildpack.package_managers.poetry import Poetry
 from python_buildpack.process import Completed

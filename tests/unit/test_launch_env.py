@@ -13,8 +13,8 @@ from test_web_concurrency import SHELLS, run_program
 
 from python_buildpack.cnb import toml_io
 from python_buildpack.cnb.env import apply_env_dir
-from python_buildpack.context import Context
 from python_buildpack.layers import gunicorn, sqlalchemy_urls
+from python_buildpack.step_context import Context
 
 REPO = Path(__file__).resolve().parents[2]
 PROGRAM = REPO / "layers_templates" / "exec.d" / "sqlalchemy_urls"

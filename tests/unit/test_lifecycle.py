@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from support.recorder import BUILD, DESCRIPTOR, DETECT
 
-from python_buildpack_dev.lifecycle.builder import Builder, ImageTarget
-from python_buildpack_dev.lifecycle.launcher import Launcher, LaunchError, run_exec_d
-from python_buildpack_dev.lifecycle.workspace import NORMALISED_MTIME, Workspace
+from python_buildpack_dev.emulated.builder import Builder
+from python_buildpack_dev.emulated.launcher import Launcher, run_exec_d
+from python_buildpack_dev.platform.phases import ImageTarget, LaunchError
+from python_buildpack_dev.platform.references import layout_dir, named_after
+from python_buildpack_dev.platform.workspace import NORMALISED_MTIME, Workspace
 
 
 @pytest.fixture
@@ -153,3 +155,19 @@ def test_no_target_match_fails_detect(buildpack: Path, app: Path, tmp_path: Path
     result = Builder(buildpack, Workspace(tmp_path / "ws"), target=ImageTarget(distro_version="22.04", arch="amd64")).build(app)
     assert result.detect.exit_code == 100 and result.build is None
     assert "unable to satisfy target os/arch constraints" in result.detect.output
+
+
+REFERENCE_PATH = "abcdefghijklmnopqrstuvwxyz0123456789._-/"
+
+
+@pytest.mark.parametrize("name", ["App", "My App", "Ünïcode_app", "..."])
+def test_workspaces_and_layout_dirs_are_valid_reference_paths(tmp_path: Path, name: str) -> None:
+    """The reference engine names images by their path under the layout directory: an app dir or a
+    --workdir of any name (`~/Builds/App`) gives the lifecycle a valid one, the same each build."""
+    ws = Workspace.for_app(tmp_path / name, tmp_path / "Builds" / name)
+    assert set(ws.root.name) <= set(REFERENCE_PATH) and ws.root.name == named_after(tmp_path / name)
+    ws.layout.mkdir(parents=True)
+    given = layout_dir(ws.layout)
+    assert set(str(given)) <= set(REFERENCE_PATH), given
+    assert given.resolve() == ws.layout.resolve() and layout_dir(ws.layout) == given
+    assert layout_dir(tmp_path / "layout") == tmp_path / "layout"  # a valid path is used as it is

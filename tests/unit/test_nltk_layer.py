@@ -13,10 +13,10 @@ import pytest
 
 from python_buildpack.cnb import toml_io
 from python_buildpack.cnb.env import apply_env_dir
-from python_buildpack.context import Context
 from python_buildpack.errors import BuildError
 from python_buildpack.layers import nltk as nltk_layer
 from python_buildpack.layers.nltk import INDEX_URL_SETTING, read_nltk_txt
+from python_buildpack.step_context import Context
 
 # Behaves like `python -m nltk.downloader -e -d DIR [-u URL] ID...` for the options we pass:
 # unknown ids ("bad*") print nltk's error line and the exit status stays 0, as nltk's does.

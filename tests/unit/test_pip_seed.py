@@ -12,7 +12,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from python_buildpack import bytecode
+from python_buildpack.files import bytecode
 from python_buildpack.layers.tools import ToolInstall
 from python_buildpack.package_managers.pip_seed import seed
 

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from python_buildpack.cnb.models import LaunchToml, Process
-from python_buildpack.errors import BuildError
-from python_buildpack.procfile import (
+from python_buildpack.app.procfile import (
     default_processes,
     django_project,
     launch_processes,
     parse_procfile,
     read_procfile,
 )
+from python_buildpack.cnb.models import LaunchToml, Process
+from python_buildpack.errors import BuildError
 
 DJANGO_APP = Path(__file__).parents[1] / "fixtures" / "apps" / "django-gunicorn"
 

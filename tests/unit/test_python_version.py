@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from python_buildpack.errors import BuildError
-from python_buildpack.python_version import ResolvedVersion, log_lines, resolve
-from python_buildpack.runtime_catalog import RuntimeCatalog, load_catalog
-from python_buildpack.version_files import RequestedVersion, VersionWarning, read_requested_version
+from python_buildpack.runtime.catalog import RuntimeCatalog, load_catalog
+from python_buildpack.runtime.selection import ResolvedVersion, log_lines, resolve
+from python_buildpack.runtime.version_files import RequestedVersion, VersionWarning, read_requested_version
 
 DEFAULT = "3.13"
 

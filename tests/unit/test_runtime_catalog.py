@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from python_buildpack import runtime_catalog
 from python_buildpack.errors import BuildError
-from python_buildpack.runtime_catalog import CATALOG_SETTING, RuntimeCatalog, load_catalog
+from python_buildpack.runtime import catalog as runtime_catalog
+from python_buildpack.runtime.catalog import CATALOG_SETTING, RuntimeCatalog, load_catalog
 
 # The seed's availability table ("Python Versions" > "Availability").
 SEED_TABLE = {
@@ -64,7 +64,7 @@ def test_shipped_catalogue_is_the_seed_table() -> None:
 
 def test_shipped_catalogue_is_package_data() -> None:
     # pyproject ships data/*.toml with the package; the loader looks next to the module.
-    assert runtime_catalog.SHIPPED_CATALOG.parent == Path(runtime_catalog.__file__).resolve().parent / "data"
+    assert runtime_catalog.SHIPPED_CATALOG.parent == Path(runtime_catalog.__file__).resolve().parents[1] / "data"
     assert runtime_catalog.SHIPPED_CATALOG.suffix == ".toml"
 
 
@@ -313,7 +313,7 @@ def test_release_check_shipped_catalogue_pins_every_archive_or_says_pending() ->
     else:
         assert not missing, (
             f"the shipped catalogue has no sha256 pin for {len(missing)} archive(s), e.g. {missing[:3]}: "
-            'run `python -m python_buildpack.catalog pin` (docs/distribution.md) or say pins = "pending"'
+            'run `python -m python_buildpack.runtime.pin` (docs/distribution.md) or say pins = "pending"'
         )
 
 

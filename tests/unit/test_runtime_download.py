@@ -26,19 +26,14 @@ from support.archives import small_runtime
 from support.builds import ARCH
 from support.trees import entries
 
-from python_buildpack import archive
-from python_buildpack.archive import extract_tar_zst
 from python_buildpack.errors import BuildError
-from python_buildpack.runtime_download import (
-    DEFAULT_BASE_URL,
-    MissingArchiveError,
-    _ExtractingSink,
-    base_url,
-    download,
-    download_and_extract,
-    runtime_url,
-)
-from python_buildpack_dev.lifecycle.runtime_mirror import Fault, Faults, file_sha256, serve
+from python_buildpack.files import tar_zst
+from python_buildpack.files.tar_zst import extract_tar_zst
+from python_buildpack.runtime.download import MissingArchiveError, download
+from python_buildpack.runtime.mirror import DEFAULT_BASE_URL, base_url, runtime_url
+from python_buildpack.runtime.unpack_on_arrival import _ExtractingSink, download_and_extract
+from python_buildpack_dev.runtime_mirror.archives import file_sha256
+from python_buildpack_dev.runtime_mirror.server import Fault, Faults, serve
 
 Capsys = pytest.CaptureFixture[str]
 FAST = {"backoff": 0.01, "read_timeout": 2.0, "connect_timeout": 2.0}
@@ -395,7 +390,7 @@ def test_a_stall_once_is_retried(server: Server, tmp_path: Path, extracted: dict
 
 def test_interrupted_extraction_leaves_nothing(server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A build cancelled mid-extraction (SIGTERM is KeyboardInterrupt in the buildpack)."""
-    real_write = archive._write_file
+    real_write = tar_zst._write_file
     written = 0
 
     def write_then_cancel(*args: Any) -> None:
@@ -405,7 +400,7 @@ def test_interrupted_extraction_leaves_nothing(server: Server, tmp_path: Path, m
             raise KeyboardInterrupt
         real_write(*args)
 
-    monkeypatch.setattr(archive, "_write_file", write_then_cancel)
+    monkeypatch.setattr(tar_zst, "_write_file", write_then_cancel)
     with pytest.raises(KeyboardInterrupt):
         download_and_extract(server.url, tmp_path / "python", sha256=None, **FAST)
     assert no_leftovers(tmp_path)
@@ -426,14 +421,14 @@ def test_a_full_disk_while_the_network_stalls_is_reported_as_a_full_disk(
                 time.sleep(0.5)  # the read-ahead thread is inside this read when the disk fills
             yield data[offset : offset + 65536]
 
-    real_write = archive._write_file
+    real_write = tar_zst._write_file
 
     def write(tar: tarfile.TarFile, member: tarfile.TarInfo, target: str) -> None:
         if stalled.is_set():
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), target)
         real_write(tar, member, target)
 
-    monkeypatch.setattr(archive, "_write_file", write)
+    monkeypatch.setattr(tar_zst, "_write_file", write)
     sink = _ExtractingSink(tmp_path / "python", small_archive.name)
     chunks = body()
     sink(chunks)
@@ -445,7 +440,7 @@ def test_a_full_disk_while_the_network_stalls_is_reported_as_a_full_disk(
     assert no_leftovers(tmp_path)
 
 
-# Hand-made archives served over the network: the member checks of archive.py apply.
+# Hand-made archives served over the network: the member checks of files/tar_zst.py apply.
 
 
 def pack(path: Path, members: dict[str, bytes | str]) -> Path:

@@ -13,16 +13,10 @@ import httpx
 import pytest
 from support.archive_members import members, read_member
 
-from python_buildpack.runtime_catalog import RuntimeCatalog
-from python_buildpack_dev.lifecycle.runtime_mirror import (
-    FIXED_MTIME,
-    Fault,
-    Faults,
-    file_sha256,
-    make_runtime_archive,
-    serve,
-    write_catalog,
-)
+from python_buildpack.runtime.catalog import RuntimeCatalog
+from python_buildpack_dev.runtime_mirror.archives import FIXED_MTIME, file_sha256, make_runtime_archive
+from python_buildpack_dev.runtime_mirror.catalog import write_catalog
+from python_buildpack_dev.runtime_mirror.server import Fault, Faults, serve
 
 try:
     import tomllib

@@ -18,10 +18,10 @@ from support.artifact import local_interpreters
 from support.builds import BUILDPACK_DIR
 from support.sbom_oracle import expected, installed, listed, pypi_purl, validate
 
-from python_buildpack import sbom
 from python_buildpack.cnb import toml_io
-from python_buildpack.stack import Stack
-from python_buildpack.stacks import archive_name
+from python_buildpack.layers import sbom
+from python_buildpack.stacks.identify import Stack
+from python_buildpack.stacks.table import archive_name
 
 INTERPRETERS = [exe for major, exe in local_interpreters().items() if int(major.split(".")[1]) >= 10]
 PYTHON_312 = local_interpreters()["3.12"]  # the newest local 3.12

@@ -6,7 +6,7 @@ import pytest
 
 from python_buildpack.cnb.context import CnbTarget, PhaseContext
 from python_buildpack.errors import BuildError
-from python_buildpack.stack import resolve
+from python_buildpack.stacks.identify import resolve
 
 
 def ctx(target: CnbTarget | None = None, stack_id: str = "") -> PhaseContext:

@@ -1,5 +1,5 @@
 """lib/bootstrap.sh (POSIX sh, no Python yet) keeps its own copy of the stack table, the archive
-name and the mirror hint: these tests run its text and compare with `python_buildpack.stacks`."""
+name and the mirror hint: these tests run its text and compare with `python_buildpack.stacks.table`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from support.builds import BUILDPACK_DIR
 
-from python_buildpack.runtime_download import DEFAULT_BASE_URL
-from python_buildpack.stacks import (
+from python_buildpack.runtime.mirror import DEFAULT_BASE_URL
+from python_buildpack.stacks.table import (
     ARCHES,
     MIRROR_HINT,
     STACK_ID_ALIASES,
@@ -85,5 +85,5 @@ def test_constants(name: str, value: str) -> None:
 
 
 def test_bootstrap_names_its_source_of_truth() -> None:
-    assert "src/python_buildpack/stacks.py" in BOOTSTRAP
+    assert "src/python_buildpack/stacks/table.py" in BOOTSTRAP
     assert Path(__file__).name in BOOTSTRAP

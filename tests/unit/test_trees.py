@@ -1,11 +1,11 @@
-"""Trees copied as hard links and deleted in the background (trees.py)."""
+"""Trees copied as hard links and deleted in the background (files/trees.py)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from python_buildpack import trees
+from python_buildpack.files import trees
 
 
 def test_link_copy_links_files_keeps_links_and_modes(tmp_path: Path) -> None:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from python_buildpack import trees
-from python_buildpack.cache_plan import CachePlan
+from python_buildpack.caching.plan import CachePlan
 from python_buildpack.cnb import toml_io
 from python_buildpack.cnb.layers import Changed, Empty, Unreadable
 from python_buildpack.cnb.models import LayerTypes
+from python_buildpack.files import trees
 from python_buildpack.layers import venv as venv_layer
 from python_buildpack.layers.venv import PREVIOUS, VenvMetadata
 from python_buildpack.package_managers import pip_update

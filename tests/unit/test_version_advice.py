@@ -9,9 +9,9 @@ import pytest
 from support.boxes import box, warning_box
 
 from python_buildpack.errors import BuildError
-from python_buildpack.python_version import change_advice, resolve
-from python_buildpack.runtime_catalog import load_catalog
-from python_buildpack.version_files import RequestedVersion, read_requested_version
+from python_buildpack.runtime.catalog import load_catalog
+from python_buildpack.runtime.selection import change_advice, resolve
+from python_buildpack.runtime.version_files import RequestedVersion, read_requested_version
 
 
 def refusal(tmp_path: Path, files: dict[str, str]) -> str:

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from support.boxes import warning_box
 
-from python_buildpack import app_checks
+from python_buildpack.app import source_checks
 from python_buildpack.cnb import toml_io
 from python_buildpack.errors import BuildError
 from python_buildpack.layers import python as python_layer
-from python_buildpack.python_version import PREVIOUS_BUILD, log_lines, resolve
-from python_buildpack.runtime_catalog import RuntimeCatalog, load_catalog
-from python_buildpack.version_files import DEFAULT, RequestedVersion, read_requested_version
-from python_buildpack.version_policy import end_of_life_warning, missing_file_warning, sticky
+from python_buildpack.runtime.catalog import RuntimeCatalog, load_catalog
+from python_buildpack.runtime.policy import end_of_life_warning, missing_file_warning, sticky
+from python_buildpack.runtime.selection import PREVIOUS_BUILD, log_lines, resolve
+from python_buildpack.runtime.version_files import DEFAULT, RequestedVersion, read_requested_version
 
 STACK = "scalingo-24"
 
@@ -149,7 +149,7 @@ def test_catalogue_refuses_bad_end_of_life_keys() -> None:
 def test_misspelled_version_file_is_an_error(tmp_path: Path, name: str, correct: str) -> None:
     (tmp_path / name).write_text("3.12\n")
     with pytest.raises(BuildError) as excinfo:
-        app_checks.check_version_file_names(tmp_path)
+        source_checks.check_version_file_names(tmp_path)
     error = excinfo.value
     assert error.title == f"Misspelled Python version file: {name!r}"
     assert f"named exactly {correct}" in error.details
@@ -157,14 +157,14 @@ def test_misspelled_version_file_is_an_error(tmp_path: Path, name: str, correct:
 
 
 def test_every_misspelling_names_a_real_version_file() -> None:
-    assert set(app_checks.MISSPELLED_VERSION_FILES.values()) == {".python-version", "runtime.txt"}
-    assert not {".python-version", "runtime.txt"} & app_checks.MISSPELLED_VERSION_FILES.keys()
+    assert set(source_checks.MISSPELLED_VERSION_FILES.values()) == {".python-version", "runtime.txt"}
+    assert not {".python-version", "runtime.txt"} & source_checks.MISSPELLED_VERSION_FILES.keys()
 
 
 def test_correct_names_pass(tmp_path: Path) -> None:
     (tmp_path / ".python-version").write_text("3.12\n")
     (tmp_path / "runtime.txt").write_text("python-3.12.1\n")
-    app_checks.check_version_file_names(tmp_path)
+    source_checks.check_version_file_names(tmp_path)
     assert read_requested_version(tmp_path, "3.13", pipenv=False)[0].source == "runtime.txt"
 
 

@@ -22,11 +22,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from python_buildpack.errors import BuildError
-from python_buildpack.python_version import log_lines, resolve
-from python_buildpack.runtime_catalog import CATALOG_SETTING, RuntimeCatalog, load_catalog
-from python_buildpack.stacks import STACK_TO_UBUNTU, archive_name
-from python_buildpack.version_files import RequestedVersion, read_requested_version
-from python_buildpack.version_numbers import FULL_RE, MAJOR_RE, major_of
+from python_buildpack.runtime.catalog import CATALOG_SETTING, RuntimeCatalog, load_catalog
+from python_buildpack.runtime.selection import log_lines, resolve
+from python_buildpack.runtime.version_files import RequestedVersion, read_requested_version
+from python_buildpack.runtime.version_numbers import FULL_RE, MAJOR_RE, major_of
+from python_buildpack.stacks.table import STACK_TO_UBUNTU, archive_name
 
 STACKS = sorted(STACK_TO_UBUNTU)
 DEFAULT = "3.13"

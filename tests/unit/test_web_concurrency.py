@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from python_buildpack.cnb import toml_io
-from python_buildpack.context import Context
 from python_buildpack.layers import web_concurrency
+from python_buildpack.step_context import Context
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "layers_templates" / "exec.d" / "web_concurrency"
@@ -437,8 +437,8 @@ def test_web_copy_alone_writes_nothing(tree: Tree, layer: Path) -> None:
 def test_through_the_local_launcher(
     tree: Tree, tmp_path: Path, capfd: pytest.CaptureFixture[str], process_type: str, lines: int
 ) -> None:
-    from python_buildpack_dev.lifecycle.launcher import Launcher
-    from python_buildpack_dev.lifecycle.workspace import Workspace
+    from python_buildpack_dev.emulated.launcher import Launcher
+    from python_buildpack_dev.platform.workspace import Workspace
 
     workspace = Workspace(tmp_path / "ws")
     workspace.app.mkdir(parents=True)

@@ -4,7 +4,7 @@ Reused while the tool's pinned version and the stack are unchanged. A user setti
 cache directory (PIP_CACHE_DIR, PIPENV_CACHE_DIR, POETRY_CACHE_DIR, UV_CACHE_DIR) wins: the
 installer uses that directory (a platform may share one cache between apps) and the layer is
 dropped. After each install, the layer's metadata records the venv's releases and what the
-last installs did not use is pruned (cache_pruning.py), so that drifting pins do not make
+last installs did not use is pruned (caching/pruning.py), so that drifting pins do not make
 the cache grow without bound; a user's own cache directory is never pruned.
 """
 
@@ -16,11 +16,11 @@ from pathlib import Path
 from pydantic import Field
 
 from .. import output
+from ..caching import pruning
 from ..cnb.layers import LayerDefinition, LayerMetadata, Restored
 from ..cnb.models import LayerTypes
-from ..context import Context
+from ..step_context import Context
 from ..tool_versions import TOOL_VERSIONS, Tool
-from . import cache_pruning
 from .python import Runtime
 
 TYPES = LayerTypes(build=True, cache=True)
@@ -86,10 +86,10 @@ def record_install(ctx: Context, tool: Tool, releases: Mapping[str, str]) -> Non
     previous = definition.previous(ctx.layers_dir)
     if previous is None or not layer.path.is_dir():
         return  # the user's own cache directory (PIP_CACHE_DIR, ...): not ours to prune
-    installs = cache_pruning.recent(releases, previous.installs)
-    stale = cache_pruning.stale(cache_pruning.scan(tool, layer.path), installs)
+    installs = pruning.recent(releases, previous.installs)
+    stale = pruning.stale(pruning.scan(tool, layer.path), installs)
     if stale:
-        freed = cache_pruning.remove(layer.path, stale)
+        freed = pruning.remove(layer.path, stale)
         labels = sorted(entry.label for entry in stale)
         shown = ", ".join(labels[:4]) + (f" and {len(labels) - 4} more" if len(labels) > 4 else "")
         reason = f"none of the last {len(installs)} installs used them" if len(installs) > 1 else "the install did not"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from ..cnb.layers import LayerDefinition, LayerMetadata
 from ..cnb.models import LayerTypes
-from ..context import Context
+from ..step_context import Context
 from .templates import copy_layer_files
 
 LAYER = LayerDefinition("gunicorn", LayerTypes(launch=True), LayerMetadata)

@@ -26,9 +26,9 @@ from .. import output
 from ..cnb.env import apply_layer
 from ..cnb.layers import Empty, Layer, LayerDefinition, LayerMetadata, Restored
 from ..cnb.models import LayerTypes
-from ..context import Context
 from ..errors import BuildError
-from ..safe_read import UnreadableFileError, read_bounded
+from ..files.safe_read import UnreadableFileError, read_bounded
+from ..step_context import Context
 
 NLTK_TXT = "nltk.txt"
 INDEX_URL_SETTING = "BP_PYTHON_NLTK_INDEX_URL"

@@ -1,8 +1,8 @@
 """The `python` layer: the CPython runtime (launch; build when a later buildpack requires python).
 
 Reused while stack, architecture, version and the archive's checksum are unchanged. Not cached
-as such (cache_plan.py): a redeploy gets its files only when a step runs Python
-(layers/on_demand.py), from its packed copy, which is the archive it was installed from, or
+as such (caching/plan.py): a redeploy gets its files only when a step runs Python
+(caching/on_demand.py), from its packed copy, which is the archive it was installed from, or
 downloaded again. The
 metadata records the sha256 of the archive the layer was installed from: the catalogue's pin,
 or unpinned, what the download gave (trust on first use). The same record goes to the
@@ -24,19 +24,21 @@ from pathlib import Path
 
 from pydantic import Field
 
-from .. import bytecode, output, sbom
-from ..cache_plan import CachePlan
+from .. import output
+from ..caching import packed
+from ..caching.on_demand import OnDemand
+from ..caching.plan import CachePlan
 from ..cnb.env import apply_layer
 from ..cnb.layers import Empty, Layer, LayerDefinition, LayerMetadata, Restored
 from ..cnb.models import LayerTypes
-from ..context import Context
 from ..errors import BuildError
+from ..files import bytecode
 from ..process import Completed
-from ..runtime_catalog import PIN_COMMAND, REQUIRE_PIN_SETTING, RuntimeCatalog, require_pin
-from ..stack import Stack
-from ..stacks import OWN_MIRROR, archive_name
-from . import packed
-from .on_demand import OnDemand
+from ..runtime.catalog import PIN_COMMAND, REQUIRE_PIN_SETTING, RuntimeCatalog, require_pin
+from ..stacks.identify import Stack
+from ..stacks.table import OWN_MIRROR, archive_name
+from ..step_context import Context
+from . import sbom
 
 
 class PythonLayerMetadata(LayerMetadata):
@@ -171,7 +173,8 @@ def _obtain(ctx: Context, files: OnDemand, expected: PythonLayerMetadata, filena
     download (a warning, an error in strict mode); its files are then not the image's."""
     layer, version = files.layer, expected.python_version
     if copy is None or not _unpack(ctx, layer.path, version, stack, copy):
-        from ..runtime_download import base_url, download_and_extract, runtime_url
+        from ..runtime.mirror import base_url, runtime_url
+        from ..runtime.unpack_on_arrival import download_and_extract
 
         url = runtime_url(base_url(ctx.settings), version, stack.ubuntu_version, stack.arch)
         keep = ctx.layers_dir / DOWNLOADED if plan.packed_runtime else None
@@ -223,7 +226,8 @@ def _fill(
     keep: Path | None = None,
 ) -> Runtime:
     # Imported here: httpx and zstandard cost ~50 ms that a warm rebuild does not need.
-    from ..runtime_download import base_url, download_and_extract, runtime_url
+    from ..runtime.mirror import base_url, runtime_url
+    from ..runtime.unpack_on_arrival import download_and_extract
 
     url = runtime_url(base_url(ctx.settings), version, stack.ubuntu_version, stack.arch)
     with empty.fill() as filling:

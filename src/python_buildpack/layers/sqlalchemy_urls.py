@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..cnb.layers import LayerDefinition, LayerMetadata
 from ..cnb.models import LayerTypes
-from ..context import Context
+from ..step_context import Context
 from .templates import TEMPLATES
 
 LAYER = LayerDefinition("sqlalchemy-urls", LayerTypes(launch=True), LayerMetadata)

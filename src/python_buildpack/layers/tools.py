@@ -1,7 +1,7 @@
 """The `pip`, `pipenv`, `poetry` and `uv` layers: the pinned tools (build).
 
-Made only by the builds that install dependencies. Cached as packed copies (layers/packed.py)
-for apps whose builds run Python at every redeploy (cache_plan.py), reused while the pinned
+Made only by the builds that install dependencies. Cached as packed copies (caching/packed.py)
+for apps whose builds run Python at every redeploy (caching/plan.py), reused while the pinned
 version, the Python version and the stack are unchanged; the other apps' builds fetch them
 again, while the runtime downloads.
 
@@ -28,17 +28,19 @@ from pathlib import Path
 
 from pydantic import Field
 
-from .. import bytecode, output
-from ..cache_plan import CachePlan
+from .. import output
+from ..caching import packed
+from ..caching.plan import CachePlan
 from ..cnb.layers import LayerDefinition, LayerMetadata, Restored
 from ..cnb.models import LayerTypes
-from ..context import Context
 from ..errors import BuildError
-from ..network import NETWORK_ERRORS
+from ..files import bytecode
+from ..network_errors import NETWORK_ERRORS
 from ..process import Command, Completed
-from ..stacks import OWN_MIRROR
+from ..stacks.table import OWN_MIRROR
+from ..step_context import Context
 from ..tool_versions import TOOL_VERSIONS, Tool
-from . import packed, tool_wheels
+from . import tool_wheels
 from .python import Runtime
 
 TYPES = LayerTypes(build=True)

@@ -14,9 +14,9 @@ built elsewhere and moved (scripts and pyvenv.cfg hold its absolute path), so a 
 the previous one aside, and an update first copies it aside; either puts it back, with its
 metadata, if the install fails: the next build can still reuse it.
 
-Not cached as such (cache_plan.py): its packed copy is, and a build unpacks it when a step
+Not cached as such (caching/plan.py): its packed copy is, and a build unpacks it when a step
 needs the files (an update in place, a hook, collectstatic); otherwise the exporter reuses the
-previous image's layer (layers/on_demand.py).
+previous image's layer (caching/on_demand.py).
 """
 
 from __future__ import annotations
@@ -28,15 +28,16 @@ from pathlib import Path
 
 from pydantic import Field
 
-from .. import output, trees
-from ..cache_plan import CachePlan
+from .. import output
+from ..caching import packed
+from ..caching.on_demand import OnDemand
+from ..caching.plan import CachePlan
 from ..cnb.env import apply_layer
 from ..cnb.layers import Empty, Layer, LayerDefinition, LayerMetadata, Restored
 from ..cnb.models import LayerTypes
-from ..context import Context
 from ..errors import BuildError
-from . import packed
-from .on_demand import OnDemand
+from ..files import trees
+from ..step_context import Context
 from .python import Runtime
 
 # Where a previous venv waits while its replacement is installed. No `.toml`, so a lifecycle

@@ -12,7 +12,7 @@ import shutil
 
 from ..cnb.layers import LayerDefinition, LayerMetadata
 from ..cnb.models import LayerTypes
-from ..context import Context
+from ..step_context import Context
 from .templates import TEMPLATES, copy_layer_files
 
 LAYER = LayerDefinition("web-concurrency", LayerTypes(launch=True), LayerMetadata)

@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from ..errors import BuildError
 from ..layers.tools import ToolInstall
-from ..network import NETWORK_ERRORS, unreachable_git_host
+from ..network_errors import NETWORK_ERRORS, unreachable_git_host
 from ..process import Completed
 from ..tool_versions import TOOL_VERSIONS, Tool
 from .hints import hint_for

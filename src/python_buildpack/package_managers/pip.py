@@ -18,8 +18,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from .. import bytecode
-from ..digests import file_digest, tree_digest
+from ..app.digests import file_digest, tree_digest
+from ..files import bytecode
 from ..layers.tools import ToolInstall
 from ..process import Completed
 from . import pip_seed

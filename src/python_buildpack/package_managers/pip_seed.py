@@ -26,7 +26,7 @@ import os
 import zipfile
 from pathlib import Path
 
-from .. import trees
+from ..files import trees
 
 _SCRIPT = """#!{python}
 import sys

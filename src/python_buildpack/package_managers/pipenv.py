@@ -11,8 +11,8 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from ..app.digests import digests
 from ..cnb import toml_io
-from ..digests import digests
 from ..errors import BuildError
 from ..layers.tools import ToolInstall
 from ..process import Completed

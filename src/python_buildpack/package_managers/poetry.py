@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from ..digests import digests
+from ..app.digests import digests
 from ..layers.tools import ToolInstall
 from ..process import Completed
 from .base import Installer

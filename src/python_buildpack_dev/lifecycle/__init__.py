@@ -1,7 +1,6 @@
-"""A local CNB lifecycle: detect → build → export → launch of this buildpack, without Docker.
+"""`local-lifecycle` (also `python -m python_buildpack_dev.lifecycle`): builds and runs an app on
+this machine with one of the engines, `--engine reference|pack|emulated`.
 
-It follows the platform spec where it matters to a buildpack: fresh plan files each run,
-layer restore between builds of the same app (cached layers with contents, launch-only layers
-as metadata, others dropped), `[types]` stripped from restored metadata, mtimes normalised on
-export, and a launcher that applies launch layers' env files and exec.d output.
+`cli` parses the command, makes the local runtime mirror and hands the build or the run to the
+chosen engine. The only module that imports every engine: they never import each other.
 """

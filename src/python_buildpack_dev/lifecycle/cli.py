@@ -27,13 +27,16 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from python_buildpack.stacks import STACK_TO_UBUNTU
+from python_buildpack.stacks.table import STACK_TO_UBUNTU
 
-from .build_image import host_trust_env
-from .builder import Builder, ImageTarget, host_arch
-from .launcher import Launcher, LaunchError
-from .reference import PLATFORM_API, ReferenceBuilder, ReferenceLauncher, ReferenceTools, default_build_python
-from .workspace import Workspace, default_root
+from ..emulated.builder import Builder
+from ..emulated.launcher import Launcher
+from ..platform.build_image import host_trust_env
+from ..platform.phases import ImageTarget, LaunchError, host_arch
+from ..platform.tools import ReferenceTools
+from ..platform.workspace import Workspace, default_root
+from ..reference.builder import PLATFORM_API, ReferenceBuilder, default_build_python
+from ..reference.launcher import ReferenceLauncher
 
 BUILDPACK_DIR = Path(__file__).resolve().parents[3]
 DEFAULT_APP = BUILDPACK_DIR / "examples" / "flask-pip"
@@ -64,7 +67,9 @@ def local_runtime_mirror(prefixes: list[Path], stack: str, arch: str,
     import hashlib
     import subprocess
 
-    from .runtime_mirror import make_runtime_archive, serve, write_catalog
+    from ..runtime_mirror.archives import make_runtime_archive
+    from ..runtime_mirror.catalog import write_catalog
+    from ..runtime_mirror.server import serve
 
     mirror_dir = default_root().parent / "runtime-mirror"
     files = mirror_dir / "files"
@@ -120,7 +125,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         return _pack_build(args, app)
     ws = _workspace(app, args, tools is not None)
     if args.clear_cache:
-        from .workspace import remove
+        from ..platform.workspace import remove
 
         remove(ws.cache)
         say("cache cleared")
@@ -141,7 +146,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         if tools is None:
             builder = Builder(BUILDPACK_DIR, ws, target=target, platform_env=platform_env, echo=True)
         else:
-            from .build_image import ensure_artifact
+            from ..platform.build_image import ensure_artifact
 
             artifact = ensure_artifact(BUILDPACK_DIR, default_root().parent / "artifact" / "scalingo-python", say)
             python = default_build_python(target)
@@ -162,10 +167,10 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def _pack_build(args: argparse.Namespace, app: Path) -> int:
-    from python_buildpack_dev.containers import commands
-    from python_buildpack_dev.containers.stand_ins import Variant
+    from python_buildpack_dev.pack import commands
+    from python_buildpack_dev.pack.stand_ins import Variant
 
-    from .build_image import ensure_artifact, local_interpreters
+    from ..platform.build_image import ensure_artifact, local_interpreters
 
     artifact = ensure_artifact(BUILDPACK_DIR, default_root().parent / "artifact" / "scalingo-python", say)
     platform_env = host_trust_env() | _env_pairs(args.env)
@@ -189,7 +194,7 @@ def _free_port() -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     app = Path(args.app).resolve()
     if args.engine == "pack":
-        from python_buildpack_dev.containers import commands
+        from python_buildpack_dev.pack import commands
 
         runtime_env = _env_pairs(args.env)
         port = args.port or _free_port()
