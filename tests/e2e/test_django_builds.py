@@ -59,7 +59,7 @@ def edit_settings(app: Path, old: str, new: str) -> None:
 
 
 def test_collects_static_files_into_the_app(venv: Path, app: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert django_installed(venv / "bin" / "python")
+    assert django_installed(Context(app, app / "layers", app, {}), build_env(venv), venv / "bin" / "python")
     assert collectstatic(Context(app, app / "layers", app, {}), build_env(venv), venv / "bin" / "python") is True
     collected = app / "staticfiles" / "css" / "site.css"
     assert collected.read_bytes() == (FIXTURE / "static" / "css" / "site.css").read_bytes()
@@ -70,7 +70,8 @@ def test_collects_static_files_into_the_app(venv: Path, app: Path, capsys: pytes
 
 @pytest.mark.e2e
 def test_probe_finds_django(venv: Path, tmp_path: Path) -> None:
-    assert django_installed(wrapper_python(tmp_path, venv / "bin" / "python")) is True
+    ctx = Context(tmp_path, tmp_path / "layers", tmp_path, {})
+    assert django_installed(ctx, build_env(venv), wrapper_python(tmp_path, venv / "bin" / "python")) is True
 
 
 @pytest.mark.e2e

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from support.django_probe import wrapper_python
+from support.fake_runner import FakeRunner
 
 from python_buildpack.app.django import collectstatic, django_installed
 from python_buildpack.step_context import Context
@@ -29,7 +30,17 @@ def test_manage_py_without_django(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 def test_django_installed_probes_an_unusual_layout(tmp_path: Path) -> None:
-    assert django_installed(wrapper_python(tmp_path, Path(sys.executable))) is False  # no Django here
-    assert django_installed(tmp_path / "missing" / "bin" / "python") is False
+    ctx = Context(tmp_path, tmp_path / "layers", tmp_path, {})
+    assert django_installed(ctx, {}, wrapper_python(tmp_path, Path(sys.executable))) is False  # no Django here
+    assert django_installed(ctx, {}, tmp_path / "missing" / "bin" / "python") is False
+
+
+def test_the_probe_runs_through_the_build_runner(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    runner = FakeRunner()  # answers 0: "Django is importable"
+    ctx = Context(tmp_path, tmp_path / "layers", tmp_path, {}, run=runner)
+    python = wrapper_python(tmp_path, Path(sys.executable))
+    assert django_installed(ctx, {"PATH": "/venv/bin"}, python) is True
+    assert runner.commands[0].startswith("python import importlib") and runner.environments == [{"PATH": "/venv/bin"}]
+    assert capsys.readouterr() == ("", "")
 
 

@@ -9,7 +9,6 @@ once and its two "not configured for this" refusals become skips with a log line
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,15 +30,16 @@ _SKIPS = {
 _SETTINGS = re.compile(r"""DJANGO_SETTINGS_MODULE["']\s*,\s*["'](?P<module>[A-Za-z_][\w.]*)["']""")
 
 
-def django_installed(python: Path) -> bool:
-    """Whether `python` can import Django: a look at its site-packages, else a probe."""
+def django_installed(ctx: Context, env: Mapping[str, str], python: Path) -> bool:
+    """Whether `python` can import Django: a look at its site-packages, else a probe (through
+    the build's runner, quietly, with the build's environment)."""
     prefix = python.parent.parent  # venvs and runtime installs alike: <prefix>/bin/python
     site_dirs = list(prefix.glob("lib/python3*/site-packages"))
     if site_dirs:
         return any((d / "django" / "__init__.py").is_file() for d in site_dirs)
     probe = "import importlib.util, sys; sys.exit(importlib.util.find_spec('django') is None)"
     try:
-        return subprocess.run([str(python), "-c", probe], capture_output=True).returncode == 0
+        return ctx.run([python, "-c", probe], env, ctx.app_dir, echo=None).returncode == 0
     except OSError:
         return False
 
@@ -68,10 +68,10 @@ def collectstatic(ctx: Context, env: Mapping[str, str], python: Path) -> bool:
     has_manage_py = (app_dir / "manage.py").is_file()
     disabled = env.get("DISABLE_COLLECTSTATIC", "")
     if disabled.strip().lower() not in _NOT_DISABLED:  # first: the venv's files need not be there
-        if has_manage_py or django_installed(python):
+        if has_manage_py or django_installed(ctx, env, python):
             output.step(f"Skipping collectstatic: DISABLE_COLLECTSTATIC={disabled} is set")
         return False
-    if not django_installed(python):
+    if not django_installed(ctx, env, python):
         if has_manage_py:
             output.step("manage.py found but Django is not installed: skipping collectstatic")
         return False
