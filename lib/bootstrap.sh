@@ -120,7 +120,7 @@ version=$(printf '%s\n' "$entries" | awk -v want=" $vendored " '
 	"The buildpack runs on CPython$vendored (it ships its dependencies for those) and the runtime catalogue $catalog lists none of them for $stack. Add one to the catalogue (and the mirror), or use a build image whose python3 is one of them."
 file=python-$version-ubuntu-$ubuntu-$arch.tar.zst
 pin=$(printf '%s\n' "$entries" | awk -v file="$file" '$1 == "pin" && $2 == file { print $3 }' | tail -n 1)
-# Strict mode, as for the app's runtime (runtime_catalog.require_pin): no unpinned download.
+# Strict mode, as for the app's runtime (runtime/catalog.py, require_pin): no unpinned download.
 strict=$(setting BP_PYTHON_RUNTIME_REQUIRE_PIN | tr '[:upper:]' '[:lower:]')
 case $strict in
 1 | true | yes | on)
