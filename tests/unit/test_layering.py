@@ -10,6 +10,7 @@ docs/architecture.md draws the same floors.
 from __future__ import annotations
 
 import ast
+import shutil
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,24 @@ def test_no_cycle(graph: dict[str, set[str]]) -> None:
     done: set[str] = set()
     for name in graph:
         visit(name, [])
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "folder"),
+    [
+        ("files/trees.py", "from ..layers import venv", "files"),
+        ("runtime/selection.py", "from .. import project", "runtime"),
+        ("cnb/layers.py", "from ..step_context import Context", "cnb"),
+        ("app/hooks.py", "from ..caching import plan", "app"),
+    ],
+)
+def test_a_planted_upward_import_is_caught(tmp_path: Path, module: str, line: str, folder: str) -> None:
+    """The rule above on a copy of the package with one upward import added: it must fail."""
+    copy = tmp_path / PACKAGE
+    shutil.copytree(SRC / PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__", "data"))
+    path = copy / module
+    path.write_text(path.read_text(encoding="utf-8") + f"\n{line}\n", encoding="utf-8")
+    planted = {name: copy / p.relative_to(SRC / PACKAGE) for name, p in MODULES.items()}
+    graph = {name: imports(PACKAGE, planted, name, p) for name, p in planted.items()}
+    assert upward(graph, folder, FORBIDDEN[folder]), f"{line} in {module} was not caught"
+    assert not upward(GRAPH, folder, FORBIDDEN[folder])
