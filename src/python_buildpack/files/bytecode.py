@@ -40,6 +40,12 @@ def command(
     return [python, "-I", "-S", SCRIPT, *options, *roots]
 
 
+def venv_missing(venv: Path) -> list[str | Path]:
+    """The command that compiles, checked-hash, the venv's modules that have no byte-code yet (a
+    venv's lib/ holds only its site-packages)."""
+    return command(venv / "bin" / "python", "checked-hash", [venv / "lib"], missing=True)
+
+
 def _jobs(roots: Sequence[str], missing: bool, ddir: str | None) -> list[tuple[int, Job]]:
     from importlib.util import cache_from_source
 

@@ -40,6 +40,7 @@ _COMMENT = re.compile(r"(^|\s+)#.*$")
 class Pip(Installer):
     name = "pip"
     cache_env_var = "PIP_CACHE_DIR"
+    updates_in_place = True
 
     dev_requirements = False  # requirements-test.txt exists and development dependencies are wanted
 
@@ -66,16 +67,16 @@ class Pip(Installer):
         options = ["--no-input", "--disable-pip-version-check", "--root-user-action=ignore", "--progress-bar=off"]
         # `--no-compile`: pip compiles file by file in its one process; compile_command uses every core.
         install: list[str | Path] = [python, tool.pip_main, "install", *options, "--no-compile"]
-        return [[*install, "-r", REQUIREMENTS, *self._dev_options()]]
+        return [[*install, *(option for name in self.requirement_files() for option in ("-r", name))]]
 
     def compile_command(self, venv: Path) -> list[str | Path] | None:
         # Checked-hash, as pip writes it under SOURCE_DATE_EPOCH (environment.py); only what
         # lacks byte-code: a venv's earlier packages and its pip (from the pip layer) have it.
-        # The venv's lib/ holds only site-packages.
-        return bytecode.command(venv / "bin" / "python", "checked-hash", [venv / "lib"], missing=True)
+        return bytecode.venv_missing(venv)
 
-    def _dev_options(self) -> list[str | Path]:
-        return ["-r", DEV_REQUIREMENTS] if self.dev_requirements else []
+    def requirement_files(self) -> list[str]:
+        """The requirements files installed, in order (relative to the app dir)."""
+        return [REQUIREMENTS, DEV_REQUIREMENTS] if self.dev_requirements else [REQUIREMENTS]
 
     def python_mismatch(self, result: Completed, version: str, advice: Callable[[str], str]) -> tuple[str, str] | None:
         package = result.matches(r"Package '([^']+)' requires a different Python: \S+ not in '([^']+)'")

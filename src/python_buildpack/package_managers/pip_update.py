@@ -14,6 +14,9 @@ and keeps an installed version that still satisfies a loose requirement. So the 
 Direct references (local paths, URLs, VCS, editable installs) cannot be compared by version,
 and requirements with hashes refuse the constraints of step 3 (fully pinned, they rarely need
 it): both are left to a rebuild from scratch, as is any update that does not verify.
+
+The target-set helpers (direct references, `installed`, `compare`, `verified`) serve uv's
+updates too (uv_update.py).
 """
 
 from __future__ import annotations
@@ -62,10 +65,7 @@ def resolving(
     must be rebuilt from scratch instead (direct references). The dry run never looks at the
     venv, so it runs while the venv is copied aside and updated; leaving waits for it."""
     *_, install = installer.commands(tool, venv)
-    inputs = installer.inputs(app_dir)
-    direct = [line for path in _requirement_files(app_dir, inputs) for line in _direct_lines(path)]
-    if direct:
-        output.step(f"Rebuilding from scratch: direct references ({', '.join(direct)}) are not compared by version")
+    if not without_direct_references(direct_requirements(app_dir, installer.inputs(app_dir))):
         yield None
         return
     with tempfile.TemporaryDirectory(prefix="pip-update-") as tmp, ThreadPoolExecutor(1) as pool:
@@ -87,8 +87,7 @@ def update(resolution: Resolution, venv: Path) -> bool:
             output.step(f"Rebuilding from scratch: resolving the target set failed ({error.title})")
             return False
     target, direct = read_report(resolution.report)
-    if direct:  # a requirement that only resolution reveals as direct (e.g. from a constraints file)
-        output.step(f"Rebuilding from scratch: direct references ({', '.join(direct)}) are not compared by version")
+    if not without_direct_references(direct):  # one that only resolution reveals (e.g. from a constraints file)
         return False
     target.setdefault("pip", installer.version)  # the venv's own pip, from the pip layer
     python = venv / "bin" / "python"
@@ -104,11 +103,28 @@ def update(resolution: Resolution, venv: Path) -> bool:
         constraints.write_text("".join(f"{name}=={version}\n" for name, version in sorted(target.items())))
         with output.timed("Moving installed versions to the resolved ones"):
             run_checked(_with_options(install, "-c", constraints))
-    differences = compare(target, installed(venv))
+    return verified(target, installed(venv), "the requirements")
+
+
+def without_direct_references(direct: list[str]) -> bool:
+    """Whether the target set has no direct references; else says that the venv is rebuilt."""
+    if direct:
+        output.step(f"Rebuilding from scratch: direct references ({', '.join(direct)}) are not compared by version")
+    return not direct
+
+
+def direct_requirements(app_dir: Path, inputs: dict[str, str]) -> list[str]:
+    """The requirement lines of the venv's requirements files that name no index release."""
+    return [line for path in _requirement_files(app_dir, inputs) for line in _direct_lines(path)]
+
+
+def verified(target: dict[str, str], actual: dict[str, str], source: str) -> bool:
+    """Whether the updated venv's distributions are exactly `target`; else says how they differ
+    from `source`."""
+    differences = compare(target, actual)
     if differences:
-        output.step(f"The updated venv differs from the requirements ({'; '.join(differences)}): rebuilding")
-        return False
-    return True
+        output.step(f"The updated venv differs from {source} ({'; '.join(differences)}): rebuilding")
+    return not differences
 
 
 def read_report(path: Path) -> tuple[dict[str, str], list[str]]:
@@ -124,14 +140,24 @@ def read_report(path: Path) -> tuple[dict[str, str], list[str]]:
     return target, direct
 
 
-def installed(venv: Path) -> dict[str, str]:
-    """The distributions in the venv's site-packages: canonical name → version."""
+def installed(venv: Path, *, local: bool = True) -> dict[str, str]:
+    """The distributions in the venv's site-packages: canonical name → version (`local=False`:
+    without those installed from a local path, such as a project's own package)."""
     found: dict[str, str] = {}
     for metadata in sorted(venv.glob("lib/python3*/site-packages/*.dist-info/METADATA")):
+        if not local and _from_local_path(metadata.parent):
+            continue
         headers = HeaderParser().parsestr(metadata.read_text(encoding="utf-8", errors="replace"), headersonly=True)
         if headers["Name"] and headers["Version"]:
             found[canonical(headers["Name"])] = headers["Version"]
     return found
+
+
+def _from_local_path(dist_info: Path) -> bool:
+    try:  # PEP 610: how a distribution that is not an index release was installed
+        return bool(json.loads((dist_info / "direct_url.json").read_text(encoding="utf-8"))["url"].startswith("file:"))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
 
 
 def compare(target: dict[str, str], actual: dict[str, str]) -> list[str]:
