@@ -18,7 +18,8 @@ checked, before the runtime was installed (project.py); this step only acts on t
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import cast
@@ -33,11 +34,13 @@ from .layers import venv as venv_layer
 from .layers.python import Runtime
 from .layers.tools import ToolInstall
 from .layers.venv import Venv, VenvMetadata
-from .package_managers import pip_update, uv_pip
+from .package_managers import pip_update, uv_pip, uv_update
 from .package_managers.base import Installer
 from .package_managers.choice import ORDER_TEXT, Choice
 from .package_managers.environment import installer_env
 from .package_managers.pip import DEV_REQUIREMENTS, Pip
+from .package_managers.uv import Uv
+from .package_managers.uv_pip import UvPip
 from .process import Completed
 from .project import DEV_SETTING, Project
 from .runtime.selection import change_advice
@@ -109,9 +112,9 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
         caches.install(ctx, {}, installer.name, installer.cache_env_var, runtime, quiet=True)
         venv_layer.activate(env, ctx.layers_dir)
         return copied
-    # pip apps update the venv in place when only their requirements changed (pip_update.py),
-    # starting from the previous venv's files (unpacked from its packed copy).
-    updatable = isinstance(installer, Pip) and installer.name == "pip" and venv_layer.only_inputs_changed(opened)
+    # pip and uv update the venv in place when only the dependency files changed (pip_update.py,
+    # uv_update.py), starting from the previous venv's files (unpacked from its packed copy).
+    updatable = installer.updates_in_place and venv_layer.only_inputs_changed(opened)
     unpacking = None
     if updatable:
         output.step(f"Updating cached dependencies since {opened.reason}")
@@ -142,8 +145,7 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
             raise installer.failure(result, choice.files, runtime.version, advice)
         return result
 
-    def compile_bytecode(venv_dir: Path) -> None:
-        command = installer.compile_command(venv_dir)
+    def compile_bytecode(command: Sequence[str | Path] | None) -> None:
         if command is None:
             return
         result = _run(ctx, command, install_env(), app_dir, installer, echo=False)
@@ -161,13 +163,14 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
             installer.prepare(tool, venv_dir)
             for command in installer.commands(tool, venv_dir):
                 run_checked(command)
-            compile_bytecode(venv_dir)
+            compile_bytecode(installer.compile_command(venv_dir))
 
     made = venv_layer.Venv(OnDemand.present(opened.layer), expected)
     if updatable:
         venv_dir = venv_layer.LAYER.layer(ctx.layers_dir).path
-        with pip_update.resolving(cast(Pip, installer), tool, venv_dir, app_dir, run_checked) as resolution:
-            if resolution is not None and venv_layer.update(opened, partial(_update, resolution, compile_bytecode)):
+        updating = _updating(installer, tool, venv_dir, app_dir, runtime.version, run_checked, compile_bytecode)
+        with updating as update:
+            if update is not None and venv_layer.update(opened, update):
                 caches.record_install(ctx, installer.name, pip_update.installed(venv_dir))
                 venv_layer.activate(env, ctx.layers_dir)
                 return made
@@ -177,10 +180,33 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
     return made
 
 
-def _update(resolution: pip_update.Resolution, compile_bytecode: Callable[[Path], None], venv: Path) -> bool:
+@contextmanager
+def _updating(
+    installer: Installer,
+    tool: ToolInstall,
+    venv: Path,
+    app_dir: Path,
+    python_version: str,
+    run_checked: pip_update.RunChecked,
+    compile_bytecode: uv_update.Compile,
+) -> Iterator[uv_update.Update | None]:
+    """The installer's update of the venv in place, its target set resolved meanwhile; None: rebuild it."""
+    if isinstance(installer, UvPip):
+        with uv_update.requirements_update(installer, tool, venv, app_dir, python_version, run_checked) as update:
+            yield update
+    elif isinstance(installer, Uv):
+        with uv_update.lock_update(installer, tool, venv, python_version, run_checked, compile_bytecode) as update:
+            yield update
+    else:
+        with pip_update.resolving(cast(Pip, installer), tool, venv, app_dir, run_checked) as resolution:
+            yield None if resolution is None else partial(_update, resolution, compile_bytecode, installer)
+
+
+def _update(resolution: pip_update.Resolution, compile_bytecode: uv_update.Compile, installer: Installer,
+            venv: Path) -> bool:  # fmt: skip
     if not pip_update.update(resolution, venv):
         return False
-    compile_bytecode(venv)  # the updated packages' byte-code
+    compile_bytecode(installer.compile_command(venv))  # the updated packages' byte-code
     return True
 
 

@@ -10,6 +10,7 @@ behind appear, and every command is recorded in a short form for the orchestrati
 from __future__ import annotations
 
 import io
+import shutil
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,8 +31,11 @@ class FakeRunner:
     # A command whose short form contains a key fails with these output lines (`failing_status`).
     failing: Mapping[str, list[str]] = field(default_factory=dict)
     failing_status: int = 1
-    # Distributions "installed" into the venv by an install command: name → version.
+    # Distributions "installed" into the venv by an install command: name → version (a `sync`
+    # leaves only these; `name==version` arguments are installed too).
     installs: Mapping[str, str] = field(default_factory=lambda: {"flask": "3.1.3"})
+    # What `uv pip compile` and `uv export` write as the target set (default: `installs`).
+    resolved: Mapping[str, str] | None = None
     commands: list[str] = field(default_factory=list)
     environments: list[dict[str, str]] = field(default_factory=list)
 
@@ -67,13 +71,16 @@ class FakeRunner:
         tool = next((Path(a).name for a in args if Path(a).name in ("pip", "pipenv", "poetry", "uv")), Path(args[0]).name)
         words = [a for a in args[args.index(next(a for a in args if Path(a).name == tool)) + 1 :] if not a.startswith("-")]
         verb = words[0] if words else ""
+        if tool == "uv" and verb == "pip" and len(words) > 1:  # `uv pip install`, `uv pip compile`, ...
+            verb = f"pip {words[1]}"
         if verb == "download" or (verb == "install" and "--no-index" in args):
             return f"{tool} {verb} pip"
         pinned_tool = next((a.split("==")[0] for a in args if a.split("==")[0] in ("pipenv", "poetry", "uv") and "==" in a), "")
         if pinned_tool:
             return f"{tool} {verb} {pinned_tool}"
         if "-r" in args:
-            return f"{tool} {verb} -r " + " -r ".join(args[i + 1] for i, a in enumerate(args) if a == "-r")
+            constrained = " --constraints" if "--constraints" in args else ""
+            return f"{tool} {verb} -r " + " -r ".join(args[i + 1] for i, a in enumerate(args) if a == "-r") + constrained
         return f"{tool} {verb}".strip()
 
     def _effects(self, args: list[str], env: Mapping[str, str]) -> None:
@@ -95,9 +102,30 @@ class FakeRunner:
                 wheel.writestr("pip/__main__.py", PIP_MAIN)
                 wheel.writestr(f"pip-{version}.dist-info/METADATA", f"Name: pip\nVersion: {version}\n")
             (dest / f"pip-{version}-py3-none-any.whl").write_bytes(raw.getvalue())
+        elif "--output-file" in args and ("compile" in args or "export" in args):
+            resolved = self.installs if self.resolved is None else self.resolved
+            target = Path(args[args.index("--output-file") + 1])
+            target.write_text("".join(f"{name}=={version}\n" for name, version in resolved.items()))
+        elif env.get("VIRTUAL_ENV") and "uninstall" in args:
+            names = [a for a in args[args.index("uninstall") + 1 :] if not a.startswith("-") and "/" not in a]
+            for dist in self._site(env).glob("*.dist-info"):
+                if dist.name.removesuffix(".dist-info").rsplit("-", 1)[0] in names:
+                    shutil.rmtree(dist)
         elif env.get("VIRTUAL_ENV") and any(verb in args for verb in ("install", "sync")):
-            site = Path(env["VIRTUAL_ENV"]) / "lib" / "python3.12" / "site-packages"
-            for name, version in self.installs.items():
+            site = self._site(env)
+            pinned = dict(a.split("==") for a in args if "==" in a and "/" not in a)
+            installs = {**self.installs, **pinned}
+            for dist in site.glob("*.dist-info") if site.is_dir() else []:
+                name = dist.name.removesuffix(".dist-info").rsplit("-", 1)[0]
+                if (name in installs and dist.name != f"{name}-{installs[name]}.dist-info") or (
+                    "sync" in args and name not in installs
+                ):
+                    shutil.rmtree(dist)  # another version, or what a sync does not keep
+            for name, version in installs.items():
                 dist = site / f"{name}-{version}.dist-info"
                 dist.mkdir(parents=True, exist_ok=True)
                 (dist / "METADATA").write_text(f"Name: {name}\nVersion: {version}\n")
+
+    @staticmethod
+    def _site(env: Mapping[str, str]) -> Path:
+        return Path(env["VIRTUAL_ENV"]) / "lib" / "python3.12" / "site-packages"

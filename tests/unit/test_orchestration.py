@@ -211,3 +211,100 @@ def test_a_dead_byte_code_compile_fails_the_build_and_keeps_the_previous_venv(tm
     skipped = FakeRunner(failing={"compile": ["Could not compile bad.py: invalid syntax"]})
     app.install(runner=skipped, BP_PYTHON_INSTALL_DEV_DEPENDENCIES="true").ok()
     assert skipped.commands[-1] == "compile"
+
+
+def installed_app(tmp_path: Path, manager: str) -> DepsApp:
+    """An app installed by uv (`pip`: a requirements.txt app, BP_PYTHON_INSTALLER=uv) whose venv
+    has flask and six, and a file that only an update in place keeps."""
+    app = deps_app(tmp_path, manager)
+    if manager == "pip":
+        app.settings["BP_PYTHON_INSTALLER"] = "uv"
+    app.install(runner=FakeRunner(installs={"flask": "3.1.3", "six": "1.17.0"})).ok()
+    (app.layers_dir / "venv" / "marker").write_text("previous venv")
+    return app
+
+
+def kept_previous_venv(app: DepsApp, toml: bytes) -> bool:
+    return (app.layers_dir / "venv" / "marker").is_file() and (app.layers_dir / "venv.toml").read_bytes() == toml
+
+
+@pytest.mark.parametrize(
+    ("manager", "change", "commands"),
+    [
+        ("pip", "requirements.txt", ["uv pip compile", "uv pip uninstall", "uv pip install -r requirements.txt --constraints"]),
+        ("uv", "uv.lock", ["uv export", "uv sync", "compile"]),
+    ],
+    ids=["uv-installer", "uv"],
+)
+def test_uv_updates_the_venv_in_place(tmp_path: Path, manager: str, change: str, commands: list[str]) -> None:
+    app = installed_app(tmp_path, manager)
+    app.write(change, (app.app_dir / change).read_text() + "\n# changed\n")
+    runner = FakeRunner(installs={"flask": "3.1.2"})
+    outcome = app.install(runner=runner)
+    outcome.ok()
+    assert runner.commands == commands
+    assert (app.layers_dir / "venv" / "marker").is_file()  # updated, not rebuilt
+    assert_golden(dependencies_section(outcome.log, tmp_path), f"{manager.replace('pip', 'uv-installer')}-update", GOLDEN)
+    # The download cache records the updated venv's releases, for pruning.
+    releases = toml_io.load(app.layers_dir / "uv-cache.toml")["metadata"]["installs"][0]
+    assert releases["flask"] == "3.1.2" and "six" not in releases
+
+
+@pytest.mark.parametrize(
+    ("manager", "change", "output", "title"),
+    [
+        ("pip", "requirements.txt", "No solution found when resolving dependencies", "uv could not install"),
+        ("uv", "uv.lock", "The lockfile at `uv.lock` needs to be updated, but `--locked` was provided.", "uv.lock is out of date"),
+    ],
+    ids=["uv-installer", "uv"],
+)
+def test_a_failed_uv_resolution_lets_the_install_say_why(
+    tmp_path: Path, manager: str, change: str, output: str, title: str
+) -> None:
+    app = installed_app(tmp_path, manager)
+    toml = (app.layers_dir / "venv.toml").read_bytes()
+    app.write(change, (app.app_dir / change).read_text() + "\n# changed\n")
+    install = {"pip": "uv pip install", "uv": "uv sync"}[manager]
+    failing = FakeRunner(failing={"uv pip compile": [output], "uv export": [output], install: [output]})
+    outcome = app.install(runner=failing)
+    assert outcome.error is not None and outcome.error.title.startswith(title), outcome.log
+    assert failing.commands[1:] == [f"{install} -r requirements.txt" if manager == "pip" else install]
+    assert outcome.log.count(output) == 1 and "Rebuilding" not in outcome.log
+    assert kept_previous_venv(app, toml)
+
+    # The resolution fails but the install works: the venv is rebuilt from scratch.
+    resolving = FakeRunner(failing={"uv pip compile": [output], "uv export": [output]})
+    rebuilt = app.install(runner=resolving)
+    rebuilt.ok()
+    assert "- Rebuilding from scratch: resolving the target set failed (" in rebuilt.log
+    assert "venv venv" in resolving.commands and not (app.layers_dir / "venv" / "marker").exists()
+
+
+@pytest.mark.parametrize(
+    ("requirements", "runner", "said", "update"),
+    [
+        (
+            "flask>=3\n",
+            FakeRunner(installs={"flask": "3.1.3"}, resolved={"flask": "3.1.2"}),  # the install does not follow
+            "- The updated venv differs from the requirements (flask 3.1.3 instead of 3.1.2): rebuilding",
+            ["uv pip compile", "uv pip uninstall", "uv pip install -r requirements.txt --constraints"],
+        ),
+        (
+            "flask==3.1.3\nlib @ https://example.com/lib-1.0.tar.gz\n",
+            FakeRunner(),
+            "- Rebuilding from scratch: direct references (lib @ https://example.com/lib-1.0.tar.gz) are not compared",
+            [],  # found before any resolution
+        ),
+    ],
+    ids=["unverified", "direct-reference"],
+)
+def test_uv_updates_that_do_not_check_out_rebuild_from_scratch(
+    tmp_path: Path, requirements: str, runner: FakeRunner, said: str, update: list[str]
+) -> None:
+    app = installed_app(tmp_path, "pip")
+    app.write("requirements.txt", requirements)
+    outcome = app.install(runner=runner)
+    outcome.ok()
+    assert said in outcome.log
+    assert runner.commands == [*update, "venv venv", "uv pip install", "uv pip install -r requirements.txt"]
+    assert not (app.layers_dir / "venv" / "marker").exists()

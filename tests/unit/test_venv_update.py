@@ -1,7 +1,8 @@
-"""In-place venv updates: the copy-aside rollback of the venv layer and pip's target-set helpers.
+"""In-place venv updates: the copy-aside rollback of the venv layer and the target-set helpers
+of pip's and uv's updates.
 
-The real updates with pip are in test_dependencies.py; these pin the failure paths, which real
-installs rarely reach.
+The real updates are in tests/e2e (test_dependencies.py with pip, test_uv_update.py with uv);
+these pin the failure paths, which real installs rarely reach.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from python_buildpack.cnb.models import LayerTypes
 from python_buildpack.files import trees
 from python_buildpack.layers import venv as venv_layer
 from python_buildpack.layers.venv import PREVIOUS, VenvMetadata
-from python_buildpack.package_managers import pip_update
+from python_buildpack.package_managers import pip_update, uv_update
 
 METADATA = VenvMetadata(
     python_version="3.12.1",
@@ -118,12 +119,16 @@ def test_report_gives_the_target_set_and_direct_references(tmp_path: Path) -> No
 
 def test_installed_and_compare(tmp_path: Path) -> None:
     site = tmp_path / "lib" / "python3.12" / "site-packages"
-    for name, version in (("Flask", "3.1.3"), ("Jinja2", "3.1.6"), ("pip", "26.3")):
+    for name, version in (("Flask", "3.1.3"), ("Jinja2", "3.1.6"), ("pip", "26.3"), ("app", "0.1.0")):
         dist = site / f"{name}-{version}.dist-info"
         dist.mkdir(parents=True)
         (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\nbody\n")
+    (site / "Jinja2-3.1.6.dist-info" / "direct_url.json").write_text('{"url": "https://example.com/j.tar.gz"}')
+    (site / "app-0.1.0.dist-info" / "direct_url.json").write_text('{"url": "file:///workspace", "dir_info": {}}')
+    assert pip_update.installed(tmp_path, local=False) == {"flask": "3.1.3", "jinja2": "3.1.6", "pip": "26.3"}
     actual = pip_update.installed(tmp_path)
-    assert actual == {"flask": "3.1.3", "jinja2": "3.1.6", "pip": "26.3"}
+    assert actual == {"flask": "3.1.3", "jinja2": "3.1.6", "pip": "26.3", "app": "0.1.0"}
+    del actual["app"]
     assert pip_update.compare(actual, actual) == []
     target = {"flask": "3.1.2", "pip": "26.3", "gunicorn": "23.0.0"}
     assert pip_update.compare(target, actual) == ["gunicorn missing", "jinja2 not required", "flask 3.1.3 instead of 3.1.2"]
@@ -142,3 +147,32 @@ def test_direct_references_are_found_before_any_install(tmp_path: Path) -> None:
         "./wheels/x-1.0-py3-none-any.whl",
         "git+https://example.com/repo.git#egg=repo",
     ]
+
+
+def test_uv_target_sets_evaluate_markers_for_the_runtime_python(tmp_path: Path) -> None:
+    exported = tmp_path / "target.txt"
+    exported.write_text(
+        "Flask==3.1.3\nzope.interface==7.0\ncolorama==0.4.6 ; sys_platform == 'win32'\n"
+        "tomli==2.2.1 ; python_full_version < '3.11'\nexceptiongroup==1.3.0 ; python_version < '3.12'\n"
+        "gitpkg @ git+https://example.com/gitpkg@0123abcd\n-e ./localpkg\n--index-url https://example.com/simple\n"
+    )
+    pins, direct = uv_update.read_pins(exported, "3.11.7")
+    assert pins == {"flask": "3.1.3", "zope-interface": "7.0", "exceptiongroup": "1.3.0"}
+    assert direct == ["gitpkg", "-e ./localpkg"]
+    assert "exceptiongroup" not in uv_update.read_pins(exported, "3.12.1")[0]
+
+
+def test_uv_updates_drop_the_byte_code_of_what_changes(tmp_path: Path) -> None:
+    site = tmp_path / "lib" / "python3.12" / "site-packages"
+    for name, modules in (("six", ["six.py"]), ("flask", ["flask/__init__.py", "flask/app.py"])):
+        dist = site / f"{name}-1.0.dist-info"
+        dist.mkdir(parents=True)
+        (dist / "RECORD").write_text("".join(f"{module},sha256=x,1\n" for module in modules) + f"{dist.name}/RECORD,,\n")
+        for module in modules:
+            pyc = (site / module).parent / "__pycache__" / f"{Path(module).stem}.cpython-312.pyc"
+            pyc.parent.mkdir(parents=True, exist_ok=True)
+            pyc.write_bytes(b"")
+    uv_update.drop_bytecode(tmp_path, {"six"})
+    assert sorted(p.relative_to(site).as_posix() for p in site.rglob("*.pyc")) == [
+        "flask/__pycache__/__init__.cpython-312.pyc", "flask/__pycache__/app.cpython-312.pyc",
+    ]  # fmt: skip

@@ -226,7 +226,10 @@ def update(empty: Empty[VenvMetadata], update: Callable[[Path], bool]) -> bool:
     _remove(previous)
     # Hard links: pip never rewrites an installed file in place (uninstalled files are moved
     # away, a file is unlinked before it is written, metadata and byte-code are written to a
-    # temporary file and renamed), so the copy stays intact without copying any data.
+    # temporary file and renamed), nor does uv (with UV_LINK_MODE=copy it writes every file,
+    # RECORD, script and byte-code under a temporary name and renames it, even over a file no
+    # RECORD lists, and unlinks what it uninstalls; it opens `.lock` for writing only to lock
+    # it: package_managers/uv_update.py), so the copy stays intact without copying any data.
     trees.link_copy(layer.path, previous)
     layer.toml_path.unlink()
     try:

@@ -34,6 +34,9 @@ class Installer(ABC):
     dev: bool = False
     # The venv gets pip from pip's wheel, fetched with the tool's while Python installs.
     pip_wheel_for_venv: ClassVar[bool] = False
+    # When only the dependency files changed, the previous venv is updated in place (exactly:
+    # pip_update.py, uv_update.py) rather than rebuilt from scratch.
+    updates_in_place: ClassVar[bool] = False
 
     def for_development(self, app_dir: Path) -> Installer:
         """A copy of this installer that also installs the app's development dependencies."""

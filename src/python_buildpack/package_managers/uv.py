@@ -21,6 +21,7 @@ class Uv(Installer):
     project_file = "pyproject.toml"
     lock_file = "uv.lock"
     lock_command = "uv lock"
+    updates_in_place = True
     out_of_sync = (r"needs to be updated, but `--locked` was provided",)
 
     def inputs(self, app_dir: Path) -> dict[str, str]:
@@ -28,18 +29,30 @@ class Uv(Installer):
         return digests(app_dir, ("pyproject.toml", "uv.lock", "uv.toml"))
 
     def commands(self, tool: ToolInstall, venv: Path) -> list[list[str | Path]]:
+        return [self.sync_command(tool, venv)]
+
+    def sync_command(self, tool: ToolInstall, venv: Path, *, bytecode: bool = True) -> list[str | Path]:
+        """`uv sync`; `bytecode=False` leaves out `--compile-bytecode`, which compiles the whole venv."""
         return [
-            [
-                tool.executable(),
-                "sync",
-                "--locked",
-                *([] if self.dev else ["--no-default-groups"]),  # uv's default groups: `dev`
-                "--compile-bytecode",
-                "--no-progress",
-                "--python",
-                venv / "bin" / "python",
-            ]
+            tool.executable(),
+            "sync",
+            "--locked",
+            *self._groups(),
+            *(["--compile-bytecode"] if bytecode else []),
+            "--no-progress",
+            "--python",
+            venv / "bin" / "python",
         ]
+
+    def export_command(self, tool: ToolInstall, venv: Path, output: Path) -> list[str | Path]:
+        """What `uv sync` installs, as pinned requirements (with markers) into `output`: local
+        packages (the project, path dependencies) left out, since they have no version to compare."""
+        options = ["--no-hashes", "--no-header", "--no-annotate", "--no-emit-local", "--quiet"]
+        return [tool.executable(), "export", "--locked", *self._groups(), *options, "--format", "requirements.txt",
+                "--python", venv / "bin" / "python", "--output-file", output]  # fmt: skip
+
+    def _groups(self) -> list[str]:
+        return [] if self.dev else ["--no-default-groups"]  # uv's default groups: `dev`
 
     def environment(self, env: Mapping[str, str], venv: Path, app_dir: Path) -> dict[str, str]:
         result = super().environment(env, venv, app_dir)

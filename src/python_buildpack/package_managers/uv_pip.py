@@ -50,6 +50,16 @@ class UvPip(Pip):
             return [install]  # prepared
         return [[*uv, "--no-progress", "--quiet", f"pip=={TOOL_VERSIONS['pip']}"], install]  # no byte-code
 
+    def resolve_command(self, tool: ToolInstall, venv: Path, output: Path) -> list[str | Path]:
+        """`uv pip compile`: the versions a fresh venv would get, pinned into `output`. uv's
+        resolution for compile never looks at the environment, only at its interpreter."""
+        python = venv / "bin" / "python"
+        options: list[str | Path] = ["--quiet", "--no-header", "--no-annotate", "--output-file", output]
+        return [tool.executable(), "pip", "compile", "--python", python, *options, *self.requirement_files()]
+
+    def uninstall_command(self, tool: ToolInstall, venv: Path, names: list[str]) -> list[str | Path]:
+        return [tool.executable(), "pip", "uninstall", "--python", venv / "bin" / "python", "--quiet", *names]
+
     def compile_command(self, venv: Path) -> list[str | Path] | None:
         return None  # `uv pip install --compile-bytecode` compiles on every core itself
 
