@@ -79,7 +79,7 @@ def serve_nltk_data(root: Path, packages: dict[str, str]) -> Iterator[NltkServer
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     url = f"http://127.0.0.1:{server.server_address[1]}"
     write_data(root, url, packages)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     try:
         yield NltkServer(root, url, requests)

@@ -264,8 +264,8 @@ def test_server_that_never_answers_times_out(server: Server, tmp_path: Path, fet
     # The server-side hang is cut short when the server stops; the client gives up first.
     server.faults.hang(server.archive.name, 60, times=None)
     with pytest.raises(BuildError) as info:
-        fetch(server.url, tmp_path / "a.tar.zst", sha256=None, attempts=2, backoff=0.01, read_timeout=0.2)
-    assert "no data received for 0.2s waiting for the response" in info.value.title
+        fetch(server.url, tmp_path / "a.tar.zst", sha256=None, attempts=2, backoff=0.01, read_timeout=0.1)
+    assert "no data received for 0.1s waiting for the response" in info.value.title
     assert server.requests() == 2
     assert no_leftovers(tmp_path)
 
@@ -274,15 +274,15 @@ def test_server_that_never_answers_times_out(server: Server, tmp_path: Path, fet
 def test_server_that_stalls_mid_body_times_out(server: Server, tmp_path: Path, fetch: Any) -> None:
     server.faults.add(server.archive.name, Fault(drop_after=50_000, hang=60, times=None))
     with pytest.raises(BuildError) as info:
-        fetch(server.url, tmp_path / "a.tar.zst", sha256=None, attempts=2, backoff=0.01, read_timeout=0.2)
-    assert "no data received for 0.2s after 50000 bytes" in info.value.title
+        fetch(server.url, tmp_path / "a.tar.zst", sha256=None, attempts=2, backoff=0.01, read_timeout=0.1)
+    assert "no data received for 0.1s after 50000 bytes" in info.value.title
     assert no_leftovers(tmp_path)
 
 
 def test_a_hang_once_is_retried(server: Server, tmp_path: Path) -> None:
     server.faults.hang(server.archive.name, 60)
     pin = file_sha256(server.archive)
-    assert download(server.url, tmp_path / "a.tar.zst", sha256=pin, backoff=0.01, read_timeout=0.5) == pin
+    assert download(server.url, tmp_path / "a.tar.zst", sha256=pin, backoff=0.01, read_timeout=0.3) == pin
     assert server.requests() == 2
 
 
@@ -383,7 +383,7 @@ def test_a_stall_once_is_retried(server: Server, tmp_path: Path, extracted: dict
     server.faults.add(server.archive.name, Fault(drop_after=2_000_000, hang=60))
     dest = tmp_path / "python"
     pin = file_sha256(server.archive)
-    assert download_and_extract(server.url, dest, sha256=pin, backoff=0.01, read_timeout=0.5) == pin
+    assert download_and_extract(server.url, dest, sha256=pin, backoff=0.01, read_timeout=0.3) == pin
     assert entries(dest) == extracted
     assert server.requests() == 2
 

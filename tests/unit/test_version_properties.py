@@ -31,7 +31,7 @@ from python_buildpack.stacks.table import STACK_TO_UBUNTU, archive_name
 STACKS = sorted(STACK_TO_UBUNTU)
 DEFAULT = "3.13"
 # File IO in every example: timing varies with the machine, correctness does not.
-properties = settings(deadline=None, max_examples=150)
+properties = settings(deadline=None, max_examples=100)
 
 
 @contextmanager

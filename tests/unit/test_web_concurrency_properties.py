@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from test_web_concurrency import MIB, TIB, Tree, expected
 
 limits = st.integers(min_value=MIB, max_value=TIB)
-examples = settings(max_examples=60, deadline=None)
+examples = settings(max_examples=40, deadline=None)
 
 
 def fresh_tree() -> tuple[tempfile.TemporaryDirectory[str], Tree]:

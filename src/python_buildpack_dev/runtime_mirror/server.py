@@ -182,7 +182,7 @@ def serve(directory: Path, faults: Faults | None = None) -> Iterator[str]:
     Pass a `Faults` object to inject failures; it can be changed while the server runs.
     """
     server = _Server(directory, faults if faults is not None else Faults())
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="runtime-mirror", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), name="runtime-mirror", daemon=True)
     thread.start()
     try:
         host, port = server.server_address[:2]
