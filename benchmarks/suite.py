@@ -53,7 +53,7 @@ NO_PIP_CONFIG = {"PIP_CONFIG_FILE": os.devnull}
 # The machine's own trust settings (a TLS-inspecting proxy's CA), for both sides alike: older pips
 # (ensurepip's) and uv do not read the system store by default.
 HOST_TRUST = host_trust_env()
-HOST_TRUST |= {"UV_NATIVE_TLS": "1"} if HOST_TRUST else {}
+HOST_TRUST |= {"UV_SYSTEM_CERTS": "1"} if HOST_TRUST else {}
 TARGET_DETECT_RATIO = 2.0
 TARGET_WARM_SECONDS = 1.0
 TARGET_EXEC_D_MS = 5.0
@@ -477,7 +477,7 @@ def report(startup: dict[str, float], shell_ms: float, exec_d_ms: dict[str, floa
           "download everything from pypi.org (each with its own empty cache); the warm-after-change build "
           "uses the cache layer its cold build filled, and the bare warm baseline the cache its cold run "
           "filled. Machine-wide pip configuration is off on both sides (PIP_CONFIG_FILE=/dev/null); the "
-          "machine's trust settings (PIP_CERT, SSL_CERT_FILE, UV_NATIVE_TLS when it has a custom CA) apply to "
+          "machine's trust settings (PIP_CERT, SSL_CERT_FILE, UV_SYSTEM_CERTS when it has a custom CA) apply to "
           "both sides.")
     print(f"- Bare baselines use the pinned versions (pip {TOOL_VERSIONS['pip']} run from its wheel, "
           f"uv {TOOL_VERSIONS['uv']}), installed beforehand and not timed; a cold build also fetches them "

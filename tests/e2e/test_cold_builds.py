@@ -25,7 +25,7 @@ TRUST = {k: os.environ[k] for k in ("SSL_CERT_FILE", "SSL_CERT_DIR", "PIP_CERT")
 
 def test_cold_uv_app_needs_no_pip_and_no_compile(make_app: Callable[..., AppBuild]) -> None:
     app = make_app("uv-basic", shared_cache=False)
-    result = app.build(**TRUST, UV_NATIVE_TLS="1")
+    result = app.build(**TRUST, UV_SYSTEM_CERTS="1")
     assert result.ok, result.output
     assert f"Fetched uv {TOOL_VERSIONS['uv']} while Python was installed" in result.output
     assert "Installing pip" not in result.output
@@ -34,7 +34,7 @@ def test_cold_uv_app_needs_no_pip_and_no_compile(make_app: Callable[..., AppBuil
     site = app.layers / "python" / "lib"
     assert not list(site.glob("python3*/site-packages/pip"))
 
-    warm = app.build(**TRUST, UV_NATIVE_TLS="1")
+    warm = app.build(**TRUST, UV_SYSTEM_CERTS="1")
     assert warm.ok, warm.output
     assert "Using cached dependencies" in warm.output
 
@@ -55,7 +55,7 @@ def test_cold_uv_installer_gets_the_venvs_pip_from_the_wheel_fetched_with_uvs(
 ) -> None:
     """BP_PYTHON_INSTALLER=uv: no pip layer, no `uv pip install pip`: pip's wheel comes with uv's."""
     app = make_app("pip-flask", shared_cache=False)
-    result = app.build(**TRUST, UV_NATIVE_TLS="1", BP_PYTHON_INSTALLER="uv")
+    result = app.build(**TRUST, UV_SYSTEM_CERTS="1", BP_PYTHON_INSTALLER="uv")
     assert result.ok, result.output
     assert f"Fetched uv {TOOL_VERSIONS['uv']} while Python was installed" in result.output
     assert not (app.layers / "pip").exists()

@@ -317,7 +317,7 @@ def test_uv_as_the_installer_of_a_requirements_app(make: Callable[[str, str], De
     app = make("pip-flask", "uv-installer")
     # uv trusts its own root certificates unless told otherwise: this machine's index may sit
     # behind a proxy whose CA only the system store has.
-    app.settings["UV_NATIVE_TLS"] = "1"
+    app.settings["UV_SYSTEM_CERTS"] = "1"
     outcome = app.install(BP_PYTHON_INSTALLER="uv")
     venv = outcome.ok()
     assert "Installing requirements.txt with uv instead of pip (BP_PYTHON_INSTALLER=uv)" in outcome.log

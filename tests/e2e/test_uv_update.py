@@ -63,7 +63,7 @@ def update(app: DepsApp, change: Callable[[], None], rollbacks: list[Path]) -> t
 def test_uv_installer_updates_a_requirements_app_in_place(
     tmp_path: Path, shared_download_cache: dict[str, str], rollbacks: list[Path]
 ) -> None:
-    settings = dict(shared_download_cache, BP_PYTHON_INSTALLER="uv", UV_NATIVE_TLS="1")
+    settings = dict(shared_download_cache, BP_PYTHON_INSTALLER="uv", UV_SYSTEM_CERTS="1")
     app = DepsApp(copy_app("pip-flask", tmp_path / "app"), tmp_path / "layers", settings)
     app.layers_dir.mkdir()
     app.write("requirements.txt", REQUIREMENTS)
