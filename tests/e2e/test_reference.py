@@ -11,6 +11,8 @@ cold_warm` rewrites them."""
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -20,7 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support.builds import ARCH, PYTHON_MAJOR, PYTHON_VERSION, AppBuild, RuntimeMirror
+from support.builds import ARCH, BUILDPACK_DIR, PYTHON_MAJOR, PYTHON_VERSION, AppBuild, Reference, RuntimeMirror
 from support.golden import TEST_PYTHON, assert_section
 from support.serving import fake_cgroup_v2, free_port, get
 
@@ -195,6 +197,24 @@ def test_any_workdir_and_app_directory_name(make_reference_app: MakeApp, tmp_pat
     assert warm.ok, warm.output
     assert "Reusing layer 'scalingo/python:venv'" in warm.output
     assert app.run(["python", "-c", "import flask"]).returncode == 0
+
+
+def test_the_command_line_builds_in_any_workdir_and_says_how_to_run_it(reference: Reference, tmp_path: Path) -> None:
+    """`local-lifecycle build --workdir ~/Builds/My App App` as a user types it: the build exports,
+    and the command it prints to run the image (with that workdir) starts the app."""
+    app = tmp_path / "App"
+    shutil.copytree(BUILDPACK_DIR / "examples" / "flask-pip", app)
+    cli = [sys.executable, "-m", "python_buildpack_dev.lifecycle"]
+    workdir = tmp_path / "Builds" / "My App"
+    built = subprocess.run([*cli, "build", "--engine", "reference", "--workdir", str(workdir), str(app)],
+                           capture_output=True, text=True, timeout=600)  # fmt: skip
+    said = built.stdout + built.stderr
+    assert built.returncode == 0, said
+    hint = re.search(r"run it with: local-lifecycle run (.+)$", said, re.MULTILINE)
+    assert hint is not None, said
+    assert shlex.split(hint[1]) == ["--engine", "reference", "--workdir", str(workdir), str(app)]
+    ran = subprocess.run([*cli, "run", "--check", *shlex.split(hint[1])], capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
 
 
 # --- what the cache holds: only what a later build reads (caching/plan.py) ---------------------

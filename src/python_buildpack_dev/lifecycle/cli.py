@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import socket
 import sys
@@ -160,7 +161,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     say(f"build {status} in {time.monotonic() - start:.1f}s")
     if result.ok:
         image = ws.layout if tools is not None else ws.image
-        say(f"image: {image}; run it with: local-lifecycle run {args.app}")
+        # The options that find this image again.
+        again = ["--engine", args.engine] if args.engine else []
+        again += ["--workdir", args.workdir] if args.workdir else []
+        say(f"image: {image}; run it with: {shlex.join(['local-lifecycle', 'run', *again, str(app)])}")
     if not result.detect.ok:
         return result.detect.exit_code or 1
     return 0 if result.ok else 1
