@@ -16,7 +16,6 @@ from pathlib import Path
 
 from .app import source_checks
 from .cnb.models import Process
-from .errors import BuildError
 from .layers import nltk
 from .layers import python as python_layer
 from .package_managers.base import Installer
@@ -33,13 +32,12 @@ from .runtime.selection import RequestedVersion, ResolvedVersion, VersionWarning
 from .runtime.version_files import read_requested_version
 from .stacks.identify import Stack
 from .step_context import Context
+from .switches import switch
 from .tool_versions import Tool
 
 INSTALLERS: dict[Tool, Installer] = {"pip": Pip(), "pipenv": Pipenv(), "poetry": Poetry(), "uv": Uv()}
 
 DEV_SETTING = "BP_PYTHON_INSTALL_DEV_DEPENDENCIES"
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"", "0", "false", "no", "off"}
 
 
 @dataclass(frozen=True)
@@ -113,14 +111,5 @@ def read_package_manager(ctx: Context) -> tuple[Choice, Installer, dict[str, str
 
 def dev_dependencies(settings: Mapping[str, str]) -> bool:
     """BP_PYTHON_INSTALL_DEV_DEPENDENCIES: a boolean; anything else is a mistake worth a stop."""
-    value = settings.get(DEV_SETTING, "").strip()
-    if value.lower() in _TRUE:
-        return True
-    if value.lower() in _FALSE:
-        return False
-    raise BuildError(
-        f"Invalid {DEV_SETTING}: {value[:80]!r}",
-        f"{DEV_SETTING} must be true or false (also accepted: 1/0, yes/no, on/off). true also "
-        "installs the development dependencies (for CI builds that run tests); unset it for "
-        "images that serve the app.",
-    )
+    return switch(settings, DEV_SETTING, "true also installs the development dependencies (for CI builds that "
+                  "run tests); unset it for images that serve the app.")

@@ -40,6 +40,7 @@ from ..cnb import toml_io
 from ..errors import BuildError
 from ..files.safe_read import UnreadableFileError, read_bounded
 from ..stacks.table import STACK_ARCHES, STACK_TO_UBUNTU, archive_name
+from ..switches import switch
 from .version_numbers import FULL_RE, MAJOR_RE, major_of, version_key
 
 CATALOG_SETTING = "BP_PYTHON_RUNTIME_CATALOG"
@@ -61,22 +62,10 @@ class Archive:
         return archive_name(self.version, STACK_TO_UBUNTU[self.stack], self.arch)
 
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"", "0", "false", "no", "off"}
-
-
 def require_pin(settings: Mapping[str, str]) -> bool:
     """Whether BP_PYTHON_RUNTIME_REQUIRE_PIN (strict mode) is on in the user's settings."""
-    value = settings.get(REQUIRE_PIN_SETTING, "").strip()
-    if value.lower() in _TRUE:
-        return True
-    if value.lower() in _FALSE:
-        return False
-    raise BuildError(
-        f"Invalid {REQUIRE_PIN_SETTING}: {value[:80]!r}",
-        f"{REQUIRE_PIN_SETTING} must be true or false (also accepted: 1/0, yes/no, on/off). "
-        "true refuses any Python runtime archive that the runtime catalogue does not pin by sha256.",
-    )
+    return switch(settings, REQUIRE_PIN_SETTING, "true refuses any Python runtime archive that the runtime "
+                  "catalogue does not pin by sha256.")
 
 
 # --- the model ------------------------------------------------------------------------
