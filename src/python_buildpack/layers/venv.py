@@ -157,8 +157,7 @@ def from_copy(empty: Empty[VenvMetadata]) -> Venv | None:
         with output.timed("Unpacking cached dependencies"):
             packed.unpack(copy, layer.reset())
     except BuildError as error:
-        output.step(f"Discarding their cached copy since it could not be unpacked: {error.details}")
-        packed.drop(LAYER, layer.layers_dir)
+        _discard_copy(layer.layers_dir, error)
         return None
     _keep(empty)
     return Venv(OnDemand.unpacked(layer), empty.expected)
@@ -181,10 +180,15 @@ def unpack_previous(empty: Empty[VenvMetadata], unpacking: packed.Unpacking | No
     try:
         output.step(f"Unpacked the cached dependencies ({output.format_duration(unpacking.wait())})")
     except BuildError as error:
-        output.step(f"Discarding their cached copy since it could not be unpacked: {error.details}")
-        packed.drop(LAYER, layer.layers_dir)
+        _discard_copy(layer.layers_dir, error)
         return False
     return True
+
+
+def _discard_copy(layers_dir: Path, error: BuildError) -> None:
+    """A damaged packed copy: said, and dropped, so that this build installs the venv again."""
+    output.step(f"Discarding their cached copy since it could not be unpacked: {error.details}")
+    packed.drop(LAYER, layers_dir)
 
 
 def finish(layers_dir: Path, venv: Venv, plan: CachePlan) -> None:
