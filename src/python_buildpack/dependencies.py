@@ -171,12 +171,12 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
         updating = _updating(installer, tool, venv_dir, app_dir, runtime.version, run_checked, compile_bytecode)
         with updating as update:
             if update is not None and venv_layer.update(opened, update):
-                caches.record_install(ctx, installer.name, pip_update.installed(venv_dir))
+                _record_install(ctx, installer, tool, base_env, venv_dir)
                 venv_layer.activate(env, ctx.layers_dir)
                 return made
     venv_layer.rebuild(ctx, base_env, opened, runtime, fill)
     venv_dir = venv_layer.activate(env, ctx.layers_dir)
-    caches.record_install(ctx, installer.name, pip_update.installed(venv_dir))
+    _record_install(ctx, installer, tool, base_env, venv_dir)
     return made
 
 
@@ -208,6 +208,12 @@ def _update(resolution: pip_update.Resolution, compile_bytecode: uv_update.Compi
         return False
     compile_bytecode(installer.compile_command(venv))  # the updated packages' byte-code
     return True
+
+
+def _record_install(ctx: Context, installer: Installer, tool: ToolInstall, env: dict[str, str], venv: Path) -> None:
+    """The venv's releases, for pruning what the installs no longer use from the download cache."""
+    prune = installer.cache_prune_command(tool)
+    caches.record_install(ctx, installer.name, pip_update.installed(venv), prune, env)
 
 
 def _run(

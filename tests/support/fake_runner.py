@@ -31,6 +31,8 @@ class FakeRunner:
     # A command whose short form contains a key fails with these output lines (`failing_status`).
     failing: Mapping[str, list[str]] = field(default_factory=dict)
     failing_status: int = 1
+    # A command whose short form contains a key succeeds with these output lines.
+    outputs: Mapping[str, list[str]] = field(default_factory=dict)
     # Distributions "installed" into the venv by an install command: name → version (a `sync`
     # leaves only these; `name==version` arguments are installed too).
     installs: Mapping[str, str] = field(default_factory=lambda: {"flask": "3.1.3"})
@@ -59,7 +61,11 @@ class FakeRunner:
                         echo(line)
                 return Completed(self.failing_status, list(lines))
         self._effects(args, env)
-        return Completed(0, [])
+        lines = next((list(lines) for key, lines in self.outputs.items() if key in short), [])
+        for line in lines:
+            if echo is not None and not hide(line):
+                echo(line)
+        return Completed(0, lines)
 
     @staticmethod
     def _short(args: list[str]) -> str:

@@ -9,6 +9,8 @@ wording still breaks the comparison:
 
 - durations: `(1.2s)`, `(205ms)`, `(1m 5s)` → `(<t>)`, and the installers' `in 414ms` → `in <t>`;
 - byte counts `(103 kB)`, `(21.3KiB)` → `(<size>)`, and speeds `1.2 MB/s` → `<speed>`;
+- the files and bytes a tool's own cache pruning reports, `(275 files, 3.4MiB;` → `(<n> files,
+  <size>;` (what uv keeps of a download varies with what it fetched on the way);
 - the values the caller knows to be run-dependent (`known`: temp dirs, cache dirs, the test
   interpreter's version, dates) → the caller's placeholders, whole tokens only;
 - what pip resolves from the live index for requirements an app does not pin: the version and
@@ -43,6 +45,7 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"(?<= in ){_DURATION}(?![\w.])"), "<t>"),
     (re.compile(r"\(\d+(?:\.\d+)? ?(?:bytes|[kKMG]i?B)\)"), "(<size>)"),
     (re.compile(r"\d+(?:\.\d+)? ?[kKMG]i?B/s\b"), "<speed>"),
+    (re.compile(r"\(\d+ files?, \d+(?:\.\d+)? ?(?:bytes|[kKMG]i?B);"), "(<n> files, <size>;"),
 ]
 # pip's lines about what it fetched: `Downloading name-1.2.3-py3-none-any.whl (103 kB)`.
 _PIP_FETCH = re.compile(r"^(\s+(?:Downloading|Using cached) )([A-Za-z0-9_.]+?)-\d[^-\s]*(-\S+\.whl|\.tar\.gz|\.zip)")

@@ -33,3 +33,9 @@ def test_pip_versions_of_unpinned_requirements_become_placeholders() -> None:
         normalise(line)
         == "     Downloading flask-<v>-<tags>.whl (<size>)\n     Successfully installed flask-<v> click-<v>\n"
     )
+
+
+def test_what_a_tools_own_pruning_removed_becomes_placeholders() -> None:
+    line = "   - Pruned cached uv downloads (275 files, 3.4MiB; `uv cache prune --ci`) since a later download"
+    assert normalise(line) == "   - Pruned cached uv downloads (<n> files, <size>; `uv cache prune --ci`) since a later download"
+    assert normalise(line.replace("275 files", "1 file")) == normalise(line)

@@ -33,7 +33,7 @@ COLD = {
     "pip": ["pip download pip", "compile", "venv venv", "pip install -r requirements.txt", "compile"],
     "pipenv": ["pip download pip", "compile", "venv venv", "pip install pipenv", "compile", "venv venv", "pipenv install"],
     "poetry": ["pip download pip", "compile", "venv venv", "pip install poetry", "compile", "venv venv", "poetry sync"],
-    "uv": ["pip download pip", "compile", "venv venv", "pip install uv", "compile", "venv venv", "uv sync"],
+    "uv": ["pip download pip", "compile", "venv venv", "pip install uv", "compile", "venv venv", "uv sync", "uv cache"],
 }
 
 
@@ -121,7 +121,7 @@ def test_a_new_pin_discards_the_tool_layer_with_its_reason(tmp_path: Path, monke
     assert f"- Discarding cached uv downloads since the installer version changed from {old} to 99.0.0" in log
     assert f"- Discarding cached dependencies since the package manager version changed from {old}" in log
     assert "- Using cached pip" in log
-    assert runner.commands == ["venv venv", "pip install uv", "compile", "venv venv", "uv sync"]
+    assert runner.commands == ["venv venv", "pip install uv", "compile", "venv venv", "uv sync", "uv cache"]
 
 
 def test_switching_manager_drops_the_old_tool_layers(tmp_path: Path) -> None:
@@ -157,7 +157,7 @@ def test_the_uv_installer_setting_is_ignored_for_lock_based_apps(tmp_path: Path)
     outcome = deps_app(tmp_path, "uv").install(runner=runner, BP_PYTHON_INSTALLER="uv")
     outcome.ok()
     assert "Ignoring BP_PYTHON_INSTALLER=uv" in outcome.log
-    assert runner.commands[-1] == "uv sync"
+    assert runner.commands[-2:] == ["uv sync", "uv cache"]
 
 
 def build_context(tmp_path: Path, app: Path) -> BuildContext:
@@ -231,8 +231,8 @@ def kept_previous_venv(app: DepsApp, toml: bytes) -> bool:
 @pytest.mark.parametrize(
     ("manager", "change", "commands"),
     [
-        ("pip", "requirements.txt", ["uv pip compile", "uv pip uninstall", "uv pip install -r requirements.txt --constraints"]),
-        ("uv", "uv.lock", ["uv export", "uv sync", "compile"]),
+        ("pip", "requirements.txt", ["uv pip compile", "uv pip uninstall", "uv pip install -r requirements.txt --constraints", "uv cache"]),
+        ("uv", "uv.lock", ["uv export", "uv sync", "compile", "uv cache"]),
     ],
     ids=["uv-installer", "uv"],
 )
@@ -306,5 +306,33 @@ def test_uv_updates_that_do_not_check_out_rebuild_from_scratch(
     outcome = app.install(runner=runner)
     outcome.ok()
     assert said in outcome.log
-    assert runner.commands == [*update, "venv venv", "uv pip install", "uv pip install -r requirements.txt"]
+    assert runner.commands == [*update, "venv venv", "uv pip install", "uv pip install -r requirements.txt", "uv cache"]
     assert not (app.layers_dir / "venv" / "marker").exists()
+
+
+def test_uv_prunes_its_cache_layer_after_each_install_and_never_a_users_cache(tmp_path: Path) -> None:
+    said = ["Pruning cache at: /layers/uv-cache", "Removed 744 files (6.3MiB)"]
+    app = installed_app(tmp_path, "uv")
+    app.write("uv.lock", (app.app_dir / "uv.lock").read_text() + "\n# changed\n")
+    outcome = app.install(runner=FakeRunner(outputs={"uv cache": said}))
+    outcome.ok()
+    assert (
+        "- Pruned cached uv downloads (744 files, 6.3MiB; `uv cache prune --ci`) since a later download "
+        "costs less than restoring them at every build"
+    ) in outcome.log
+    assert "Pruning cache at" not in outcome.log  # the tool's own lines are not echoed
+
+    # A failed prune is a warning: the install stands, the cache is kept whole.
+    app.write("uv.lock", (app.app_dir / "uv.lock").read_text() + "# again\n")
+    failing = FakeRunner(failing={"uv cache": ["error: the cache is locked"]}, failing_status=2)
+    outcome = app.install(runner=failing)
+    outcome.ok()
+    assert "! Warning: Could not prune cached uv downloads" in outcome.log
+    assert "failed with exit status 2:" in outcome.log and "error: the cache is locked" in outcome.log
+    assert failing.commands[-1] == "uv cache" and (app.layers_dir / "uv-cache").is_dir()
+
+    # A user's own cache directory (shared by a platform, say) is never pruned.
+    app.write("uv.lock", (app.app_dir / "uv.lock").read_text() + "# once more\n")
+    own = FakeRunner()
+    app.install(runner=own, UV_CACHE_DIR=str(tmp_path / "shared")).ok()
+    assert "uv sync" in own.commands and "uv cache" not in own.commands

@@ -19,6 +19,7 @@ from .. import output
 from ..caching import pruning
 from ..cnb.layers import LayerDefinition, LayerMetadata, Restored
 from ..cnb.models import LayerTypes
+from ..process import Command
 from ..step_context import Context
 from ..tool_versions import TOOL_VERSIONS, Tool
 from .python import Runtime
@@ -78,14 +79,20 @@ def remove_unused(layers_dir: Path, used: set[str]) -> None:
             output.step(f"Removing cached {tool} downloads (this build does not use {tool})")
 
 
-def record_install(ctx: Context, tool: Tool, releases: Mapping[str, str]) -> None:
-    """After an install into the venv (`releases`: its distributions, name → version): remembers
-    them and prunes the cache entries that none of the last installs used."""
+def record_install(
+    ctx: Context, tool: Tool, releases: Mapping[str, str], own_pruning: Command | None = None,
+    env: Mapping[str, str] | None = None,
+) -> None:  # fmt: skip
+    """After an install into the venv (`releases`: its distributions, name → version): runs the
+    tool's own pruning (`own_pruning`, in `env`), remembers the releases and prunes the cache
+    entries that none of the last installs used."""
     definition = LAYERS[tool]
     layer = definition.layer(ctx.layers_dir)
     previous = definition.previous(ctx.layers_dir)
     if previous is None or not layer.path.is_dir():
         return  # the user's own cache directory (PIP_CACHE_DIR, ...): not ours to prune
+    if own_pruning is not None:
+        _prune_with_tool(ctx, tool, own_pruning, env or {})
     installs = pruning.recent(releases, previous.installs)
     stale = pruning.stale(pruning.scan(tool, layer.path), installs)
     if stale:
@@ -95,3 +102,28 @@ def record_install(ctx: Context, tool: Tool, releases: Mapping[str, str]) -> Non
         reason = f"none of the last {len(installs)} installs used them" if len(installs) > 1 else "the install did not"
         output.step(f"Pruned cached {tool} downloads of {shown} ({freed / 1e6:.1f} MB) since {reason}")
     layer.write(TYPES, previous.model_copy(update={"installs": installs}))
+
+
+def _prune_with_tool(ctx: Context, tool: Tool, command: Command, env: Mapping[str, str]) -> None:
+    """The tool's own pruning; a failure keeps the cache whole (it is pruned after the next install)."""
+    shown = " ".join([Path(command[0]).name, *map(str, command[1:])])
+    try:
+        result = ctx.run(command, env, ctx.app_dir, echo=None)
+    except OSError as error:
+        result = None
+        failure = f"it could not start ({error.strerror or error})"
+    if result is not None and result.returncode != 0:
+        failure = f"it failed with exit status {result.returncode}:\n{result.tail()}"
+    if result is None or result.returncode != 0:
+        output.warning(
+            f"Could not prune cached {tool} downloads",
+            f"`{shown}` was run after the install and {failure}\nThe cache is kept whole and is pruned "
+            "after the next install.",
+        )
+        return
+    removed = result.matches(r"Removed (\d+ files?) \(([^)]+)\)")
+    if removed:  # what the tool says it removed: walking the cache to measure it would cost more
+        output.step(
+            f"Pruned cached {tool} downloads ({removed.group(1)}, {removed.group(2)}; `{shown}`) since a "
+            "later download costs less than restoring them at every build"
+        )

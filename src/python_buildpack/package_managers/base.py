@@ -59,6 +59,11 @@ class Installer(ABC):
     def commands(self, tool: ToolInstall, venv: Path) -> list[list[str | Path]]:
         """The install commands, run in order from the app dir."""
 
+    def cache_prune_command(self, tool: ToolInstall) -> list[str | Path] | None:
+        """The tool's own pruning of its download cache, run after each install into our cache
+        layer (never into a user's cache directory); None: the tool has none worth running."""
+        return None
+
     def compile_command(self, venv: Path) -> list[str | Path] | None:
         """What compiles the byte-code the install commands left out (None: they compile it)."""
         return None

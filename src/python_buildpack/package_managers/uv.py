@@ -15,6 +15,14 @@ from ..process import Completed
 from .base import Installer
 
 
+def prune_command(tool: ToolInstall) -> list[str | Path]:
+    """uv's pruning for caches that CI restores at every run: the wheels it built from source
+    stay, the pre-built wheels it keeps unzipped (tens of thousands of files in a large app,
+    which the lifecycle's restorer would write back at every build) go; downloading one again
+    on the next install costs less than restoring them all at every build."""
+    return [tool.executable(), "cache", "prune", "--ci"]  # run in the app dir, as the install
+
+
 class Uv(Installer):
     name = "uv"
     cache_env_var = "UV_CACHE_DIR"
@@ -30,6 +38,9 @@ class Uv(Installer):
 
     def commands(self, tool: ToolInstall, venv: Path) -> list[list[str | Path]]:
         return [self.sync_command(tool, venv)]
+
+    def cache_prune_command(self, tool: ToolInstall) -> list[str | Path] | None:
+        return prune_command(tool)
 
     def sync_command(self, tool: ToolInstall, venv: Path, *, bytecode: bool = True) -> list[str | Path]:
         """`uv sync`; `bytecode=False` leaves out `--compile-bytecode`, which compiles the whole venv."""

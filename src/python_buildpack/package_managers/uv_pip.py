@@ -23,6 +23,7 @@ from ..tool_versions import TOOL_VERSIONS, Tool
 from . import pip_seed
 from .base import Installer
 from .pip import Pip
+from .uv import prune_command
 
 SETTING = "BP_PYTHON_INSTALLER"
 CHOICES = ("pip", "uv")
@@ -49,6 +50,9 @@ class UvPip(Pip):
         if list(venv.glob("lib/python3*/site-packages/pip-*.dist-info")):
             return [install]  # prepared
         return [[*uv, "--no-progress", "--quiet", f"pip=={TOOL_VERSIONS['pip']}"], install]  # no byte-code
+
+    def cache_prune_command(self, tool: ToolInstall) -> list[str | Path] | None:
+        return prune_command(tool)
 
     def resolve_command(self, tool: ToolInstall, venv: Path, output: Path) -> list[str | Path]:
         """`uv pip compile`: the versions a fresh venv would get, pinned into `output`. uv's
