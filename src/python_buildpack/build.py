@@ -14,17 +14,18 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
+from functools import partial
 
 from . import output, process
 from .app import env_checks, hooks, procfile, source_checks
 from .caching import plan as cache_plan
 from .cnb import toml_io
-from .cnb.context import BuildContext, ContractError
+from .cnb.context import BuildContext, ContractError, read_platform_env
+from .cnb.descriptor import buildpack_version
 from .cnb.models import LaunchToml
 from .errors import BuildError
 from .files import trees
-from .layers import gunicorn, sbom, sqlalchemy_urls, tools, web_concurrency
+from .layers import gunicorn, sbom, sqlalchemy_urls, static_files, tools, web_concurrency
 from .layers import nltk as nltk_layer
 from .layers import python as python_layer
 from .layers import venv as venv_layer
@@ -66,8 +67,16 @@ def run(cnb: BuildContext, runner: process.Runner = process.run) -> None:
 
     output.header("Installing Python")
     runtime = python_layer.Runtime(python_layer.LAYER.layer(ctx.layers_dir).path, project.python_version, build_stack)
-    if dependencies.will_install(ctx, project):  # the pinned tool's wheel downloads meanwhile (tool_wheels.py)
+    installing = dependencies.will_install(ctx, project)
+    if installing:  # the pinned tool's wheel downloads meanwhile (tool_wheels.py)
         tools.start_prefetch(ctx, project.installer.name, runtime, with_pip=project.installer.pip_wheel_for_venv)
+    static = None
+    if cache_plan.COLLECTSTATIC in plan.runs_python:  # its output may be put back without Python
+        version = buildpack_version(ctx.buildpack_dir)
+        user_env = read_platform_env(cnb.platform_dir)
+        static = static_files.prepare(ctx, user_env, dependencies.expected_venv(ctx, project), installing, version)
+        if static.replay is not None:
+            plan = plan.replaying(cache_plan.COLLECTSTATIC)
     runtime = python_layer.install(ctx, env, build_stack, project.python_version, catalog, plan)
     runtime_sbom = sbom.sbom_path(ctx.layers_dir, python_layer.LAYER_NAME)
     if runtime.files is None or runtime.files.has_files or not runtime_sbom.is_file():
@@ -76,17 +85,22 @@ def run(cnb: BuildContext, runner: process.Runner = process.run) -> None:
 
     output.header("Installing dependencies")
     venv = dependencies.install(ctx, env, project, runtime, plan)
-    if plan.runs_python:  # the steps below run the app's Python
+
+    def need_python() -> None:
         runtime.need(env)
         venv.files.need(env)
+
+    if plan.runs_python_now:  # the steps below run the app's Python
+        need_python()
     nltk_layer.install(ctx, env, venv.path, project.nltk_corpora)
-    django.collectstatic(ctx, env, venv.path / "bin" / "python")
+    collect = partial(django.collectstatic, ctx, env, venv.path / "bin" / "python")
+    static_files.collect(ctx, static, venv.path, collect, need_python)
     hooks.run_hook(ctx, env, "post_compile")
 
     # After the hooks: a post_compile hook may install more into the venv.
     if venv.files.has_files or not sbom.sbom_path(ctx.layers_dir, venv_layer.LAYER_NAME).is_file():
         sbom.write_venv_sbom(ctx.layers_dir, venv_layer.LAYER_NAME, venv.path, buildpack_dir=ctx.buildpack_dir)
-    _launch(ctx, venv.path)
+    _launch(ctx, static_files.has_gunicorn(static, venv.path, venv.files.has_files))
 
     output.header("Cache")
     output.step(plan.describe())
@@ -104,7 +118,7 @@ def _log_version(project: Project) -> None:
         output.warning(warning.title, warning.details)
 
 
-def _launch(ctx: Context, venv: Path) -> None:
+def _launch(ctx: Context, has_gunicorn: bool) -> None:
     output.header("Launch")
     web_concurrency.install(ctx)
     output.step("WEB_CONCURRENCY is set at start from the container's memory (256 MB per process)")
@@ -118,7 +132,7 @@ def _launch(ctx: Context, venv: Path) -> None:
             "gets a postgresql:// copy in *_ALCHEMY_URL at start"
         )
     # Read again: a build hook may have written or changed the Procfile since the analysis.
-    processes = procfile.launch_processes(ctx.app_dir, venv)
+    processes = procfile.launch_processes(ctx.app_dir, has_gunicorn)
     toml_io.dump(LaunchToml(processes=processes).to_toml(), ctx.layers_dir / "launch.toml")
 
 

@@ -90,7 +90,7 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
 
     expected = expected_venv(ctx, project)
     opened = venv_layer.open_venv(ctx.layers_dir, expected, plan)
-    files_needed = plan.runs_python or plan.later_buildpack  # by the steps after this one, or a later buildpack
+    files_needed = plan.runs_python_now or plan.later_buildpack  # by the steps after this one, or a later buildpack
     if isinstance(opened, Restored):
         venv = venv_layer.reused(opened, ctx.layers_dir)
         if files_needed:  # unpacked while the runtime's files come (first: its bin/ goes after the venv's)

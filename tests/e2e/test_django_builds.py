@@ -158,7 +158,7 @@ def server(venv: Path, app: Path, tmp_path: Path) -> Iterator[tuple[subprocess.P
     cgroup = tmp_path / "cgroup"
     cgroup.mkdir()
     (cgroup / "memory.max").write_text(f"{1024 * MIB}\n")
-    (web,) = launch_processes(app, venv)
+    (web,) = launch_processes(app, (venv / "bin" / "gunicorn").is_file())
     port = free_port()
     env = {**build_env(venv), **exec_d_env(cgroup), "PORT": str(port), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(

@@ -295,3 +295,47 @@ def test_a_lost_image_is_made_again_from_the_packed_copies(make_reference_app: M
         assert f"Adding layer 'scalingo/python:{layer}'" in rebuilt.output
     status = app.run(["python", "-c", "import flask"])
     assert status.returncode == 0, status.stderr
+
+
+def test_django_redeploys_put_collectstatic_output_back_without_python(make_reference_app: MakeApp) -> None:
+    """collectstatic's output is kept in the `static` cache layer under a key of what it reads: a
+    redeploy with nothing changed puts it back without unpacking the runtime or the venv; a
+    changed app file or setting runs collectstatic again, and its new output is what ships."""
+    app = make_reference_app("django-gunicorn")
+    css = "staticfiles/css/site.css"
+
+    def shipped() -> str:
+        result = app.run(["cat", css])
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    cold = app.build()
+    assert cold.ok, cold.output
+    assert "Running python manage.py collectstatic --noinput" in cold.output
+    original = shipped()
+    assert original == (app.source / "static/css/site.css").read_text()
+
+    warm = app.build()
+    assert warm.ok, warm.output
+    assert "- Using cached collectstatic output (app files, dependencies and settings unchanged;" in warm.output
+    assert "collectstatic --noinput" not in warm.output
+    for work in ("Unpacking cached dependencies", "Python 3", "Installing dependencies with"):
+        assert f"- {work}" not in warm.output.replace("Using Python", ""), warm.output
+    assert 'Restoring data for "scalingo/python:static" from cache' in warm.output
+    assert shipped() == original
+    # The default process needs gunicorn in the venv, whose files this build did not unpack.
+    assert "- No Procfile found: using the Django default `web: gunicorn mysite.wsgi" in warm.output
+
+    (app.source / "static/css/site.css").write_text("body { color: teal; }\n")
+    changed = app.build()
+    assert changed.ok, changed.output
+    assert "- Discarding cached collectstatic output since the app's files changed" in changed.output
+    assert "Running python manage.py collectstatic --noinput" in changed.output
+    assert shipped() == "body { color: teal; }\n"
+
+    setting = app.build(SITE_BANNER="on")  # settings modules read the environment
+    assert setting.ok, setting.output
+    assert "- Discarding cached collectstatic output since the app's environment variables changed" in setting.output
+    assert "Running python manage.py collectstatic --noinput" in setting.output
+    again = app.build(SITE_BANNER="on")
+    assert "- Using cached collectstatic output" in again.output and shipped() == "body { color: teal; }\n"

@@ -123,13 +123,6 @@ def test_dangling_procfile_symlink(tmp_path: Path) -> None:
 # --- Django default -----------------------------------------------------------------------
 
 
-def make_venv_with_gunicorn(tmp_path: Path) -> Path:
-    venv = tmp_path / "venv"
-    (venv / "bin").mkdir(parents=True)
-    (venv / "bin" / "gunicorn").write_text("#!/bin/sh\n")
-    return venv
-
-
 def make_django(app: Path, settings: str = "shop.settings", package: str = "shop") -> Path:
     app.mkdir(exist_ok=True)
     manage = f'import os\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "{settings}")\n'
@@ -140,7 +133,7 @@ def make_django(app: Path, settings: str = "shop.settings", package: str = "shop
 
 
 def test_fixture_django_app_gets_a_gunicorn_web_process(tmp_path: Path) -> None:
-    processes, message = default_processes(DJANGO_APP, make_venv_with_gunicorn(tmp_path))
+    processes, message = default_processes(DJANGO_APP, True)
     assert [(p.type, p.command, p.default) for p in processes] == [
         ("web", ["bash", "-c", "gunicorn mysite.wsgi --bind 0.0.0.0:$PORT"], True)
     ]
@@ -165,38 +158,38 @@ def test_two_wsgi_candidates_are_ambiguous(tmp_path: Path) -> None:
     (app / "manage.py").write_text("")
     (app / "second").mkdir()
     (app / "second" / "wsgi.py").write_text("")
-    processes, message = default_processes(app, make_venv_with_gunicorn(tmp_path))
+    processes, message = default_processes(app, True)
     assert processes == [] and "Add a Procfile" in message
 
 
 def test_django_without_gunicorn(tmp_path: Path) -> None:
     app = make_django(tmp_path / "app")
-    processes, message = default_processes(app, tmp_path / "venv")
+    processes, message = default_processes(app, False)
     assert processes == [] and "gunicorn is not installed" in message
 
 
 def test_not_django(tmp_path: Path) -> None:
     (tmp_path / "app.py").write_text("")
-    processes, message = default_processes(tmp_path, make_venv_with_gunicorn(tmp_path))
+    processes, message = default_processes(tmp_path, True)
     assert processes == [] and "No Procfile found" in message
 
 
 def test_procfile_wins_over_the_django_default(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     app = make_django(tmp_path / "app")
     (app / "Procfile").write_text("web: uvicorn shop.asgi:app --port $PORT\nworker: celery -A shop worker\n")
-    processes = launch_processes(app, make_venv_with_gunicorn(tmp_path))
+    processes = launch_processes(app, True)
     assert processes[0].command[2].startswith("uvicorn")
     assert "Processes from Procfile: web (default), worker" in capsys.readouterr().out
 
 
 def test_launch_processes_logs_the_default(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     app = make_django(tmp_path / "app")
-    processes = launch_processes(app, make_venv_with_gunicorn(tmp_path))
+    processes = launch_processes(app, True)
     assert processes[0].command[2] == "gunicorn shop.wsgi --bind 0.0.0.0:$PORT"
     assert "using the Django default" in capsys.readouterr().out
 
 
 def test_launch_processes_warns_on_empty_procfile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "Procfile").write_text("# todo\n")
-    assert launch_processes(tmp_path, tmp_path / "venv") == []
+    assert launch_processes(tmp_path, False) == []
     assert "The Procfile defines no process" in capsys.readouterr().err

@@ -74,7 +74,7 @@ def read_procfile(app_dir: Path) -> list[Process] | None:
     return parse_procfile(data)
 
 
-def default_processes(app_dir: Path, venv_dir: Path) -> tuple[list[Process], str]:
+def default_processes(app_dir: Path, has_gunicorn: bool) -> tuple[list[Process], str]:
     """Processes for an app without Procfile, and the log line that explains them."""
     project = django_project(app_dir)
     if project is None:
@@ -82,7 +82,7 @@ def default_processes(app_dir: Path, venv_dir: Path) -> tuple[list[Process], str
             f"No {PROCFILE} found: the image has no process. Add a {PROCFILE} at the root of the "
             "app, for example `web: gunicorn myproject.wsgi --bind 0.0.0.0:$PORT`."
         )
-    if not (venv_dir / "bin" / "gunicorn").exists():
+    if not has_gunicorn:
         return [], (
             f"No {PROCFILE} found and gunicorn is not installed: the image has no process. "
             f"Add gunicorn to the dependencies, or add a {PROCFILE} with a `web` process."
@@ -92,11 +92,11 @@ def default_processes(app_dir: Path, venv_dir: Path) -> tuple[list[Process], str
     return [shell_process("web", command, default=True)], message
 
 
-def launch_processes(app_dir: Path, venv_dir: Path) -> list[Process]:
+def launch_processes(app_dir: Path, has_gunicorn: bool) -> list[Process]:
     """The processes to write to launch.toml, with their origin logged."""
     processes = read_procfile(app_dir)
     if processes is None:
-        processes, message = default_processes(app_dir, venv_dir)
+        processes, message = default_processes(app_dir, has_gunicorn)
         output.step(message)
         return processes
     if not processes:

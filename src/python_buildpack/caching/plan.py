@@ -17,12 +17,15 @@ files (caching/packed.py):
   again (while the one waits for the other).
 - When a later buildpack requires python, the runtime and the venv are build layers too, and
   their files stay for it.
+- A step whose recorded output this build puts back instead (collectstatic with nothing it
+  reads changed: layers/static_files.py) is `replayed`: it needs no files now, but its packed
+  copies stay, for the build that changes what it reads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..cnb import toml_io
@@ -32,11 +35,24 @@ from ..cnb.models import BuildpackPlan, LayerTypes
 _NOT_DISABLED = {"", "0", "false", "no", "off"}
 
 
+COLLECTSTATIC = "collectstatic runs"
+
+
 @dataclass(frozen=True)
 class CachePlan:
     # The steps of every build that run the app's Python, hence need the runtime and the venv.
     runs_python: tuple[str, ...] = ()
     later_buildpack: bool = False  # a later buildpack of the group requires python
+    # Of those, the steps this build replays from the cache instead (layers/static_files.py).
+    replayed: tuple[str, ...] = ()
+
+    @property
+    def runs_python_now(self) -> tuple[str, ...]:
+        """The steps that run Python in this build: the runtime's and the venv's files are needed."""
+        return tuple(step for step in self.runs_python if step not in self.replayed)
+
+    def replaying(self, step: str) -> CachePlan:
+        return replace(self, replayed=(*self.replayed, step))
 
     @property
     def packed_runtime(self) -> bool:
@@ -64,7 +80,7 @@ def decide(app_dir: Path, settings: Mapping[str, str], nltk_txt: bool, later_bui
         steps.append("bin/post_compile runs")
     if (app_dir / "manage.py").is_file():
         if settings.get("DISABLE_COLLECTSTATIC", "").strip().lower() in _NOT_DISABLED:
-            steps.append("collectstatic runs")
+            steps.append(COLLECTSTATIC)
         elif not (app_dir / "Procfile").exists():
             steps.append("the default process depends on the installed gunicorn")
     if nltk_txt:

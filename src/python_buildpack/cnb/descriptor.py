@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .models import _Contract
@@ -73,3 +76,17 @@ class PackageDescriptor(BaseModel):
     buildpack: PackageBuildpack
     platform: PackagePlatform = Field(default_factory=PackagePlatform)
     dependencies: list[dict[str, str]] = Field(default_factory=list)
+
+
+@lru_cache(maxsize=4)
+def buildpack_version(buildpack_dir: Path) -> str:
+    """The version in the buildpack's own `buildpack.toml` ("" when it cannot be read)."""
+    from . import toml_io
+
+    try:
+        data = toml_io.load(buildpack_dir / "buildpack.toml")
+    except (OSError, ValueError):
+        return ""
+    buildpack = data.get("buildpack")
+    version = buildpack.get("version") if isinstance(buildpack, dict) else None
+    return version if isinstance(version, str) else ""

@@ -18,7 +18,7 @@ import stat
 import tarfile
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -54,6 +54,27 @@ def extract_tar_zst(archive: Path, dest: Path, *, links_outside: bool = False) -
     except BaseException:
         discard(staging)
         raise
+
+
+def members_tar_zst(archive: Path) -> list[str]:
+    """The names of the archive's files and links, read through to its end: a BuildError when
+    it is damaged, before anything is written from it."""
+    names = []
+    try:
+        with archive.open("rb") as raw:
+            reader = zstandard.ZstdDecompressor(max_window_size=_MAX_WINDOW).stream_reader(raw, read_across_frames=True)
+            with tarfile.open(fileobj=reader, mode="r|") as tar:
+                for member in tar:
+                    data = tar.extractfile(member) if member.isreg() else None
+                    while data is not None and data.read(_CHUNK):
+                        pass
+                    if not member.isdir():
+                        names.append(member.name)
+    except (tarfile.TarError, zstandard.ZstdError, EOFError) as exc:
+        raise _corrupt(archive.name, str(exc) or type(exc).__name__) from None
+    except OSError as exc:
+        raise _corrupt(archive.name, exc.strerror or str(exc)) from None
+    return names
 
 
 def new_staging(dest: Path) -> Path:
@@ -315,18 +336,20 @@ def _write_file(tar: tarfile.TarFile, member: tarfile.TarInfo, target: str) -> N
             os.utime(fd, (member.mtime, member.mtime))
 
 
-def pack_tar_zst(source: Path, dest: Path, *, level: int = 3) -> None:
+def pack_tar_zst(source: Path, dest: Path, *, level: int = 3, only: Iterable[str] | None = None) -> None:
     """Packs the tree `source` into the `.tar.zst` file `dest` (its top level: `source`'s
     content), atomically: `dest` is whole or absent. Modes and links are kept, ownership and
     times are not (the layer a packed tree returns to gets the export's normalised times).
     Compressed on every core: packing a venv is on the critical path of the builds that
-    change it."""
+    change it. `only`: these files and links of the tree (relative paths), without their
+    directories (extraction makes them)."""
+    entries = _walk(source) if only is None else ((os.path.join(source, p), p) for p in sorted(only))
     partial = dest.with_name(f".{dest.name}.partial")
     compressor = zstandard.ZstdCompressor(level=level, threads=-1)
     try:
         with partial.open("wb") as raw, compressor.stream_writer(raw) as compressed, \
                 tarfile.open(fileobj=compressed, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            for path, relative in _walk(source):
+            for path, relative in entries:
                 info = tar.gettarinfo(path, relative)
                 info.uid = info.gid = 0
                 info.uname = info.gname = ""

@@ -23,12 +23,12 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .. import BUILDPACK_ID
+from ..cnb.descriptor import buildpack_version
 from ..stacks.table import archive_name
 
 if TYPE_CHECKING:
@@ -232,7 +232,7 @@ def _pypi_component(dist: Distribution) -> dict[str, Any]:
 
 def _document(components: list[dict[str, Any]], buildpack_dir: Path | None) -> dict[str, Any]:
     tool: dict[str, Any] = {"type": "application", "name": BUILDPACK_ID}
-    version = _buildpack_version(buildpack_dir) if buildpack_dir is not None else ""
+    version = buildpack_version(buildpack_dir) if buildpack_dir is not None else ""
     if version:
         tool["version"] = version
     return {
@@ -243,19 +243,6 @@ def _document(components: list[dict[str, Any]], buildpack_dir: Path | None) -> d
         "metadata": {"tools": {"components": [tool]}},
         "components": components,
     }
-
-
-@lru_cache(maxsize=4)
-def _buildpack_version(buildpack_dir: Path) -> str:
-    from ..cnb import toml_io
-
-    try:
-        data = toml_io.load(buildpack_dir / "buildpack.toml")
-    except (OSError, ValueError):
-        return ""
-    buildpack = data.get("buildpack")
-    version = buildpack.get("version") if isinstance(buildpack, dict) else None
-    return version if isinstance(version, str) else ""
 
 
 def _write(path: Path, document: dict[str, Any]) -> Path:
