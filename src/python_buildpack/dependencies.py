@@ -45,7 +45,7 @@ from .process import Completed
 from .project import DEV_SETTING, Project
 from .runtime.selection import change_advice
 from .step_context import Context
-from .tool_versions import Tool
+from .tool_versions import TOOL_VERSIONS, Tool
 
 DEV_DESCRIPTION: dict[Tool, str] = {
     "pip": f"{DEV_REQUIREMENTS} after requirements.txt, when it exists",
@@ -128,7 +128,8 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
         if not updatable:
             output.step("No copy of them in the cache to update: installing them all")
 
-    tool = _tools(ctx, base_env, installer.name, runtime)
+    own_pip = _venv_pip(installer, venv_layer.LAYER.layer(ctx.layers_dir).path) if updatable else None
+    tool = own_pip or _tools(ctx, base_env, installer.name, runtime)
     caches.install(ctx, base_env, installer.name, installer.cache_env_var, runtime)
 
     @functools.cache
@@ -174,6 +175,8 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
                 _record_install(ctx, installer, tool, base_env, venv_dir)
                 venv_layer.activate(env, ctx.layers_dir)
                 return made
+    if own_pip is not None:  # the previous venv, and its pip, make way for a new one
+        tool = _tools(ctx, base_env, installer.name, runtime)
     venv_layer.rebuild(ctx, base_env, opened, runtime, fill)
     venv_dir = venv_layer.activate(env, ctx.layers_dir)
     _record_install(ctx, installer, tool, base_env, venv_dir)
@@ -227,6 +230,19 @@ def _run(
             f"Starting `{' '.join(map(str, command[:3]))} ...` failed: {error.strerror or error}. The cached "
             "tool layer may be damaged: clear the app's build cache and build again.",
         ) from error
+
+
+def _venv_pip(installer: Installer, venv: Path) -> ToolInstall | None:
+    """The previous venv's own pip, when pip updates it and that pip is the pinned one (the venv
+    got it from the pip layer): the update then needs no pip layer, unpacked or fetched."""
+    version = TOOL_VERSIONS["pip"]
+    if type(installer) is not Pip:
+        return None
+    for site in venv.glob("lib/python3*/site-packages"):
+        if (site / f"pip-{version}.dist-info").is_dir() and (site / "pip" / "__main__.py").is_file():
+            output.step(f"Using the venv's own pip {version} for the update")
+            return ToolInstall("pip", version, venv, main=site / "pip")
+    return None
 
 
 def _tools(ctx: Context, env: dict[str, str], manager: Tool, runtime: Runtime) -> ToolInstall:

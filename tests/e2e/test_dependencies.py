@@ -144,6 +144,9 @@ def test_changes_update_exactly_and_identical_inputs_give_an_identical_venv(
     changed = app.install()
     assert changed.ok() == venv
     assert "Updating cached dependencies since requirements.txt changed" in changed.log
+    # The update runs the venv's own pip (the pinned one): no pip layer is fetched or unpacked.
+    assert f"Using the venv's own pip {TOOL_VERSIONS['pip']} for the update" in changed.log
+    assert "Installing pip" not in changed.log
     assert "Removing blinker, click, flask, itsdangerous, jinja2, markupsafe, werkzeug (no longer required)" in changed.log
     assert "rebuilding" not in changed.log.lower()
     assert distributions(venv) == {"gunicorn", "packaging", "pip"}  # flask and its dependencies are gone

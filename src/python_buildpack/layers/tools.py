@@ -65,6 +65,8 @@ class ToolInstall:
     name: Tool
     version: str
     layer: Path
+    # pip already unpacked elsewhere (a previous venv's own, of the pinned version): run it there.
+    main: Path | None = None
 
     @property
     def home(self) -> Path:
@@ -81,7 +83,7 @@ class ToolInstall:
     @property
     def pip_main(self) -> Path:
         """What `python <pip_main> install ...` runs: the unpacked pip package."""
-        return self.layer / "lib" / "pip"
+        return self.main or self.layer / "lib" / "pip"
 
     def executable(self, name: str | None = None) -> Path:
         return self.home / "bin" / (name or self.name)
