@@ -68,7 +68,7 @@ def run(cnb: BuildContext, runner: process.Runner = process.run) -> None:
     output.header("Installing Python")
     runtime = python_layer.Runtime(python_layer.LAYER.layer(ctx.layers_dir).path, project.python_version, build_stack)
     installing = dependencies.will_install(ctx, project)
-    if installing:  # the pinned tool's wheel downloads meanwhile (tool_wheels.py)
+    if installing and dependencies.needs_pip_layer(ctx, project):  # its wheel downloads meanwhile (tool_wheels.py)
         tools.start_prefetch(ctx, project.installer.name, runtime, with_pip=project.installer.pip_wheel_for_venv)
     static = None
     if cache_plan.COLLECTSTATIC in plan.runs_python:  # its output may be put back without Python

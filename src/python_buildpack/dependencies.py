@@ -75,6 +75,12 @@ def will_install(ctx: Context, project: Project) -> bool:
     return not venv_layer.LAYER.is_current(ctx.layers_dir, expected_venv(ctx, project))
 
 
+def needs_pip_layer(ctx: Context, project: Project) -> bool:
+    """Whether this build's install will likely need the pip layer: not when pip updates the
+    previous venv in place with that venv's own pip (`_venv_pip`)."""
+    return type(project.installer) is not Pip or not venv_layer.will_update(ctx.layers_dir, expected_venv(ctx, project))
+
+
 def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtime, plan: CachePlan) -> Venv:
     """Installs the app's dependencies into the `venv` layer (or reuses it).
 

@@ -206,6 +206,18 @@ def finish(layers_dir: Path, venv: Venv, plan: CachePlan) -> None:
         venv.files.release()
 
 
+def will_update(layers_dir: Path, expected: VenvMetadata) -> bool:
+    """Whether a build expecting `expected` will likely update the previous venv in place: only
+    the dependency files changed and its packed copy came back (read without writing)."""
+    previous = LAYER.previous(layers_dir)
+    return (
+        previous is not None
+        and previous.model_copy(update={"inputs": expected.inputs}) == expected
+        and previous != expected
+        and packed.find(LAYER, layers_dir, previous) is not None
+    )
+
+
 def only_inputs_changed(empty: Empty[VenvMetadata]) -> bool:
     """Whether only the dependency files changed: the previous venv is then a fine start."""
     previous = empty.previous
