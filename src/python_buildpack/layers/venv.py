@@ -25,6 +25,7 @@ import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 from pydantic import Field
 
@@ -211,8 +212,7 @@ def will_update(layers_dir: Path, expected: VenvMetadata) -> bool:
     the dependency files changed and its packed copy came back (read without writing)."""
     previous = LAYER.previous(layers_dir)
     return (
-        previous is not None
-        and previous.model_copy(update={"inputs": expected.inputs}) == expected
+        _only_inputs_differ(previous, expected)
         and previous != expected
         and packed.find(LAYER, layers_dir, previous) is not None
     )
@@ -220,8 +220,11 @@ def will_update(layers_dir: Path, expected: VenvMetadata) -> bool:
 
 def only_inputs_changed(empty: Empty[VenvMetadata]) -> bool:
     """Whether only the dependency files changed: the previous venv is then a fine start."""
-    previous = empty.previous
-    return previous is not None and previous.model_copy(update={"inputs": empty.expected.inputs}) == empty.expected
+    return _only_inputs_differ(empty.previous, empty.expected)
+
+
+def _only_inputs_differ(previous: VenvMetadata | None, expected: VenvMetadata) -> TypeGuard[VenvMetadata]:
+    return previous is not None and previous.model_copy(update={"inputs": expected.inputs}) == expected
 
 
 def can_update(empty: Empty[VenvMetadata]) -> bool:
