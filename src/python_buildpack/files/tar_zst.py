@@ -59,22 +59,19 @@ def extract_tar_zst(archive: Path, dest: Path, *, links_outside: bool = False) -
 def members_tar_zst(archive: Path) -> list[str]:
     """The names of the archive's files and links, read through to its end: a BuildError when
     it is damaged, before anything is written from it."""
-    names = []
     try:
-        with archive.open("rb") as raw:
-            reader = zstandard.ZstdDecompressor(max_window_size=_MAX_WINDOW).stream_reader(raw, read_across_frames=True)
-            with tarfile.open(fileobj=reader, mode="r|") as tar:
-                for member in tar:
-                    data = tar.extractfile(member) if member.isreg() else None
-                    while data is not None and data.read(_CHUNK):
-                        pass
-                    if not member.isdir():
-                        names.append(member.name)
+        # A stream read moves past each member's data, decompressing (and checking) all of it.
+        with archive.open("rb") as raw, tarfile.open(fileobj=_decompressed(raw), mode="r|") as tar:
+            names = [member.name for member in tar if not member.isdir()]
     except (tarfile.TarError, zstandard.ZstdError, EOFError) as exc:
         raise _corrupt(archive.name, str(exc) or type(exc).__name__) from None
     except OSError as exc:
         raise _corrupt(archive.name, exc.strerror or str(exc)) from None
     return names
+
+
+def _decompressed(source: IO[bytes]) -> IO[bytes]:
+    return zstandard.ZstdDecompressor(max_window_size=_MAX_WINDOW).stream_reader(source, read_across_frames=True)
 
 
 def new_staging(dest: Path) -> Path:
@@ -113,8 +110,7 @@ def extract_stream(source: IO[bytes], root: Path, name: str, *, links_outside: b
     caller to discard. Exceptions raised by `source.read` itself propagate as they are.
     """
     try:
-        reader = zstandard.ZstdDecompressor(max_window_size=_MAX_WINDOW).stream_reader(source, read_across_frames=True)
-        with _ReadAhead(reader) as ahead, tarfile.open(fileobj=ahead, mode="r|") as tar:
+        with _ReadAhead(_decompressed(source)) as ahead, tarfile.open(fileobj=ahead, mode="r|") as tar:
             count = _extract_members(tar, root, links_outside)
     except _Unsafe as exc:
         raise BuildError(
