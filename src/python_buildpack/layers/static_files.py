@@ -121,10 +121,12 @@ def collect(
     elif static.reason:
         output.step(f"Discarding cached collectstatic output since {static.reason}")
     need_python()
-    before = _snapshot(ctx.app_dir) if static.key is not None else None
+    if static.key is None:  # not keyed: nothing to record
+        run()
+        return
+    before = _snapshot(ctx.app_dir)
     collected = run()
-    if static.key is not None and before is not None:
-        _record(ctx, static.key, before, collected, (venv / "bin" / "gunicorn").exists())
+    _record(ctx, static.key, before, collected, (venv / "bin" / "gunicorn").exists())
 
 
 def _put_back(ctx: Context, recorded: StaticMetadata) -> None:
