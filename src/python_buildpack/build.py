@@ -25,7 +25,7 @@ from .cnb.descriptor import buildpack_version
 from .cnb.models import LaunchToml
 from .errors import BuildError
 from .files import trees
-from .layers import gunicorn, sbom, sqlalchemy_urls, static_files, tools, web_concurrency
+from .layers import gunicorn, sbom, site_layers, sqlalchemy_urls, static_files, tools, web_concurrency
 from .layers import nltk as nltk_layer
 from .layers import python as python_layer
 from .layers import venv as venv_layer
@@ -60,6 +60,7 @@ def run(cnb: BuildContext, runner: process.Runner = process.run) -> None:
     _log_version(project)
 
     later = cache_plan.later_buildpack_requires_python(cnb.buildpack_plan_path)
+    layout = site_layers.mode(settings)  # a wrong value fails before anything is installed
     plan = cache_plan.decide(ctx.app_dir, settings, project.nltk_corpora is not None, later)
 
     from . import dependencies
@@ -99,13 +100,14 @@ def run(cnb: BuildContext, runner: process.Runner = process.run) -> None:
 
     # After the hooks: a post_compile hook may install more into the venv.
     if venv.files.has_files or not sbom.sbom_path(ctx.layers_dir, venv_layer.LAYER_NAME).is_file():
-        sbom.write_venv_sbom(ctx.layers_dir, venv_layer.LAYER_NAME, venv.path, buildpack_dir=ctx.buildpack_dir)
+        sbom.write_venv_sbom(ctx.layers_dir, venv_layer.LAYER_NAME, venv.path, buildpack_dir=ctx.buildpack_dir,
+                             extra_sites=site_layers.layer_sites(venv.path))
     _launch(ctx, static_files.has_gunicorn(static, venv.path, venv.files.has_files))
 
     output.header("Cache")
     output.step(plan.describe())
     python_layer.finish(ctx.layers_dir, runtime, plan)
-    venv_layer.finish(ctx.layers_dir, venv, plan)
+    venv_layer.finish(ctx.layers_dir, venv, plan, layout)
     tools.finish(ctx.layers_dir, {"pip", project.installer.name}, runtime, plan)
 
 

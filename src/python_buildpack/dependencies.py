@@ -29,7 +29,7 @@ from .caching.on_demand import OnDemand
 from .caching.plan import CachePlan
 from .cnb.layers import Changed, Empty, Restored
 from .errors import BuildError
-from .layers import caches, tools
+from .layers import caches, site_layers, tools
 from .layers import venv as venv_layer
 from .layers.python import Runtime
 from .layers.tools import ToolInstall
@@ -77,8 +77,11 @@ def will_install(ctx: Context, project: Project) -> bool:
 
 def needs_pip_layer(ctx: Context, project: Project) -> bool:
     """Whether this build's install will likely need the pip layer: not when pip updates the
-    previous venv in place with that venv's own pip (`_venv_pip`)."""
-    return type(project.installer) is not Pip or not venv_layer.will_update(ctx.layers_dir, expected_venv(ctx, project))
+    previous venv in place with that venv's own pip (`_venv_pip`), unless that pip is in a site
+    layer (a split venv)."""
+    if type(project.installer) is not Pip or site_layers.previous_names(ctx.layers_dir):
+        return True
+    return not venv_layer.will_update(ctx.layers_dir, expected_venv(ctx, project))
 
 
 def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtime, plan: CachePlan) -> Venv:
@@ -129,10 +132,16 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
         output.step(f"Discarding cached dependencies since {opened.reason}")
     runtime.need(env)  # every install runs the runtime (and the venv's bin/python links to it)
     base_env = installer_env(env, ctx.settings)
+    stubs = None
     if updatable:
         updatable = venv_layer.unpack_previous(opened, unpacking) and venv_layer.can_update(opened)
         if not updatable:
             output.step("No copy of them in the cache to update: installing them all")
+        else:  # a split venv: updated as stubs (layers/site_layers.py)
+            stubs = venv_layer.stubs_for_update(ctx.layers_dir, opened, plan, site_layers.mode(ctx.settings))
+            if isinstance(stubs, str):
+                output.step(f"Installing them all since {stubs}")
+                updatable = False
 
     own_pip = _venv_pip(installer, venv_layer.LAYER.layer(ctx.layers_dir).path) if updatable else None
     tool = own_pip or _tools(ctx, base_env, installer.name, runtime)
@@ -180,6 +189,7 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
             if update is not None and venv_layer.update(opened, update):
                 _record_install(ctx, installer, tool, base_env, venv_dir)
                 venv_layer.activate(env, ctx.layers_dir)
+                made.stubs = stubs if isinstance(stubs, site_layers.Stubs) else None
                 return made
     if own_pip is not None:  # the previous venv, and its pip, make way for a new one
         tool = _tools(ctx, base_env, installer.name, runtime)

@@ -16,6 +16,7 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..cnb.layers import Layer, LayerDefinition, LayerMetadata, M
@@ -68,13 +69,23 @@ def keep(of: LayerDefinition[M], layers_dir: Path, expected: M) -> bool:
     return True
 
 
-def save(of: LayerDefinition[M], layers_dir: Path, source: Path, metadata: LayerMetadata) -> None:
-    """Packs the layer directory `source` as the copy for the next build."""
+def save(of: LayerDefinition[M], layers_dir: Path, source: Path, metadata: LayerMetadata,
+         extra: Mapping[str, Path] | None = None) -> None:  # fmt: skip
+    """Packs the layer directory `source` as the copy for the next build; `extra` files (name →
+    file, moved in) go with it."""
     from ..files.tar_zst import pack_tar_zst  # zstandard: ~25 ms that a build packing nothing does not need
 
     layer = _fresh(of, layers_dir)
     pack_tar_zst(source, layer.path / ARCHIVE)
+    for name, file in (extra or {}).items():
+        os.replace(file, layer.path / name)
     layer.write(TYPES, metadata)
+
+
+def extra_file(of: LayerDefinition[M], layers_dir: Path, expected: M, name: str) -> Path | None:
+    """A file saved with the copy (`save`'s `extra`), when the copy is current."""
+    archive = find(of, layers_dir, expected)
+    return archive.with_name(name) if archive is not None and archive.with_name(name).is_file() else None
 
 
 def save_file(of: LayerDefinition[M], layers_dir: Path, archive: Path, metadata: LayerMetadata) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,9 +74,12 @@ def write_runtime_sbom(
     return _write(sbom_path(layers_dir, layer_name), _document(components, buildpack_dir))
 
 
-def write_venv_sbom(layers_dir: Path, layer_name: str, venv_dir: Path, *, buildpack_dir: Path | None = None) -> Path:
-    """The dependencies layer's SBOM: every distribution installed in the venv."""
-    distributions = [d for site in _site_packages_dirs(venv_dir) for d in installed_distributions(site)]
+def write_venv_sbom(layers_dir: Path, layer_name: str, venv_dir: Path, *, buildpack_dir: Path | None = None,
+                    extra_sites: Sequence[Path] = ()) -> Path:  # fmt: skip
+    """The dependencies layer's SBOM: every distribution installed in the venv (`extra_sites`:
+    the site directories it adds, when its distributions are in layers of their own)."""
+    sites = [*_site_packages_dirs(venv_dir), *extra_sites]
+    distributions = [d for site in sites for d in installed_distributions(site)]
     components = [_pypi_component(d) for d in _unique_sorted(distributions)]
     return _write(sbom_path(layers_dir, layer_name), _document(components, buildpack_dir))
 

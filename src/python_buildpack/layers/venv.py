@@ -39,6 +39,7 @@ from ..cnb.models import LayerTypes
 from ..errors import BuildError
 from ..files import trees
 from ..step_context import Context
+from . import site_layers
 from .python import Runtime
 
 # Where a previous venv waits while its replacement is installed. No `.toml`, so a lifecycle
@@ -76,7 +77,9 @@ class VenvMetadata(LayerMetadata):
 
 
 def _complete(path: Path) -> str | None:
-    return None if (path / "bin" / "python").exists() else "its files are incomplete"
+    if not (path / "bin" / "python").exists() or (path / site_layers.STUBS_ONLY).exists():
+        return "its files are incomplete"
+    return None
 
 
 LAYER = LayerDefinition("venv", LayerTypes(launch=True), VenvMetadata, _complete, image_reuse=True)
@@ -89,6 +92,8 @@ class Venv:
 
     files: OnDemand
     metadata: VenvMetadata
+    # Updated as a venv of stubs: its distributions not updated stay in their site layers.
+    stubs: site_layers.Stubs | None = None
 
     @property
     def path(self) -> Path:
@@ -124,7 +129,7 @@ def reused(opened: Restored[VenvMetadata], layers_dir: Path) -> Venv:
 def start_obtaining(venv: Venv, layers_dir: Path) -> None:
     """Starts unpacking the reused venv's copy in the background: `obtain_now` has the files."""
     copy = packed.find(LAYER, layers_dir, venv.metadata)
-    if venv.files.has_files or copy is None:
+    if venv.files.has_files or copy is None or site_layers.previous_names(layers_dir):
         return
     unpacking = packed.Unpacking(copy, venv.path)
 
@@ -139,6 +144,8 @@ def obtain_now(venv: Venv, env: dict[str, str], layers_dir: Path) -> str:
     had ("" when they are there), in which case the venv is installed again."""
     if not venv.files.has_files and packed.find(LAYER, layers_dir, venv.metadata) is None:
         return "its packed copy is not in the cache"
+    if not venv.files.has_files and site_layers.previous_names(layers_dir):
+        return "it is exported as several layers, which are never put back whole for a step that runs Python"
     try:
         venv.files.need(env)
     except BuildError as error:
@@ -157,8 +164,15 @@ def from_copy(empty: Empty[VenvMetadata]) -> Venv | None:
     try:
         with output.timed("Unpacking cached dependencies"):
             packed.unpack(copy, layer.reset())
+            missing = site_layers.unpack_all(layer.path, layer.layers_dir, site_base(empty.expected), empty.types) \
+                if site_layers.is_split(layer.path) else ""  # fmt: skip
     except BuildError as error:
         _discard_copy(layer.layers_dir, error)
+        return None
+    if missing:
+        output.step(f"Discarding their cached copy since {missing}")
+        layer.delete()
+        packed.drop(LAYER, layer.layers_dir)
         return None
     _keep(empty)
     return Venv(OnDemand.unpacked(layer), empty.expected)
@@ -192,16 +206,47 @@ def _discard_copy(layers_dir: Path, error: BuildError) -> None:
     packed.drop(LAYER, layers_dir)
 
 
-def finish(layers_dir: Path, venv: Venv, plan: CachePlan) -> None:
-    """Before the export: the packed copy for the next build (packed again when the files
-    changed), and the files given up when they are the previous image's layer."""
+def site_base(metadata: VenvMetadata) -> site_layers.SiteMetadata:
+    """What the venv's site layers are made for (their distributions aside)."""
+    return site_layers.SiteMetadata(python_version=metadata.python_version, stack=metadata.stack,
+                                    arch=metadata.arch, app_dir=metadata.app_dir, dists={})  # fmt: skip
+
+
+def stubs_for_update(layers_dir: Path, empty: Empty[VenvMetadata], plan: CachePlan,
+                     layout: str) -> site_layers.Stubs | str | None:  # fmt: skip
+    """For an update of a split venv (its own layer's files unpacked): the venv of stubs to
+    update (site_layers.py); why it cannot be updated; None when it is not split."""
+    if not site_layers.is_split(empty.layer.path):
+        return None
+    if layout == "single":
+        return f"{site_layers.SETTING}=single asks for one layer"
+    if plan.runs_python or plan.later_buildpack:
+        return "they are exported as several layers, which are never put back whole for a step that runs Python"
+    assert empty.previous is not None
+    archive = packed.extra_file(LAYER, layers_dir, empty.previous, site_layers.STUBS)
+    return site_layers.place_stubs(empty.layer.path, layers_dir, archive, site_base(empty.expected))
+
+
+def finish(layers_dir: Path, venv: Venv, plan: CachePlan, layout: str) -> None:
+    """Before the export: the site layers and the packed copy for the next build (packed again
+    when the files changed), and the files given up when they are the previous image's layer.
+    `layout`: BP_PYTHON_VENV_LAYERS (site_layers.py)."""
     if venv.files.modified():
+        extra: dict[str, Path] = {}
+        python_steps = bool(plan.runs_python) or plan.later_buildpack
+        if venv.stubs is not None or site_layers.wanted(venv.path, layout, python_steps):
+            base = site_base(venv.metadata)
+            extra[site_layers.STUBS] = site_layers.split(venv.path, layers_dir, base, plan.launch_types, venv.stubs)
+        else:
+            site_layers.remove_all(layers_dir)
         with output.timed("Packing the dependencies for the next build"):
+            packed.save(LAYER, layers_dir, venv.path, venv.metadata, extra)
+    else:
+        site_layers.keep_all(layers_dir, site_base(venv.metadata), plan.launch_types)
+        kept = packed.keep(LAYER, layers_dir, venv.metadata)
+        if not kept and venv.files.has_files:
             packed.save(LAYER, layers_dir, venv.path, venv.metadata)
-    elif not packed.keep(LAYER, layers_dir, venv.metadata):
-        if venv.files.has_files:
-            packed.save(LAYER, layers_dir, venv.path, venv.metadata)
-        else:  # a stale or unreadable copy: the next build that needs the files installs them
+        elif not kept:  # a stale or unreadable copy: the next build that needs the files installs them
             packed.drop(LAYER, layers_dir)
     if not plan.later_buildpack:
         venv.files.release()

@@ -1,0 +1,482 @@
+"""Site layers: a large venv's distributions exported as several launch layers (`site-*`).
+
+As one layer, a venv costs a changed build all of its files twice: unpacked from its packed
+copy so that the installer can update it, then tarred again by the exporter (a 500 MB venv:
+tens of thousands of files, some twenty seconds on a small machine, for an update of a few).
+So at the end of a build that installed, a large venv's distributions move into layers of
+their own, each holding one site directory (`<layer>/site-packages`) that the venv adds with a
+`.pth` file (`site.addsitedir`, so their own `.pth` files still work):
+
+- a distribution of 8 MB or more gets a layer to itself (`site-pkg-<name>`, the 12 largest),
+- the others share 6 layers by a hash of their name (`site-<n>`),
+- distributions sharing a top-level entry (a namespace package) share a layer,
+- a new version goes where the old one was.
+
+The venv's own layer keeps the rest (bin/, pyvenv.cfg, the `.pth`), and its packed copy also
+holds every distribution's `.dist-info` (`STUBS`). A changed build updates a venv of stubs:
+that layer and the `.dist-info` directories without the files. pip and uv update it by the
+metadata (uninstalling skips files that are not there), and at the end each stub still as it
+was is a distribution left alone. A layer none of whose distributions changed stays the
+previous image's, reused by the exporter unread; a changed one is unpacked from its own packed
+copy, changed, and packed again.
+
+Only for builds whose steps never need the venv whole without an install (no hook,
+collectstatic, nltk.txt or later buildpack: caching/plan.py): a split venv is never put back
+whole. `BP_PYTHON_VENV_LAYERS`: `auto` (split from 100 MB of distributions), `split`, `single`.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import Field
+
+from .. import output
+from ..caching import packed
+from ..cnb.layers import Layer, LayerDefinition, LayerMetadata
+from ..cnb.models import LayerTypes
+from ..errors import BuildError
+
+SETTING = "BP_PYTHON_VENV_LAYERS"
+MODES = ("auto", "split", "single")
+PREFIX = "site-"
+SITE = "site-packages"
+PTH = "zz-site-layers.pth"  # sorted after the distributions' own .pth files
+STUBS = "dist-info.tar.zst"
+# In a venv of stubs until its distributions are in their layers again: such a venv, left by a
+# failed build in a layers dir a platform keeps, is never reused.
+STUBS_ONLY = ".dist-info-only"
+SPLIT_MIN_BYTES = 100 * 2**20
+OWN_LAYER_BYTES = 8 * 2**20
+MAX_OWN_LAYERS = 12
+BUCKETS = 6
+
+
+class SiteMetadata(LayerMetadata):
+    python_version: str = Field(title="the Python version")
+    stack: str = Field(title="the stack")
+    arch: str = Field(title="the architecture")
+    app_dir: str = Field(title="the app directory")
+    # `.dist-info` directory → sha256 of its RECORD.
+    dists: dict[str, str] = Field(title="the distributions", json_schema_extra={"opaque": True})
+
+    def same_venv(self, other: SiteMetadata) -> bool:
+        return self.model_copy(update={"dists": other.dists}) == other
+
+
+def _has_site(path: Path) -> str | None:
+    return None if (path / SITE).is_dir() else "its files are incomplete"
+
+
+def definition(name: str, types: LayerTypes | None = None) -> LayerDefinition[SiteMetadata]:
+    return LayerDefinition(name, types or LayerTypes(launch=True), SiteMetadata, _has_site, image_reuse=True)
+
+
+def mode(settings: Mapping[str, str]) -> str:
+    value = settings.get(SETTING, "").strip().lower() or "auto"
+    if value not in MODES:
+        raise BuildError(
+            f"Invalid {SETTING}: {value[:80]!r}",
+            f"{SETTING} must be auto (the default: a venv of 100 MB or more is exported as several "
+            "layers, so that a changed package rewrites only its own), split (whatever the size) or "
+            "single (one layer).",
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Dist:
+    """An installed distribution as its RECORD lists it."""
+
+    info: str  # its `.dist-info` directory
+    name: str  # canonical project name
+    record: str  # sha256 of RECORD
+    files: tuple[str, ...]  # paths inside site-packages (scripts in bin/ stay in the venv's layer)
+    entries: frozenset[str]  # top-level names it owns in site-packages ("__pycache__/<file>" for those)
+    size: int
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _entry(path: str) -> str:
+    head, _, rest = path.partition("/")
+    return f"{head}/{rest.partition('/')[0]}" if head == "__pycache__" else head
+
+
+def read_dist(info: Path) -> Dist:
+    try:
+        data = (info / "RECORD").read_bytes()
+    except OSError:
+        data = b""
+    files, size = [], 0
+    for row in csv.reader(io.StringIO(data.decode("utf-8", "replace"))):
+        if not row or not row[0] or row[0].startswith("/") or ".." in row[0].split("/"):
+            continue
+        files.append(row[0])
+        if len(row) > 2 and row[2].isdigit():
+            size += int(row[2])
+    name = _canonical(info.name.removesuffix(".dist-info").rpartition("-")[0] or info.name)
+    entries = frozenset({_entry(path) for path in files} | {info.name})
+    return Dist(info.name, name, hashlib.sha256(data).hexdigest(), tuple(files), entries, size)
+
+
+def scan(site: Path) -> dict[str, Dist]:
+    return {info.name: read_dist(info) for info in sorted(site.glob("*.dist-info")) if info.is_dir()}
+
+
+def site_dir(venv: Path) -> Path | None:
+    return next(iter(sorted(venv.glob(f"lib/python3*/{SITE}"))), None)
+
+
+def is_split(venv: Path) -> bool:
+    site = site_dir(venv)
+    return site is not None and (site / PTH).is_file()
+
+
+def previous_names(layers_dir: Path) -> list[str]:
+    """The site layers the analyzer or restorer brought back (their metadata)."""
+    return sorted(p.stem for p in layers_dir.glob(f"{PREFIX}*.toml") if not p.stem.endswith("-packed"))
+
+
+def _previous(layers_dir: Path, base: SiteMetadata) -> dict[str, SiteMetadata]:
+    found = {}
+    for name in previous_names(layers_dir):
+        metadata = definition(name).previous(layers_dir)
+        if metadata is not None and metadata.same_venv(base):
+            found[name] = metadata
+    return found
+
+
+@dataclass
+class Stubs:
+    """A split venv laid out for an update: its distributions as `.dist-info` directories only."""
+
+    layers: dict[str, SiteMetadata]  # the previous site layers
+    dists: dict[str, Dist]  # the stubs as placed
+    layer_of: dict[str, str] = field(default_factory=dict)  # `.dist-info` → its layer
+
+
+def place_stubs(venv: Path, layers_dir: Path, archive: Path | None, base: SiteMetadata) -> Stubs | str:
+    """The split venv `venv` (its own layer's files) made updatable: the `.pth` removed and
+    every distribution's `.dist-info` put back from `archive`; why not, when it cannot be."""
+    from ..files.tar_zst import extract_tar_zst
+
+    site = site_dir(venv)
+    if site is None or archive is None or not archive.is_file():
+        return "the record of its distributions is not in the cache"
+    layers = _previous(layers_dir, base)
+    layer_of = {info: name for name, metadata in layers.items() for info in metadata.dists}
+    staging = venv / ".stubs"
+    try:
+        extract_tar_zst(archive, staging, links_outside=False)
+    except BuildError as error:
+        return f"the record of its distributions could not be unpacked: {error.title}"
+    for info in staging.iterdir():
+        os.replace(info, site / info.name)
+    staging.rmdir()
+    dists = scan(site)
+    if set(dists) != set(layer_of) or any(layers[layer_of[i]].dists[i] != d.record for i, d in dists.items()):
+        return "the record of its distributions does not match its layers"
+    (site / PTH).unlink()
+    (venv / STUBS_ONLY).touch()
+    return Stubs(layers, dists, layer_of)
+
+
+def wanted(venv: Path, setting: str, python_steps: bool) -> bool:
+    """Whether the venv (its files all there) is exported as site layers."""
+    if setting == "single" or python_steps:
+        return False
+    site = site_dir(venv)
+    if site is None:
+        return False
+    return setting == "split" or sum(d.size for d in scan(site).values()) >= SPLIT_MIN_BYTES
+
+
+def split(venv: Path, layers_dir: Path, base: SiteMetadata, types: LayerTypes, stubs: Stubs | None) -> Path:
+    """Moves the venv's distributions into site layers (`stubs`: those left as stubs by an
+    update stay in their previous layer); returns the archive of their `.dist-info`
+    directories, for the venv's packed copy."""
+    from ..files.tar_zst import pack_tar_zst
+
+    start = time.monotonic()
+    site = site_dir(venv)
+    assert site is not None
+    dists = scan(site)
+    record = layers_dir / f".{STUBS}"
+    infos = [p.relative_to(site).as_posix() for d in dists for p in (site / d).rglob("*") if not p.is_dir()]
+    pack_tar_zst(site, record, only=infos)
+
+    previous = stubs.layers if stubs else _previous(layers_dir, base)
+    kept: dict[str, str] = {}  # `.dist-info` left as a stub → its layer
+    if stubs is not None:
+        for info, dist in dists.items():
+            old = stubs.dists.get(info)
+            if old is not None and old.record == dist.record and not _has_files(site, dist):
+                kept[info] = stubs.layer_of[info]
+    new = {info: dist for info, dist in dists.items() if info not in kept}
+    gone = {info: stubs.dists[info] for info in stubs.dists if info not in kept} if stubs else {}
+    assignment = _assign(new, kept, gone, stubs)
+    changed = set(assignment.values()) | {stubs.layer_of[i] for i in gone} if stubs else set(assignment.values())
+
+    final: dict[str, dict[str, str]] = {}
+    for info, name in kept.items():
+        final.setdefault(name, {})[info] = dists[info].record
+    for info, name in assignment.items():
+        final.setdefault(name, {})[info] = dists[info].record
+    for name in sorted(changed):
+        layer = Layer(layers_dir, name)
+        staying = {i for i, n in kept.items() if n == name}
+        target = _layer_files(layer, previous.get(name), staying, stubs)
+        for info in gone:
+            if stubs and stubs.layer_of[info] == name:
+                _remove_dist(target, stubs.dists[info], staying, stubs.dists)
+        for info, dist in new.items():
+            if assignment[info] == name:
+                _move_in(site, target, dist)
+        if name not in final:
+            definition(name).remove(layers_dir)
+            packed.drop(definition(name), layers_dir)
+            continue
+        metadata = base.model_copy(update={"dists": final[name]})
+        layer.write(types, metadata)
+        packed.save(definition(name), layers_dir, layer.path, metadata)
+    for info in kept:  # their files are in their layer: the stub goes
+        shutil.rmtree(site / info)
+    for name in sorted(final.keys() - changed):  # unchanged: the previous image's layer
+        definition(name, types).open(layers_dir, previous[name], types)
+        packed.keep(definition(name), layers_dir, previous[name])
+    _remove_except(layers_dir, set(final))
+    (venv / STUBS_ONLY).unlink(missing_ok=True)
+    lines = [f"import site; site.addsitedir({str(layers_dir / name / SITE)!r})\n" for name in sorted(final)]
+    (site / PTH).write_text("".join(lines), encoding="utf-8")
+    _log(final, changed, dists, time.monotonic() - start)
+    return record
+
+
+def remove_all(layers_dir: Path) -> None:
+    """No site layers (a venv exported whole, or none): those of an earlier build go."""
+    _remove_except(layers_dir, set())
+
+
+def _remove_except(layers_dir: Path, keep: set[str]) -> None:
+    packed_names = {p.stem.removesuffix("-packed") for p in layers_dir.glob(f"{PREFIX}*-packed.toml")}
+    for name in (set(previous_names(layers_dir)) | packed_names) - keep:
+        definition(name).remove(layers_dir)
+        packed.drop(definition(name), layers_dir)
+
+
+def keep_all(layers_dir: Path, base: SiteMetadata, types: LayerTypes) -> bool:
+    """A reused split venv: its site layers kept as the previous image's (the lifecycle
+    restores metadata without types); whether each was there."""
+    found = _previous(layers_dir, base)
+    for name, metadata in found.items():
+        definition(name, types).open(layers_dir, metadata, types)
+        packed.keep(definition(name), layers_dir, metadata)
+    return len(found) == len(previous_names(layers_dir))
+
+
+def unpack_all(venv: Path, layers_dir: Path, base: SiteMetadata, types: LayerTypes) -> str:
+    """The split venv's site layers back from their packed copies, for a build whose previous
+    image lacks them; why not ("" when done)."""
+    layers = _previous_packed(layers_dir, base)
+    site = site_dir(venv)
+    wanted_names = _pth_layers(site) if site else None
+    if wanted_names is None or not set(wanted_names) <= layers.keys():
+        return "its layers are not all in the cache"
+    for name in wanted_names:
+        copy = packed.find(definition(name), layers_dir, layers[name])
+        if copy is None:
+            return "its layers are not all in the cache"
+        layer = Layer(layers_dir, name)
+        try:
+            packed.unpack(copy, layer.reset())
+        except BuildError as error:
+            return error.details or error.title
+        layer.write(types, layers[name])
+    return ""
+
+
+def layer_sites(venv: Path) -> list[Path]:
+    """The site directories of a split venv's layers that are here (a venv just unpacked whole)."""
+    site = site_dir(venv)
+    names = _pth_layers(site) if site else None
+    return [p for p in (venv.parent / name / SITE for name in names or ()) if p.is_dir()]
+
+
+def _previous_packed(layers_dir: Path, base: SiteMetadata) -> dict[str, SiteMetadata]:
+    found = {}
+    for toml in layers_dir.glob(f"{PREFIX}*-packed.toml"):
+        name = toml.stem.removesuffix("-packed")
+        metadata = packed.previous(definition(name), layers_dir)
+        if metadata is not None and metadata.same_venv(base):
+            found[name] = metadata
+    return found
+
+
+def _pth_layers(site: Path) -> list[str] | None:
+    try:
+        text = (site / PTH).read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return [Path(line.split("'")[1]).parent.name for line in text.splitlines() if "'" in line]
+
+
+def _has_files(site: Path, dist: Dist) -> bool:
+    return any((site / entry).exists() for entry in dist.entries if entry != dist.info)
+
+
+def _assign(new: dict[str, Dist], kept: dict[str, str], gone: dict[str, Dist], stubs: Stubs | None) -> dict[str, str]:
+    """The layer of each new distribution."""
+    owner: dict[str, str] = {}  # top-level entry → layer, of the distributions that stay
+    if stubs is not None:
+        for info, layer in kept.items():
+            for entry in stubs.dists[info].entries:
+                owner[entry] = layer
+    was = {dist.name: stubs.layer_of[info] for info, dist in gone.items()} if stubs else {}
+    assignment: dict[str, str] = {}
+    groups = _groups(new)
+    own = sorted((g for g in groups if sum(new[i].size for i in g) >= OWN_LAYER_BYTES),
+                 key=lambda g: -sum(new[i].size for i in g))[:MAX_OWN_LAYERS]  # fmt: skip
+    own_ids = {id(g) for g in own}
+    for group in groups:
+        entries = {e for info in group for e in new[info].entries}
+        name: str | None = next((owner[e] for e in sorted(entries) if e in owner), None)
+        name = name or next((was[new[i].name] for i in group if new[i].name in was), None)
+        if not name:
+            largest = max(group, key=lambda i: (new[i].size, i))
+            if id(group) in own_ids:
+                name = f"{PREFIX}pkg-{new[largest].name}".removesuffix("-packed")  # not a packed copy's name
+            else:
+                key = min(new[i].name for i in group)
+                name = f"{PREFIX}{int(hashlib.sha256(key.encode()).hexdigest(), 16) % BUCKETS}"
+        for info in group:
+            assignment[info] = name
+    return assignment
+
+
+def _groups(dists: dict[str, Dist]) -> list[list[str]]:
+    """The distributions linked by a shared top-level entry."""
+    parent = {info: info for info in dists}
+
+    def root(info: str) -> str:
+        while parent[info] != info:
+            parent[info] = parent[parent[info]]
+            info = parent[info]
+        return info
+
+    first: dict[str, str] = {}
+    for info, dist in dists.items():
+        for entry in dist.entries:
+            if entry in first:
+                parent[root(info)] = root(first[entry])
+            else:
+                first[entry] = info
+    groups: dict[str, list[str]] = {}
+    for info in dists:
+        groups.setdefault(root(info), []).append(info)
+    return [sorted(group) for group in groups.values()]
+
+
+def _layer_files(layer: Layer, metadata: SiteMetadata | None, staying: set[str], stubs: Stubs | None) -> Path:
+    """The layer's site directory to change: its previous files when distributions stay in it."""
+    if staying and not (layer.path / SITE).is_dir():
+        copy = packed.find(definition(layer.name), layer.layers_dir, metadata) if metadata else None
+        if copy is None:
+            raise BuildError(
+                f"The cached layer {layer.name} is missing",
+                "The dependencies' record says it is cached, but it was not restored. Clear the app's "
+                "build cache and build again.",
+            )
+        with output.timed(f"Unpacking {layer.name} to change it"):
+            packed.unpack(copy, layer.reset())
+    elif not staying:
+        layer.reset()
+    target = layer.path / SITE
+    target.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def _remove_dist(site: Path, dist: Dist, staying: set[str], dists: Mapping[str, Dist]) -> None:
+    shared = {e for info in staying for e in dists[info].entries}
+    for entry in dist.entries - shared:
+        _delete(site / entry)
+        for pyc in _module_pycs(site, entry):
+            pyc.unlink()
+    for path in dist.files:
+        if _entry(path) in shared:
+            file = site / path
+            file.unlink(missing_ok=True)
+            if file.suffix == ".py":
+                for pyc in file.parent.glob(f"__pycache__/{file.stem}.*.pyc"):
+                    pyc.unlink()
+    for entry in {e.partition("/")[0] for e in dist.entries}:
+        _prune_empty(site / entry)
+
+
+def _prune_empty(path: Path) -> None:
+    """Removes the directories left empty under `path`, and `path` itself if it is one."""
+    if not path.is_dir() or path.is_symlink():
+        return
+    for child in path.iterdir():
+        _prune_empty(child)
+    if not any(path.iterdir()):
+        path.rmdir()
+
+
+def _move_in(site: Path, target: Path, dist: Dist) -> None:
+    for entry in sorted(dist.entries):
+        source = site / entry
+        if source.exists() or source.is_symlink():
+            _merge(source, target / entry)
+        for pyc in _module_pycs(site, entry):
+            _merge(pyc, target / "__pycache__" / pyc.name)
+    pycache = site / "__pycache__"
+    if pycache.is_dir() and not any(pycache.iterdir()):
+        pycache.rmdir()
+
+
+def _module_pycs(site: Path, entry: str) -> Iterable[Path]:
+    """A top-level module's byte-code, which its RECORD may not list (compiled after the install)."""
+    if "/" in entry or not entry.endswith(".py"):
+        return []
+    return list(site.glob(f"__pycache__/{entry[:-3]}.*.pyc"))
+
+
+def _merge(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir() and not source.is_symlink() and target.is_dir() and not target.is_symlink():
+        for child in list(source.iterdir()):
+            _merge(child, target / child.name)
+        source.rmdir()
+        return
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target)
+    os.replace(source, target)
+
+
+def _delete(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _log(final: Mapping[str, Mapping[str, str]], changed: set[str], dists: Mapping[str, Dist], seconds: float) -> None:
+    written = sorted(name for name in changed if name in final)
+    size = sum(dists[i].size for name in written for i in final[name] if i in dists)
+    reused = f", {len(final) - len(written)} unchanged (the previous image's)" if len(written) < len(final) else ""
+    output.step(
+        f"Dependencies in {len(final)} layers: {len(written)} written ({size / 2**20:.1f} MiB of "
+        f"distributions){reused} ({output.format_duration(seconds)})"
+    )
