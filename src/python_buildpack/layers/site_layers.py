@@ -420,7 +420,7 @@ def _remove_dist(site: Path, dist: Dist, staying: set[str], dists: Mapping[str, 
             if file.suffix == ".py":
                 for pyc in file.parent.glob(f"__pycache__/{file.stem}.*.pyc"):
                     pyc.unlink()
-    for entry in {e.partition("/")[0] for e in dist.entries}:
+    for entry in {e.partition("/")[0] for e in dist.entries} | {"__pycache__"}:
         _prune_empty(site / entry)
 
 
