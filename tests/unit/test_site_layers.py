@@ -199,3 +199,18 @@ def test_the_setting_and_the_size_decide(venv: Path) -> None:
     assert site_layers.wanted(venv, "split", python_steps=False)
     assert not site_layers.wanted(venv, "split", python_steps=True)  # a hook needs the venv whole
     assert not site_layers.wanted(venv, "single", python_steps=False)
+
+
+def test_a_split_venv_changed_whole_is_merged_back(venv: Path) -> None:
+    """A venv unpacked with its layers (the previous image lost) that a hook changes: its
+    layers' files come back into its site-packages, and the layers go."""
+    layers_dir = venv.parent
+    split(venv)
+    install(site_of(venv), "attrs", "25.3.0", {"attrs/__init__.py": b""})
+    site_layers.merge_back(venv, layers_dir)
+    assert site_layers.previous_names(layers_dir) == [] and not list(layers_dir.glob("site-*"))
+    names = {p.name for p in site_of(venv).iterdir()}
+    assert {"six.py", "flask", "big", "nspkg", "attrs", "six-1.16.0.dist-info"} <= names and PTH not in names
+    assert (site_of(venv) / "nspkg" / "one").is_dir() and (site_of(venv) / "nspkg" / "two").is_dir()
+    result = imports(venv, "import six, flask, big, nspkg.one, nspkg.two, attrs")
+    assert result.returncode == 0, result.stderr

@@ -314,6 +314,28 @@ def layer_sites(venv: Path) -> list[Path]:
     return [p for p in (venv.parent / name / SITE for name in names or ()) if p.is_dir()]
 
 
+def merge_back(venv: Path, layers_dir: Path) -> None:
+    """A split venv whose layers are all here (unpacked from their copies) made one again, for
+    a build that changed it without an update from stubs (a hook's install): its layers go, and
+    the next `split`, if any, starts afresh."""
+    site = site_dir(venv)
+    names = _pth_layers(site) if site else None
+    if site is None or names is None:
+        return
+    missing = [name for name in names if not (layers_dir / name / SITE).is_dir()]
+    if missing:
+        raise BuildError(
+            f"The dependencies' layers {', '.join(missing)} are missing",
+            "The venv is split into several layers and a step changed it, but not all of them are "
+            "here. Clear the app's build cache and build again.",
+        )
+    for name in names:
+        for entry in list((layers_dir / name / SITE).iterdir()):
+            _merge(entry, site / entry.name)
+    (site / PTH).unlink()
+    remove_all(layers_dir)
+
+
 def _previous_packed(layers_dir: Path, base: SiteMetadata) -> dict[str, SiteMetadata]:
     found = {}
     for toml in layers_dir.glob(f"{PREFIX}*-packed.toml"):

@@ -233,6 +233,8 @@ def finish(layers_dir: Path, venv: Venv, plan: CachePlan, layout: str) -> None:
     `layout`: BP_PYTHON_VENV_LAYERS (site_layers.py)."""
     if venv.files.modified():
         extra: dict[str, Path] = {}
+        if venv.stubs is None:  # changed whole (a hook's install into a venv unpacked with its layers)
+            site_layers.merge_back(venv.path, layers_dir)
         python_steps = bool(plan.runs_python) or plan.later_buildpack
         if venv.stubs is not None or site_layers.wanted(venv.path, layout, python_steps):
             base = site_base(venv.metadata)
