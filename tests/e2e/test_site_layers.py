@@ -108,3 +108,18 @@ def test_uv_lock_app_updates_its_layers(make_reference_app: MakeApp) -> None:
     assert versions["gunicorn"] == "22.0.0" and versions["attrs"] == "25.3.0" and "six" not in versions
     status = app.run(["gunicorn", "--version"])
     assert "22.0.0" in status.stdout + status.stderr
+
+    # A hook added later runs Python at every build: the split venv is unpacked with its layers
+    # for it while the dependencies are unchanged, and installed whole at their next change.
+    hook = app.source / "bin" / "post_compile"
+    hook.parent.mkdir()
+    hook.write_text("#!/bin/sh\npython -c \"import importlib.metadata as m; print('hook saw gunicorn', m.version('gunicorn'))\"\n")
+    hook.chmod(0o755)
+    hooked = build(app)
+    assert "hook saw gunicorn 22.0.0" in hooked.output and "Installing dependencies with" not in hooked.output
+    for name in ("pyproject.toml", "uv.lock"):
+        shutil.copy(FIXTURES / "uv-update" / name, app.source / name)
+    whole = build(app)
+    assert "Installing them all since they are exported as several layers" in whole.output
+    assert "hook saw gunicorn 23.0.0" in whole.output and not site_layers(whole, "Adding")
+    assert installed(app)["six"] == "1.17.0"

@@ -10,6 +10,7 @@ or untouched.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import queue
@@ -341,9 +342,9 @@ def pack_tar_zst(source: Path, dest: Path, *, level: int = 3, only: Iterable[str
     directories (extraction makes them)."""
     entries = _walk(source) if only is None else ((os.path.join(source, p), p) for p in sorted(only))
     partial = dest.with_name(f".{dest.name}.partial")
-    compressor = zstandard.ZstdCompressor(level=level, threads=-1)
+    compressor = _compressor(level)
     try:
-        with partial.open("wb") as raw, compressor.stream_writer(raw) as compressed, \
+        with _packing, partial.open("wb") as raw, compressor.stream_writer(raw) as compressed, \
                 tarfile.open(fileobj=compressed, mode="w|", format=tarfile.PAX_FORMAT) as tar:
             for path, relative in entries:
                 info = tar.gettarinfo(path, relative)
@@ -358,6 +359,16 @@ def pack_tar_zst(source: Path, dest: Path, *, level: int = 3, only: Iterable[str
         partial.replace(dest)
     finally:
         partial.unlink(missing_ok=True)
+
+
+_packing = threading.Lock()  # the shared compressor serves one packing at a time
+
+
+@functools.cache
+def _compressor(level: int) -> zstandard.ZstdCompressor:
+    # One per level for the process: a build packing a dozen layers would otherwise make a
+    # dozen worker pools, whose buffers the allocator keeps (hundreds of MB of peak RSS).
+    return zstandard.ZstdCompressor(level=level, threads=-1)
 
 
 def _walk(root: Path) -> Iterator[tuple[str, str]]:
