@@ -200,8 +200,8 @@ def image_layer_bytes(docker: Docker, image: str) -> dict[str, int]:
 
 
 @contextmanager
-def engine_subjects(engine: str, work: Path, mirror: dict[str, str], peer: Path | None,
-                    peer_env: dict[str, str]) -> Iterator[tuple[list[Subject], Callable[[], None]]]:
+def engine_subjects(engine: str, work: Path, mirror: dict[str, str], peer: Path | None, peer_env: dict[str, str],
+                    variants: list[tuple[str, str]]) -> Iterator[tuple[list[Subject], Callable[[], None]]]:
     tools = ReferenceTools.find()
     if tools is None:
         raise SystemExit("benchmarks/pipeline: no reference lifecycle in .tools/bin: run dev/setup")
@@ -210,6 +210,9 @@ def engine_subjects(engine: str, work: Path, mirror: dict[str, str], peer: Path 
     if engine == "reference":
         subjects = [reference_subject("scalingo/python", tools, artifact, work, env),
                     reference_subject("floor", tools, FLOOR, work, env)]
+        for name, value in variants:  # ours again, with one more platform setting
+            subjects.append(reference_subject(f"scalingo/python {name}={value}", tools, artifact, work,
+                                              env | {name: value}))
         if peer is not None:
             subjects.append(reference_subject("peer", tools, peer, work, env | peer_env))
         yield subjects, lambda: None
@@ -249,7 +252,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                 for index in range(args.runs):
                     run_dir = work / f"{engine}-{app_name}-{index}"
                     run_dir.mkdir()
-                    with engine_subjects(engine, run_dir, mirror, args.peer, peer_env) as (subjects, clean):
+                    subjects_of = engine_subjects(engine, run_dir, mirror, args.peer, peer_env, args.variant)
+                    with subjects_of as (subjects, clean):
                         for subject in subjects:
                             print(f"[pipeline] {engine} {app_name} run {index + 1}/{args.runs}: {subject.name}",
                                   flush=True)
@@ -341,6 +345,8 @@ def main() -> None:
     parser.add_argument("--peer", type=Path, help="another buildpack's directory, measured the same way")
     parser.add_argument("--peer-env", action="append", default=[], type=lambda s: tuple(s.split("=", 1)),
                         help="platform env of the peer's builds ({mirror} is the runtime mirror's URL)")
+    parser.add_argument("--variant", action="append", default=[], type=lambda s: tuple(s.split("=", 1)),
+                        metavar="NAME=VALUE", help="also measure ours with this platform setting (reference engine)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     parser.add_argument("--logs", type=Path, help="write every build's log into this directory")
     args = parser.parse_args()

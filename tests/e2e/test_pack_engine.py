@@ -148,6 +148,29 @@ def test_one_package_added_updates_the_venv(pack_engine: PackEngine, tmp_path: P
     assert done.stdout.strip() == "1.17.0", done.stdout + done.stderr
 
 
+def test_a_split_venv_runs_in_the_container_and_a_pin_change_rewrites_one_layer(
+    pack_engine: PackEngine, tmp_path: Path
+) -> None:
+    """BP_PYTHON_VENV_LAYERS=split (what a large venv gets): the venv's distributions in `site-*`
+    layers, found through its .pth file in the container; a changed pin adds one of them."""
+    app = copy_app(FLASK, tmp_path)
+    (app / "requirements.txt").write_text("flask==3.1.3\ngunicorn==23.0.0\nsix==1.16.0\n")
+    build = pack_engine.app(app, env={"BP_PYTHON_VENV_LAYERS": "split"})
+    cold = built(build, app)
+    layers = re.findall(r"Adding layer 'scalingo/python:(site-[\w-]+)'", cold.output)
+    assert len(layers) >= 3, cold.output
+    (app / "requirements.txt").write_text("flask==3.1.3\ngunicorn==23.0.0\nsix==1.17.0\n")
+    changed = built(build, app)
+    assert len(re.findall(r"Adding layer 'scalingo/python:site-", changed.output)) == 1, changed.output
+    assert len(re.findall(r"Reusing layer 'scalingo/python:site-", changed.output)) == len(layers) - 1
+    code = "import six, flask, gunicorn, importlib.metadata as m; print(six.__version__, m.version('flask'))"
+    done = pack_engine.container(build.image).run(["python", "-c", code])
+    assert done.stdout.strip() == "1.17.0 3.1.3", done.stdout + done.stderr
+    with serving(pack_engine.container(build.image), "split-venv", RunOptions(memory="512m")) as (port, proc):
+        status, body = get_until(f"http://127.0.0.1:{port}/", proc)
+    assert status == 200, body
+
+
 def test_publish_with_a_cache_image_then_build_on_a_clean_daemon(pack_engine: PackEngine, tmp_path: Path) -> None:
     """A platform's CI: images and cache in a registry, every build on a fresh daemon. The second
     build restores everything from the cache image: no runtime download, no installer."""
