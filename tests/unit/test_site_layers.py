@@ -214,3 +214,17 @@ def test_a_split_venv_changed_whole_is_merged_back(venv: Path) -> None:
     assert (site_of(venv) / "nspkg" / "one").is_dir() and (site_of(venv) / "nspkg" / "two").is_dir()
     result = imports(venv, "import six, flask, big, nspkg.one, nspkg.two, attrs")
     assert result.returncode == 0, result.stderr
+
+
+def test_a_new_distribution_in_a_namespace_leaves_its_neighbour_alone(venv: Path) -> None:
+    """A distribution installed into the namespace directory of one that stays a stub: the stub
+    is still unchanged, and both end up in its layer."""
+    layers_dir = venv.parent
+    record = split(venv)
+    ns_layer = layer_of(layers_dir, "ns-one-1.0.dist-info")
+    stubs = next_build(venv, record)
+    install(site_of(venv), "ns-three", "1.0", {"nspkg/three/__init__.py": b"THREE = 3\n"})
+    split(venv, stubs)
+    assert layer_of(layers_dir, "ns-three-1.0.dist-info") == ns_layer
+    files = {p.relative_to(layers_dir / ns_layer).as_posix() for p in (layers_dir / ns_layer).rglob("nspkg/**/*.py")}
+    assert files == {f"site-packages/nspkg/{n}/__init__.py" for n in ("one", "two", "three")}

@@ -355,7 +355,10 @@ def _pth_layers(site: Path) -> list[str] | None:
 
 
 def _has_files(site: Path, dist: Dist) -> bool:
-    return any((site / entry).exists() for entry in dist.entries if entry != dist.info)
+    """Whether files of `dist` are in `site` (installed again), not only its stub. File by file
+    where a top-level entry is there: a namespace directory may hold another distribution's."""
+    present = {entry for entry in dist.entries if entry != dist.info and (site / entry).exists()}
+    return any((site / path).exists() for path in dist.files if _entry(path) in present)
 
 
 def _assign(new: dict[str, Dist], kept: dict[str, str], gone: dict[str, Dist], stubs: Stubs | None) -> dict[str, str]:
