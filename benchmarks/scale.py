@@ -28,12 +28,14 @@ printed with the machine).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 from collections.abc import Iterator
@@ -45,11 +47,13 @@ from suite import BASE_PYTHON, HOST_TRUST, NO_PIP_CONFIG, Baselines, bench_run, 
 from support import ARCH, ROOT, disk_usage, machine, megabytes, runtime_mirror, seconds, timed_run
 
 from python_buildpack.cnb import toml_io
+from python_buildpack.package_managers.pip_update import canonical
 from python_buildpack_dev.platform.build_image import ensure_artifact
+from python_buildpack_dev.platform.oci import Image, ref_path
 from python_buildpack_dev.platform.phases import BuildResult, ImageTarget
 from python_buildpack_dev.platform.tools import ReferenceTools
 from python_buildpack_dev.platform.workspace import Workspace
-from python_buildpack_dev.reference.builder import ReferenceBuilder, default_build_python
+from python_buildpack_dev.reference.builder import IMAGE_NAME, ReferenceBuilder, default_build_python
 
 APPS = Path(__file__).resolve().parent / "apps"
 LARGE = {manager: APPS / f"large-{manager}" for manager in ("pip", "pipenv", "poetry", "uv")}
@@ -234,6 +238,40 @@ def installed(venv: Path) -> dict[str, str]:
     from python_buildpack.package_managers.pip_update import installed as read
 
     return read(venv)
+
+
+def file_bytes(root: Path) -> int:
+    """The bytes of the regular files under `root` (what a layer's tar holds)."""
+    return sum(entry.stat(follow_symlinks=False).st_size for entry in root.rglob("*")
+               if entry.is_file() and not entry.is_symlink())  # fmt: skip
+
+
+def image_venv(ws: Workspace, seen: dict[str, tuple[dict[str, str], int]]) -> tuple[dict[str, str], int]:
+    """The distributions (name → version) and file bytes of the exported image's venv: the `venv`
+    layer and the `site-*` layers a large one is split into, read from the image's layer blobs
+    (each blob once: `seen`, by digest; a reused layer is the same blob)."""
+    image = Image.load(ref_path(ws.layout, IMAGE_NAME))
+    metadata = json.loads(image.labels["io.buildpacks.lifecycle.metadata"])
+    ours = {layer["sha"] for bp in metadata.get("buildpacks", []) for name, layer in bp.get("layers", {}).items()
+            if name == "venv" or name.startswith("site-")}  # fmt: skip
+    versions: dict[str, str] = {}
+    total = 0
+    for diff_id, blob in zip(image.config["rootfs"]["diff_ids"], image.layer_paths(), strict=True):
+        if diff_id not in ours:
+            continue
+        if diff_id not in seen:
+            found, size = {}, 0
+            with tarfile.open(blob) as tar:
+                for member in tar:
+                    size += member.size if member.isreg() else 0
+                    if member.name.endswith(".dist-info/METADATA"):
+                        text = tar.extractfile(member).read().decode(errors="replace")  # type: ignore[union-attr]
+                        fields = dict(line.split(": ", 1) for line in text.splitlines()[:10] if ": " in line)
+                        found[canonical(fields.get("Name", ""))] = fields.get("Version", "")
+            seen[diff_id] = (found, size)
+        versions.update(seen[diff_id][0])
+        total += seen[diff_id][1]
+    return versions, total
 
 
 def downloaded_bytes(log: str) -> int:
@@ -462,21 +500,22 @@ def part_deploys(engine: Engine, bare: Bare, work: Path, count: int, installers:
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         first_caches: dict[str, int] = {}
         last_caches: dict[str, int] = {}
+        seen: dict[str, tuple[dict[str, str], int]] = {}
         for index, change in enumerate(["(cold)", *steps]):
             if index:
                 bump(app, change)
             say(f"deploys, {installer}: {index}/{len(steps)} {change}")
             build = engine.build(ws, app, settings)
             _, fresh = bare.install(installer, app, bare_cache)
-            venv = ws.buildpack_layers / "venv"
-            ours, theirs = installed(venv), installed(fresh)
+            ours, venv_size = image_venv(ws, seen)
+            theirs = installed(fresh)
             theirs.setdefault("pip", ours.get("pip", ""))  # the buildpack's venv also gets the pinned pip
             differs = sorted({f"{k} {ours.get(k, '–')}≠{theirs.get(k, '–')}" for k in ours.keys() | theirs.keys()
                               if ours.get(k) != theirs.get(k)})  # fmt: skip
             caches = {name: build.layers.get(name, 0) for name in build.cache_layers}  # venv, runtime, tools too
             first_caches = first_caches or caches
             last_caches = caches
-            venv_size, fresh_size = build.layers.get("venv", 0), disk_usage(fresh)
+            fresh_size = file_bytes(fresh)
             cache_text = ", ".join(f"{n} {megabytes(s)}" for n, s in caches.items()) or "–"
             print(f"| {index} | {change} | {seconds(build.buildpack)} | {seconds(build.total)} | {cache_text} | "
                   f"{megabytes(build.volume_cache)} | {megabytes(venv_size)} | {megabytes(fresh_size)} | "

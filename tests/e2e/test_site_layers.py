@@ -65,8 +65,14 @@ def test_pip_app_changed_pin_rewrites_one_layer(make_reference_app: MakeApp) -> 
     versions = installed(app)
     assert versions["six"] == "1.17.0" and versions["flask"] == "3.1.3"
 
+    # A failed install changes nothing: the next build updates from the same records.
+    (app.source / "requirements.txt").write_text(requirements + "surely-not-a-real-package-name-4242==1.0\n")
+    failed = app.build(**SPLIT)
+    assert not failed.ok and "surely-not-a-real-package-name-4242" in failed.output
+
     (app.source / "requirements.txt").write_text(requirements.replace("six==1.16.0\n", ""))
     removed = build(app)
+    assert "Installing them all" not in removed.output
     assert "Removing six (no longer required)" in removed.output
     assert "six" not in installed(app)
     assert app.run(["python", "-c", "import six"]).returncode != 0  # no orphan file either
