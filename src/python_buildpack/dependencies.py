@@ -142,6 +142,9 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
             if isinstance(stubs, str):
                 output.step(f"Installing them all since {stubs}")
                 updatable = False
+            elif stubs is not None:
+                output.step(f"Updating the records of {len(stubs.dists)} distributions: their files stay in "
+                            f"{len(stubs.layers)} layers, of which only those that change are written")  # fmt: skip
 
     own_pip = _venv_pip(installer, venv_layer.LAYER.layer(ctx.layers_dir).path) if updatable else None
     tool = own_pip or _tools(ctx, base_env, installer.name, runtime)
