@@ -52,8 +52,8 @@ PREFIX = "site-"
 SITE = "site-packages"
 PTH = "zz-site-layers.pth"  # sorted after the distributions' own .pth files
 STUBS = "dist-info.tar.zst"
-# In a venv of stubs until its distributions are in their layers again: such a venv, left by a
-# failed build in a layers dir a platform keeps, is never reused.
+# In a venv of stubs, or one being split, until its distributions are in their layers: such a
+# venv, left by a failed build in a layers dir a platform keeps, is never reused.
 STUBS_ONLY = ".dist-info-only"
 SPLIT_MIN_BYTES = 100 * 2**20
 OWN_LAYER_BYTES = 8 * 2**20
@@ -212,6 +212,7 @@ def split(venv: Path, layers_dir: Path, base: SiteMetadata, types: LayerTypes, s
     start = time.monotonic()
     site = site_dir(venv)
     assert site is not None
+    (venv / STUBS_ONLY).touch()  # until the layout is whole: a split that fails midway is never reused
     dists = scan(site)
     record = layers_dir / f".{STUBS}"
     infos = [p.relative_to(site).as_posix() for d in dists for p in (site / d).rglob("*") if not p.is_dir()]
