@@ -189,6 +189,8 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
         venv_dir = venv_layer.LAYER.layer(ctx.layers_dir).path
         updating = _updating(installer, tool, venv_dir, app_dir, runtime.version, run_checked, compile_bytecode)
         with updating as update:
+            if update is not None and own_pip is not None:  # said once the update is sure to run
+                output.step(f"Using the venv's own pip {own_pip.version} for the update")
             if update is not None and venv_layer.update(opened, update):
                 _record_install(ctx, installer, tool, base_env, venv_dir)
                 venv_layer.activate(env, ctx.layers_dir)
@@ -259,7 +261,6 @@ def _venv_pip(installer: Installer, venv: Path) -> ToolInstall | None:
         return None
     for site in venv.glob("lib/python3*/site-packages"):
         if (site / f"pip-{version}.dist-info").is_dir() and (site / "pip" / "__main__.py").is_file():
-            output.step(f"Using the venv's own pip {version} for the update")
             return ToolInstall("pip", version, venv, main=site / "pip")
     return None
 
