@@ -20,9 +20,13 @@ was is a distribution left alone. A layer none of whose distributions changed st
 previous image's, reused by the exporter unread; a changed one is unpacked from its own packed
 copy, changed, and packed again.
 
-Only for builds whose steps never need the venv whole without an install (no hook,
-collectstatic, nltk.txt or later buildpack: caching/plan.py): a split venv is never put back
-whole. `BP_PYTHON_VENV_LAYERS`: `auto` (split from 100 MB of distributions), `split`, `single`.
+Only for builds whose steps never run the venv's Python besides the install (no hook,
+collectstatic, nltk.txt or later buildpack: caching/plan.py): such a step gets a split venv's
+layers unpacked as they are while the dependencies are unchanged (`unpack_all`), and the next
+change installs the venv whole again. And only for large venvs: a small one (a Flask app's
+19 MB) builds slower split, since its unpacking and export cost less than packing several
+layers and fetching the pip layer (benchmarks/RESULTS.md). `BP_PYTHON_VENV_LAYERS`: `auto`
+(split from 100 MB of distributions), `split`, `single`.
 """
 
 from __future__ import annotations
