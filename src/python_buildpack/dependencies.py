@@ -222,7 +222,7 @@ def _updating(
         with uv_update.lock_update(installer, tool, venv, python_version, run_checked, compile_bytecode) as update:
             yield update
     else:
-        with pip_update.resolving(cast(Pip, installer), tool, venv, app_dir, run_checked) as resolution:
+        with pip_update.resolving(cast(Pip, installer), tool, venv, app_dir, run_checked, python_version) as resolution:
             yield None if resolution is None else partial(_update, resolution, compile_bytecode, installer)
 
 

@@ -56,9 +56,13 @@ def test_pip_app_changed_pin_rewrites_one_layer(make_reference_app: MakeApp) -> 
     assert len(written) >= 3 and "Dependencies in" in cold.output
     assert installed(app)["six"] == "1.16.0"
 
-    (app.source / "requirements.txt").write_text(requirements.replace("six==1.16.0", "six==1.17.0"))
+    # The app's freeze, one pin bumped: its own target set, no side resolution (pip_freeze.py).
+    freeze = app.run(["python", "-m", "pip", "freeze"])
+    assert freeze.returncode == 0 and "six==1.16.0" in freeze.stdout, freeze.stderr
+    (app.source / "requirements.txt").write_text(freeze.stdout.replace("six==1.16.0", "six==1.17.0"))
     bumped = build(app)
     assert "Updating cached dependencies since requirements.txt changed" in bumped.output
+    assert "The requirements pin every distribution: they are the target set, with no resolution" in bumped.output
     assert "Installing them all" not in bumped.output and "Unpacked the cached dependencies" in bumped.output
     assert len(site_layers(bumped, "Adding")) == 1, bumped.output  # six's layer; the others are the image's
     assert len(site_layers(bumped, "Reusing")) == len(written) - 1

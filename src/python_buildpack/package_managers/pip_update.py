@@ -35,6 +35,7 @@ from .. import output
 from ..errors import BuildError
 from ..layers.tools import ToolInstall
 from ..process import Completed
+from . import pip_freeze
 from .pip import Pip, _logical_lines
 
 # Runs an installer command, raising the installer's explanation when it fails; `echo=False`
@@ -54,25 +55,33 @@ class Resolution:
     run_checked: RunChecked
     install: list[str | Path]  # the normal install command
     report: Path
-    future: Future[Completed]
+    resolve: list[str | Path]  # the side resolution, writing `report`
+    future: Future[Completed] | None  # None: not started, the requirements being frozen
+    pins: pip_freeze.Pins | None  # a frozen file's pins (pip_freeze.py)
+    python_version: str
 
 
 @contextmanager
 def resolving(
-    installer: Pip, tool: ToolInstall, venv: Path, app_dir: Path, run_checked: RunChecked
+    installer: Pip, tool: ToolInstall, venv: Path, app_dir: Path, run_checked: RunChecked, python_version: str
 ) -> Iterator[Resolution | None]:
     """Starts resolving the app's target set (step 1), for `update` to use; None when the venv
     must be rebuilt from scratch instead (direct references). The dry run never looks at the
-    venv, so it runs while the venv is copied aside and updated; leaving waits for it."""
+    venv, so it runs while the venv is copied aside and updated; leaving waits for it. Frozen
+    requirements (pip_freeze.py) are their own target set: no dry run, unless they turn out
+    not to be closed."""
     *_, install = installer.commands(tool, venv)
     if not without_direct_references(direct_requirements(app_dir, installer.inputs(app_dir))):
         yield None
         return
+    pins = pip_freeze.frozen_pins(_requirement_files(app_dir, installer.inputs(app_dir)), python_version)
+    if pins is not None and not pip_freeze.closed(venv, pins, python_version):
+        pins = None  # as the venv stands: a new pin, or dependencies left out: resolve meanwhile
     with tempfile.TemporaryDirectory(prefix="pip-update-") as tmp, ThreadPoolExecutor(1) as pool:
         report = Path(tmp) / "report.json"
         resolve = _with_options(install, "--dry-run", "--ignore-installed", "--quiet", "--report", report)
-        future = pool.submit(run_checked, resolve, echo=False)
-        yield Resolution(installer, tool, app_dir, run_checked, install, report, future)
+        future = pool.submit(run_checked, resolve, echo=False) if pins is None else None
+        yield Resolution(installer, tool, app_dir, run_checked, install, report, resolve, future, pins, python_version)
 
 
 def update(resolution: Resolution, venv: Path) -> bool:
@@ -81,12 +90,19 @@ def update(resolution: Resolution, venv: Path) -> bool:
     install = resolution.install
     with output.timed(f"Installing dependencies with {installer.name} {installer.version}"):
         run_checked(install)  # its errors, streamed, come first
+        pins = resolution.pins
+        if pins is not None and not pip_freeze.closed(venv, pins, resolution.python_version):
+            output.step("The new pins' dependencies are not all pinned: resolving the requirements")
+            pins = None
         try:
-            resolution.future.result()
+            if pins is None:
+                resolution.future.result() if resolution.future else run_checked(resolution.resolve, echo=False)
         except BuildError as error:  # the install worked: let a rebuild say what is wrong, if anything
             output.step(f"Rebuilding from scratch: resolving the target set failed ({error.title})")
             return False
-    target, direct = read_report(resolution.report)
+    if pins is not None:
+        output.step("The requirements pin every distribution: they are the target set, with no resolution")
+    target, direct = read_report(resolution.report) if pins is None else ({n: v for n, (v, _) in pins.items()}, [])
     if not without_direct_references(direct):  # one that only resolution reveals (e.g. from a constraints file)
         return False
     target.setdefault("pip", installer.version)  # the venv's own pip, from the pip layer

@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
-from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName, default_environment
+from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
 
 from .. import output
 from ..errors import BuildError
@@ -44,6 +44,7 @@ from ..files import bytecode
 from ..layers.tools import ToolInstall
 from ..process import Completed
 from ..tool_versions import TOOL_VERSIONS
+from .pip_freeze import marker_environment
 from .pip_update import RunChecked, canonical, direct_requirements, installed, verified, without_direct_references
 from .uv import Uv
 from .uv_pip import UvPip
@@ -151,7 +152,7 @@ def _resolving(command: Callable[[Path], list[str | Path]], run_checked: RunChec
 def read_pins(path: Path, python_version: str) -> tuple[dict[str, str], list[str]]:
     """The pins (canonical name → version) of pinned requirements whose markers hold for the
     runtime's Python, and the other requirements' names (direct references)."""
-    environment = _marker_environment(python_version)
+    environment = marker_environment(python_version)
     pins: dict[str, str] = {}
     direct: list[str] = []
     for raw in path.read_text(encoding="utf-8").splitlines():
@@ -186,14 +187,3 @@ def drop_bytecode(venv: Path, names: set[str]) -> None:
                 source = dist_info.parent / row[0]
                 for pyc in source.parent.glob(f"__pycache__/{glob.escape(source.stem)}.*.pyc"):
                     pyc.unlink(missing_ok=True)
-
-
-def _marker_environment(python_version: str) -> dict[str, str]:
-    """The marker values of the runtime's interpreter: this machine's, with the runtime's
-    version (the buildpack may run on another Python)."""
-    environment = {name: str(value) for name, value in default_environment().items()}
-    environment.update(python_version=".".join(python_version.split(".")[:2]), python_full_version=python_version,
-                       implementation_name="cpython", implementation_version=python_version,
-                       platform_python_implementation="CPython")  # fmt: skip
-    return environment
-
