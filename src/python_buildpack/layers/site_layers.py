@@ -35,13 +35,13 @@ import csv
 import hashlib
 import io
 import os
-import re
 import shutil
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
 from pydantic import Field
 
 from .. import output
@@ -109,10 +109,6 @@ class Dist:
     size: int
 
 
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def _entry(path: str) -> str:
     head, _, rest = path.partition("/")
     return f"{head}/{rest.partition('/')[0]}" if head == "__pycache__" else head
@@ -130,7 +126,7 @@ def read_dist(info: Path) -> Dist:
         files.append(row[0])
         if len(row) > 2 and row[2].isdigit():
             size += int(row[2])
-    name = _canonical(info.name.removesuffix(".dist-info").rpartition("-")[0] or info.name)
+    name = canonicalize_name(info.name.removesuffix(".dist-info").rpartition("-")[0] or info.name)
     entries = frozenset({_entry(path) for path in files} | {info.name})
     return Dist(info.name, name, hashlib.sha256(data).hexdigest(), tuple(files), entries, size)
 
