@@ -246,9 +246,7 @@ def split(venv: Path, layers_dir: Path, base: SiteMetadata, types: LayerTypes, s
             if assignment[info] == name:
                 _move_in(site, target, dist)
         if name not in final:
-            definition(name).remove(layers_dir)
-            packed.drop(definition(name), layers_dir)
-            continue
+            continue  # emptied: removed with its copy below, as the other layers no longer used
         metadata = base.model_copy(update={"dists": final[name]})
         layer.write(types, metadata)
         packed.save(definition(name), layers_dir, layer.path, metadata)
@@ -277,14 +275,12 @@ def _remove_except(layers_dir: Path, keep: set[str]) -> None:
         packed.drop(definition(name), layers_dir)
 
 
-def keep_all(layers_dir: Path, base: SiteMetadata, types: LayerTypes) -> bool:
+def keep_all(layers_dir: Path, base: SiteMetadata, types: LayerTypes) -> None:
     """A reused split venv: its site layers kept as the previous image's (the lifecycle
-    restores metadata without types); whether each was there."""
-    found = _previous(layers_dir, base)
-    for name, metadata in found.items():
+    restores metadata without types)."""
+    for name, metadata in _previous(layers_dir, base).items():
         definition(name, types).open(layers_dir, metadata, types)
         packed.keep(definition(name), layers_dir, metadata)
-    return len(found) == len(previous_names(layers_dir))
 
 
 def unpack_all(venv: Path, layers_dir: Path, base: SiteMetadata, types: LayerTypes) -> str:
