@@ -95,8 +95,10 @@ def update(resolution: Resolution, venv: Path) -> bool:
             output.step("The new pins' dependencies are not all pinned: resolving the requirements")
             pins = None
         try:
-            if pins is None:
-                resolution.future.result() if resolution.future else run_checked(resolution.resolve, echo=False)
+            if pins is None and resolution.future is not None:
+                resolution.future.result()
+            elif pins is None:  # frozen, but a changed pin's dependencies are not: resolve now
+                run_checked(resolution.resolve, echo=False)
         except BuildError as error:  # the install worked: let a rebuild say what is wrong, if anything
             output.step(f"Rebuilding from scratch: resolving the target set failed ({error.title})")
             return False
