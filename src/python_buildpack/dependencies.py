@@ -191,6 +191,8 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
         with updating as update:
             if update is not None and own_pip is not None:  # said once the update is sure to run
                 output.step(f"Using the venv's own pip {own_pip.version} for the update")
+            if isinstance(stubs, site_layers.Stubs) and update is not None:
+                update = _laid_out(update, stubs, ctx.layers_dir)
             if update is not None and venv_layer.update(opened, update):
                 _record_install(ctx, installer, tool, base_env, venv_dir)
                 venv_layer.activate(env, ctx.layers_dir)
@@ -224,6 +226,21 @@ def _updating(
     else:
         with pip_update.resolving(cast(Pip, installer), tool, venv, app_dir, run_checked, python_version) as resolution:
             yield None if resolution is None else partial(_update, resolution, compile_bytecode, installer)
+
+
+def _laid_out(update: uv_update.Update, stubs: site_layers.Stubs, layers_dir: Path) -> uv_update.Update:
+    """`update` of a venv of stubs, verified also to fit its site layers: else the venv is
+    installed whole (site_layers.unchangeable)."""
+
+    def checked(venv: Path) -> bool:
+        if not update(venv):
+            return False
+        reason = site_layers.unchangeable(venv, layers_dir, stubs)
+        if reason:
+            output.step(f"Installing them all since {reason}")
+        return not reason
+
+    return checked
 
 
 def _update(resolution: pip_update.Resolution, compile_bytecode: uv_update.Compile, installer: Installer,

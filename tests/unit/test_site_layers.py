@@ -92,13 +92,22 @@ def split(venv: Path, stubs: site_layers.Stubs | None = None) -> Path:
 
 
 def next_build(venv: Path, record: Path) -> site_layers.Stubs:
-    """The next build's view: the site layers' metadata without their files, then the stubs."""
+    """The next build's view: the site layers' metadata without their files (which stay in the
+    previous image, `image_of`), then the stubs."""
     layers_dir = venv.parent
     for name in site_layers.previous_names(layers_dir):
-        shutil.rmtree(layers_dir / name)
+        shutil.rmtree(image_of(venv) / name, ignore_errors=True)
+        shutil.move(layers_dir / name, image_of(venv) / name)
     stubs = site_layers.place_stubs(venv, layers_dir, record, BASE)
     assert isinstance(stubs, site_layers.Stubs), stubs
     return stubs
+
+
+def image_of(venv: Path) -> Path:
+    """Where the previous image's site layers are kept, as the exporter would reuse them."""
+    image = venv.parent.parent / "image"
+    image.mkdir(exist_ok=True)
+    return image
 
 
 def test_split_gives_each_distribution_one_layer_and_the_venv_imports_them(venv: Path) -> None:
@@ -111,7 +120,11 @@ def test_split_gives_each_distribution_one_layer_and_the_venv_imports_them(venv:
     six_layer = layers_dir / layer_of(layers_dir, "six-1.16.0.dist-info") / "site-packages"
     assert (six_layer / "six.py").is_file() and (six_layer / "__pycache__" / "six.cpython-311.pyc").is_file()
     for name in site_layers.previous_names(layers_dir):
-        assert packed.find(site_layers.definition(name), layers_dir, site_layers.definition(name).previous(layers_dir))
+        metadata = site_layers.definition(name).previous(layers_dir)
+        assert metadata is not None
+        copy = packed.find(site_layers.definition(name), layers_dir, metadata)
+        # A layer of one large distribution has no copy: its change replaces it whole.
+        assert (copy is None) == (name == "site-pkg-big"), name
         assert "launch = true" in (layers_dir / f"{name}.toml").read_text()
     result = imports(venv, "import flask, six, big, nspkg.one, nspkg.two, unowned; print(six.__version__)")
     assert result.returncode == 0, result.stderr
@@ -144,9 +157,7 @@ def test_an_update_from_stubs_rewrites_only_the_changed_layer(venv: Path) -> Non
     # The layer put back whole, as the next build's exporter gets it, imports the new version only.
     for name in site_layers.previous_names(layers_dir):
         if not (layers_dir / name).exists():
-            copy = packed.find(site_layers.definition(name), layers_dir, before[name])
-            assert copy is not None
-            packed.unpack(copy, layers_dir / name)
+            shutil.copytree(image_of(venv) / name, layers_dir / name)
     result = imports(venv, "import six, flask, big, attrs; print(six.__version__)")
     assert result.stdout.strip() == "1.17.0", result.stderr
     files = {p.name for p in (layers_dir / six_layer).rglob("*")}
@@ -228,3 +239,30 @@ def test_a_new_distribution_in_a_namespace_leaves_its_neighbour_alone(venv: Path
     assert layer_of(layers_dir, "ns-three-1.0.dist-info") == ns_layer
     files = {p.relative_to(layers_dir / ns_layer).as_posix() for p in (layers_dir / ns_layer).rglob("nspkg/**/*.py")}
     assert files == {f"site-packages/nspkg/{n}/__init__.py" for n in ("one", "two", "three")}
+
+
+def test_a_distribution_joining_a_layer_without_a_copy_asks_for_a_whole_install(venv: Path) -> None:
+    """A plugin installed into the package of a distribution that has a layer of its own, and
+    no packed copy: that layer cannot be written again without its previous files, so the
+    update is refused (the venv is then installed whole); an ordinary update is not."""
+    layers_dir = venv.parent
+    record = split(venv)
+    stubs = next_build(venv, record)
+    uninstall(site_of(venv), "six-1.16.0.dist-info")
+    install(site_of(venv), "six", "1.17.0", {"six.py": b"__version__ = '1.17.0'\n"})
+    assert site_layers.unchangeable(venv, layers_dir, stubs) == ""
+    install(site_of(venv), "big-plugin", "2.0", {"big/plugin.py": b"PLUGIN = True\n"})
+    reason = site_layers.unchangeable(venv, layers_dir, stubs)
+    assert reason == ("big-plugin shares a top-level package with the distribution of layer site-pkg-big, "
+                      "whose files are only in the previous image")  # fmt: skip
+
+
+def test_a_lost_image_cannot_be_rebuilt_from_a_layer_without_a_copy(venv: Path) -> None:
+    """The previous image gone, a layer of one distribution has only its metadata: the venv is
+    installed again, and says why."""
+    layers_dir = venv.parent
+    split(venv)
+    for name in site_layers.previous_names(layers_dir):
+        shutil.rmtree(layers_dir / name)
+    reason = site_layers.unpack_all(venv, layers_dir, BASE, TYPES)
+    assert reason == "the files of its layer site-pkg-big are only in the previous image"

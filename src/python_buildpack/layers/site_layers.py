@@ -18,7 +18,8 @@ that layer and the `.dist-info` directories without the files. pip and uv update
 metadata (uninstalling skips files that are not there), and at the end each stub still as it
 was is a distribution left alone. A layer none of whose distributions changed stays the
 previous image's, reused by the exporter unread; a changed one is unpacked from its own packed
-copy, changed, and packed again.
+copy, changed, and packed again. A layer of one large distribution has no copy (`_has_copy`):
+its change replaces it whole, and the rare build that needs its files installs the venv again.
 
 Only for builds whose steps never run the venv's Python besides the install (no hook,
 collectstatic, nltk.txt or later buildpack: caching/plan.py): such a step gets a split venv's
@@ -219,25 +220,11 @@ def split(venv: Path, layers_dir: Path, base: SiteMetadata, types: LayerTypes, s
     pack_tar_zst(site, record, only=infos)
 
     previous = stubs.layers if stubs else _previous(layers_dir, base)
-    kept: dict[str, str] = {}  # `.dist-info` left as a stub → its layer
-    if stubs is not None:
-        for info, dist in dists.items():
-            old = stubs.dists.get(info)
-            if old is not None and old.record == dist.record and not _has_files(site, dist):
-                kept[info] = stubs.layer_of[info]
-    new = {info: dist for info, dist in dists.items() if info not in kept}
-    gone = {info: stubs.dists[info] for info in stubs.dists if info not in kept} if stubs else {}
-    assignment = _assign(new, kept, gone, stubs)
-    changed = set(assignment.values()) | {stubs.layer_of[i] for i in gone} if stubs else set(assignment.values())
-
-    final: dict[str, dict[str, str]] = {}
-    for info, name in kept.items():
-        final.setdefault(name, {})[info] = dists[info].record
-    for info, name in assignment.items():
-        final.setdefault(name, {})[info] = dists[info].record
-    for name in sorted(changed):
+    layout = _layout(site, dists, stubs)
+    kept, new, gone, assignment, final = layout.kept, layout.new, layout.gone, layout.assignment, layout.final
+    for name in sorted(layout.changed):
         layer = Layer(layers_dir, name)
-        staying = {i for i, n in kept.items() if n == name}
+        staying = layout.staying(name)
         target = _layer_files(layer, previous.get(name), staying, stubs)
         for info in gone:
             if stubs and stubs.layer_of[info] == name:
@@ -249,18 +236,79 @@ def split(venv: Path, layers_dir: Path, base: SiteMetadata, types: LayerTypes, s
             continue  # emptied: removed with its copy below, as the other layers no longer used
         metadata = base.model_copy(update={"dists": final[name]})
         layer.write(types, metadata)
-        packed.save(definition(name), layers_dir, layer.path, metadata)
+        if _has_copy(name, final[name]):
+            packed.save(definition(name), layers_dir, layer.path, metadata)
+        else:
+            packed.drop(definition(name), layers_dir)
     for info in kept:  # their files are in their layer: the stub goes
         shutil.rmtree(site / info)
-    for name in sorted(final.keys() - changed):  # unchanged: the previous image's layer
+    for name in sorted(final.keys() - layout.changed):  # unchanged: the previous image's layer
         definition(name, types).open(layers_dir, previous[name], types)
         packed.keep(definition(name), layers_dir, previous[name])
     _remove_except(layers_dir, set(final))
     (venv / STUBS_ONLY).unlink(missing_ok=True)
     lines = [f"import site; site.addsitedir({str(layers_dir / name / SITE)!r})\n" for name in sorted(final)]
     (site / PTH).write_text("".join(lines), encoding="utf-8")
-    _log(final, changed, dists, time.monotonic() - start)
+    _log(final, layout.changed, dists, time.monotonic() - start)
     return record
+
+
+@dataclass
+class _Layout:
+    """Where an update's distributions go: those left as stubs stay in their layer."""
+
+    kept: dict[str, str]  # `.dist-info` left as a stub → its layer
+    new: dict[str, Dist]  # installed (or installed again): moved into a layer
+    gone: dict[str, Dist]  # the stubs of distributions no longer there
+    assignment: dict[str, str]  # new `.dist-info` → its layer
+    changed: set[str]  # the layers written again
+    final: dict[str, dict[str, str]]  # layer → its `.dist-info` → sha256 of its RECORD
+
+    def staying(self, name: str) -> set[str]:
+        return {info for info, layer in self.kept.items() if layer == name}
+
+
+def _layout(site: Path, dists: dict[str, Dist], stubs: Stubs | None) -> _Layout:
+    kept: dict[str, str] = {}
+    if stubs is not None:
+        for info, dist in dists.items():
+            old = stubs.dists.get(info)
+            if old is not None and old.record == dist.record and not _has_files(site, dist):
+                kept[info] = stubs.layer_of[info]
+    new = {info: dist for info, dist in dists.items() if info not in kept}
+    gone = {info: stubs.dists[info] for info in stubs.dists if info not in kept} if stubs else {}
+    assignment = _assign(new, kept, gone, stubs)
+    changed = set(assignment.values()) | ({stubs.layer_of[i] for i in gone} if stubs else set())
+    final: dict[str, dict[str, str]] = {}
+    for info, name in (kept | assignment).items():
+        final.setdefault(name, {})[info] = dists[info].record
+    return _Layout(kept, new, gone, assignment, changed, final)
+
+
+def _has_copy(name: str, dists: Mapping[str, str]) -> bool:
+    """Whether a site layer gets a packed copy. Not a layer of one large distribution: a change
+    of it replaces the whole layer, so only a build that needs every file (a lost image, a step
+    added that runs Python) would read the copy, and that build installs the venv again instead.
+    Packing them cost the large app's cold build most of its 3 s of layout, and every later
+    build restored them."""
+    return not (name.startswith(f"{PREFIX}pkg-") and len(dists) == 1)
+
+
+def unchangeable(venv: Path, layers_dir: Path, stubs: Stubs) -> str:
+    """Why the updated venv of stubs cannot be laid out ("" when it can): a layer that keeps a
+    distribution and gains another (one sharing its top-level package) needs its previous
+    files, which only its packed copy has, and a layer of one distribution has none."""
+    site = site_dir(venv)
+    assert site is not None
+    layout = _layout(site, scan(site), stubs)
+    for name in sorted(layout.changed):
+        staying = layout.staying(name)
+        metadata = stubs.layers.get(name)
+        if staying and (metadata is None or packed.find(definition(name), layers_dir, metadata) is None):
+            joining = sorted(layout.new[i].name for i, n in layout.assignment.items() if n == name)
+            return (f"{', '.join(joining)} shares a top-level package with the distribution of layer "
+                    f"{name}, whose files are only in the previous image")
+    return ""
 
 
 def remove_all(layers_dir: Path) -> None:
@@ -289,12 +337,12 @@ def unpack_all(venv: Path, layers_dir: Path, base: SiteMetadata, types: LayerTyp
     layers = _previous_packed(layers_dir, base)
     site = site_dir(venv)
     wanted_names = _pth_layers(site) if site else None
-    if wanted_names is None or not set(wanted_names) <= layers.keys():
+    if wanted_names is None:
         return "its layers are not all in the cache"
     for name in wanted_names:
-        copy = packed.find(definition(name), layers_dir, layers[name])
+        copy = packed.find(definition(name), layers_dir, layers[name]) if name in layers else None
         if copy is None:
-            return "its layers are not all in the cache"
+            return f"the files of its layer {name} are only in the previous image"
         layer = Layer(layers_dir, name)
         try:
             packed.unpack(copy, layer.reset())
