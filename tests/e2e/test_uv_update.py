@@ -101,6 +101,14 @@ def test_uv_installer_updates_a_requirements_app_in_place(
         assert failed.error is not None and said in failed.log and "Rebuilding" not in failed.log, failed.log
         assert snapshot(venv) == first and (app.layers_dir / "venv.toml").read_bytes() == toml_before
 
+    # A frozen file (every distribution pinned) is its own target set: no `uv pip compile`.
+    app.write("requirements.txt", REQUIREMENTS)
+    frozen = "".join(f"{name}=={version}\n" for name, version in sorted(installed(venv).items()) if name != "pip")
+    venv, log = update(app, lambda: app.write("requirements.txt", frozen.replace("six==1.17.0", "six==1.16.0")),
+                       rollbacks)  # fmt: skip
+    assert "The requirements pin every distribution: they are the target set, with no resolution" in log
+    assert installed(venv) == {**installed(rollbacks[-1]), "six": "1.16.0"}
+
 
 def test_uv_lock_app_updates_in_place(
     tmp_path: Path, shared_download_cache: dict[str, str], rollbacks: list[Path]

@@ -74,7 +74,7 @@ def resolving(
     if not without_direct_references(direct_requirements(app_dir, installer.inputs(app_dir))):
         yield None
         return
-    pins = pip_freeze.frozen_pins(_requirement_files(app_dir, installer.inputs(app_dir)), python_version)
+    pins = pip_freeze.frozen_pins(requirement_files(app_dir, installer.inputs(app_dir)), python_version)
     if pins is not None and not pip_freeze.closed(venv, pins, python_version):
         pins = None  # as the venv stands: a new pin, or dependencies left out: resolve meanwhile
     with tempfile.TemporaryDirectory(prefix="pip-update-") as tmp, ThreadPoolExecutor(1) as pool:
@@ -114,7 +114,7 @@ def update(resolution: Resolution, venv: Path) -> bool:
         output.step(f"Removing {', '.join(extra)} (no longer required)")
         run_checked([python, tool.pip_main, "uninstall", "--yes", "--quiet", "--disable-pip-version-check", *extra])
     if compare(target, installed(venv)):
-        if _requirement_files(resolution.app_dir, installer.inputs(resolution.app_dir), "--hash"):
+        if requirement_files(resolution.app_dir, installer.inputs(resolution.app_dir), "--hash"):
             output.step("Rebuilding from scratch: requirements with hashes do not accept an update's pins")
             return False
         constraints = resolution.report.with_name("constraints.txt")
@@ -133,7 +133,7 @@ def without_direct_references(direct: list[str]) -> bool:
 
 def direct_requirements(app_dir: Path, inputs: dict[str, str]) -> list[str]:
     """The requirement lines of the venv's requirements files that name no index release."""
-    return [line for path in _requirement_files(app_dir, inputs) for line in _direct_lines(path)]
+    return [line for path in requirement_files(app_dir, inputs) for line in _direct_lines(path)]
 
 
 def verified(target: dict[str, str], actual: dict[str, str], source: str) -> bool:
@@ -201,7 +201,7 @@ def _with_options(command: Sequence[str | Path], *options: str | Path) -> list[s
     return [*command[:at], *options, *command[at:]]
 
 
-def _requirement_files(app_dir: Path, inputs: dict[str, str], containing: str = "") -> list[Path]:
+def requirement_files(app_dir: Path, inputs: dict[str, str], containing: str = "") -> list[Path]:
     """The requirements files among the venv's inputs (those holding `containing`)."""
     found = []
     for label in inputs:

@@ -5,7 +5,8 @@
   the venv is copied aside; what is not in it is uninstalled; then the normal `uv pip install
   -r` runs with the target set as constraints, so that loose requirements move to the resolved
   versions while the requirements files keep their options and hashes. The venv keeps its
-  pinned pip, unless the requirements name pip.
+  pinned pip, unless the requirements name pip. A frozen file (pip_freeze.py) is its own target
+  set: no `uv pip compile`, unless a changed pin's dependencies fall outside it.
 - uv.lock apps: `uv sync` is exact by design; it runs into the previous venv, and `uv export`
   gives the target set (evaluated for the runtime's Python) while the venv is copied aside.
 
@@ -44,8 +45,17 @@ from ..files import bytecode
 from ..layers.tools import ToolInstall
 from ..process import Completed
 from ..tool_versions import TOOL_VERSIONS
+from . import pip_freeze
 from .pip_freeze import marker_environment
-from .pip_update import RunChecked, canonical, direct_requirements, installed, verified, without_direct_references
+from .pip_update import (
+    RunChecked,
+    canonical,
+    direct_requirements,
+    installed,
+    requirement_files,
+    verified,
+    without_direct_references,
+)
 from .uv import Uv
 from .uv_pip import UvPip
 
@@ -67,6 +77,10 @@ def requirements_update(
     the venv must be rebuilt from scratch instead (direct references)."""
     if not without_direct_references(direct_requirements(app_dir, installer.inputs(app_dir))):
         yield None
+        return
+    pins = pip_freeze.frozen_pins(requirement_files(app_dir, installer.inputs(app_dir)), python_version)
+    if pins is not None and pip_freeze.closed(venv, pins, python_version):
+        yield partial(_update_frozen, installer, tool, python_version, run_checked, pins)
         return
     with _resolving(partial(installer.resolve_command, tool, venv), run_checked) as resolution:
         yield partial(_update_requirements, installer, tool, python_version, run_checked, resolution)
@@ -94,6 +108,40 @@ def _update_requirements(installer: UvPip, tool: ToolInstall, python_version: st
         run_checked(installer.uninstall_command(tool, venv, extra))
     with output.timed(f"Installing dependencies with {installer.name} {installer.version}"):
         run_checked([*install, "--constraints", resolution[0]])
+    return verified(target, installed(venv), "the requirements")
+
+
+def _update_frozen(installer: UvPip, tool: ToolInstall, python_version: str, run_checked: RunChecked,
+                   pins: pip_freeze.Pins, venv: Path) -> bool:  # fmt: skip
+    """A frozen requirements file (pip_freeze.py) is its own target set: no `uv pip compile`
+    beside the install, unless a changed pin's new dependencies turn out not to be pinned."""
+    *_, install = installer.commands(tool, venv)
+    target = {name: version for name, (version, _) in pins.items()}
+    target.setdefault("pip", TOOL_VERSIONS["pip"])  # the venv's own pip
+    extra = _prepare(venv, target, [])
+    if extra:
+        run_checked(installer.uninstall_command(tool, venv, extra))
+    with output.timed(f"Installing dependencies with {installer.name} {installer.version}"):
+        run_checked(install)
+    if pip_freeze.closed(venv, pins, python_version):
+        output.step("The requirements pin every distribution: they are the target set, with no resolution")
+        return verified(target, installed(venv), "the requirements")
+    output.step("The new pins' dependencies are not all pinned: resolving the requirements")
+    with tempfile.TemporaryDirectory(prefix="uv-update-") as tmp:
+        path = Path(tmp) / "target.txt"
+        try:
+            run_checked(installer.resolve_command(tool, venv, path), echo=False)
+        except BuildError as error:
+            output.step(f"Rebuilding from scratch: resolving the target set failed ({error.title})")
+            return False
+        target, direct = read_pins(path, python_version)
+    if direct:
+        return False
+    target.setdefault("pip", TOOL_VERSIONS["pip"])
+    extra = sorted(set(installed(venv, local=False)) - set(target))
+    if extra:
+        output.step(f"Removing {', '.join(extra)} (no longer required)")
+        run_checked(installer.uninstall_command(tool, venv, extra))
     return verified(target, installed(venv), "the requirements")
 
 
