@@ -113,20 +113,29 @@ class Unpacking:
     unpacking, in another directory: creating files is most of both, and the kernel does it on
     both cores)."""
 
-    def __init__(self, archive: Path, dest: Path) -> None:
+    def __init__(self, archive: Path, dest: Path, then: tuple[Path, Path] | None = None) -> None:
+        """`then`: one more archive and where to extract it, after the copy; left absent if
+        damaged (its reader extracts it again and says why)."""
         self.seconds = 0.0
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(archive, dest), name=f"unpack {dest.name}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(archive, dest, then), name=f"unpack {dest.name}",
+                                        daemon=True)  # fmt: skip
         self._thread.start()
 
-    def _run(self, archive: Path, dest: Path) -> None:
+    def _run(self, archive: Path, dest: Path, then: tuple[Path, Path] | None) -> None:
+        from ..files.tar_zst import extract_tar_zst
+
         start = time.monotonic()
         try:
             unpack(archive, dest)
         except BaseException as error:  # handed to `wait`, in the build's own thread
             self._error = error
         self.seconds = time.monotonic() - start
+        if then is not None and self._error is None:
+            try:
+                extract_tar_zst(*then, links_outside=False)
+            except BuildError:
+                shutil.rmtree(then[1], ignore_errors=True)
 
     def wait(self) -> float:
         """The seconds it took; its BuildError when the copy is damaged."""

@@ -57,6 +57,7 @@ PREFIX = "site-"
 SITE = "site-packages"
 PTH = "zz-site-layers.pth"  # sorted after the distributions' own .pth files
 STUBS = "dist-info.tar.zst"
+STAGING = ".stubs"  # in the venv, `STUBS` extracted before its `.dist-info` go into site-packages
 # In a venv of stubs, or one being split, until its distributions are in their layers: such a
 # venv, left by a failed build in a layers dir a platform keeps, is never reused.
 STUBS_ONLY = ".dist-info-only"
@@ -178,9 +179,10 @@ def place_stubs(venv: Path, layers_dir: Path, archive: Path | None, base: SiteMe
         return "the record of its distributions is not in the cache"
     layers = _previous(layers_dir, base)
     layer_of = {info: name for name, metadata in layers.items() for info in metadata.dists}
-    staging = venv / ".stubs"
+    staging = venv / STAGING
     try:
-        extract_tar_zst(archive, staging, links_outside=False)
+        if not staging.is_dir():  # not extracted ahead, with the venv's own files (layers/venv.py)
+            extract_tar_zst(archive, staging, links_outside=False)
     except BuildError as error:
         return f"the record of its distributions could not be unpacked: {error.title}"
     for info in staging.iterdir():
