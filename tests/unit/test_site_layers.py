@@ -266,3 +266,23 @@ def test_a_lost_image_cannot_be_rebuilt_from_a_layer_without_a_copy(venv: Path) 
         shutil.rmtree(layers_dir / name)
     reason = site_layers.unpack_all(venv, layers_dir, BASE, TYPES)
     assert reason == "the files of its layer site-pkg-big are only in the previous image"
+
+
+def test_the_update_of_stubs_is_refused_when_its_layout_is_not_possible(
+    venv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """dependencies.py checks an update of stubs against its layers: refused (the caller then
+    installs the venv whole) with the reason, after the installer's own checks passed."""
+    from python_buildpack.dependencies import _laid_out
+
+    layers_dir = venv.parent
+    stubs = next_build(venv, split(venv))
+
+    def plugin(path: Path) -> bool:
+        install(site_of(path), "big-plugin", "2.0", {"big/plugin.py": b"PLUGIN = True\n"})
+        return True
+
+    assert _laid_out(lambda path: False, stubs, layers_dir)(venv) is False
+    assert _laid_out(lambda path: True, stubs, layers_dir)(venv) is True  # nothing changed: it fits
+    assert _laid_out(plugin, stubs, layers_dir)(venv) is False
+    assert "Installing them all since big-plugin shares a top-level package" in capsys.readouterr().out
