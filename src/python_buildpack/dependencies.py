@@ -218,7 +218,8 @@ def _updating(
 ) -> Iterator[uv_update.Update | None]:
     """The installer's update of the venv in place, its target set resolved meanwhile; None: rebuild it."""
     if isinstance(installer, UvPip):
-        with uv_update.requirements_update(installer, tool, venv, app_dir, python_version, run_checked) as update:
+        with uv_update.requirements_update(installer, tool, venv, app_dir, python_version, run_checked,
+                                           compile_bytecode) as update:  # fmt: skip
             yield update
     elif isinstance(installer, Uv):
         with uv_update.lock_update(installer, tool, venv, python_version, run_checked, compile_bytecode) as update:

@@ -104,6 +104,24 @@ def test_missing_compiles_only_what_has_no_byte_code(tmp_path: Path) -> None:
     assert header(pyc(new, python)) == (CHECKED, str(new))
 
 
+def test_test_suites_and_skipped_packages_get_no_byte_code(tmp_path: Path) -> None:
+    """A package's `tests` directory is never imported by the app: not compiled; nor a package
+    the caller names (uv's pip)."""
+    python = Path(sys.executable)
+    site = tmp_path / "lib" / "python3.11" / "site-packages"
+    files = {name: site / name for name in ("pkg/__init__.py", "pkg/tests/test_pkg.py", "tests/conftest.py",
+                                             "pkg/testsuite.py", "pip/__init__.py", "six.py")}  # fmt: skip
+    for path in files.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("X = 1\n")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "python").symlink_to(python)  # the venv's interpreter
+    result = subprocess.run(bytecode.venv_missing(tmp_path, skip=["pip"]), check=False)
+    assert result.returncode == 0
+    compiled = {name for name, path in files.items() if pyc(path, python).is_file()}
+    assert compiled == {"pkg/__init__.py", "pkg/testsuite.py", "six.py"}
+
+
 def test_a_module_that_does_not_compile_is_named_and_the_others_are_compiled(tmp_path: Path) -> None:
     python = Path(sys.executable)
     sources = tree(tmp_path / "lib", 80)
@@ -118,7 +136,9 @@ def test_a_module_that_does_not_compile_is_named_and_the_others_are_compiled(tmp
     assert not pyc(broken, python).exists()
 
 
-@pytest.mark.parametrize("args", [[], ["checked-hash"], ["fast", "lib"], ["checked-hash", "--ddir"]])
+@pytest.mark.parametrize(
+    "args", [[], ["checked-hash"], ["fast", "lib"], ["checked-hash", "--ddir"], ["checked-hash", "lib", "--skip"]]
+)
 def test_a_bad_command_line_is_refused(tmp_path: Path, args: list[str]) -> None:
     result = subprocess.run(
         [sys.executable, "-I", "-S", bytecode.SCRIPT, *args], capture_output=True, text=True, cwd=tmp_path, check=False

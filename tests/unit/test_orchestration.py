@@ -33,7 +33,7 @@ COLD = {
     "pip": ["pip download pip", "compile", "venv venv", "pip install -r requirements.txt", "compile"],
     "pipenv": ["pip download pip", "compile", "venv venv", "pip install pipenv", "compile", "venv venv", "pipenv install"],
     "poetry": ["pip download pip", "compile", "venv venv", "pip install poetry", "compile", "venv venv", "poetry sync"],
-    "uv": ["pip download pip", "compile", "venv venv", "pip install uv", "compile", "venv venv", "uv sync", "uv cache"],
+    "uv": ["pip download pip", "compile", "venv venv", "pip install uv", "compile", "venv venv", "uv sync", "compile", "uv cache"],
 }
 
 
@@ -121,7 +121,7 @@ def test_a_new_pin_discards_the_tool_layer_with_its_reason(tmp_path: Path, monke
     assert f"- Discarding cached uv downloads since the installer version changed from {old} to 99.0.0" in log
     assert f"- Discarding cached dependencies since the package manager version changed from {old}" in log
     assert "- Using cached pip" in log
-    assert runner.commands == ["venv venv", "pip install uv", "compile", "venv venv", "uv sync", "uv cache"]
+    assert runner.commands == ["venv venv", "pip install uv", "compile", "venv venv", "uv sync", "compile", "uv cache"]
 
 
 def test_switching_manager_drops_the_old_tool_layers(tmp_path: Path) -> None:
@@ -157,7 +157,7 @@ def test_the_uv_installer_setting_is_ignored_for_lock_based_apps(tmp_path: Path)
     outcome = deps_app(tmp_path, "uv").install(runner=runner, BP_PYTHON_INSTALLER="uv")
     outcome.ok()
     assert "Ignoring BP_PYTHON_INSTALLER=uv" in outcome.log
-    assert runner.commands[-2:] == ["uv sync", "uv cache"]
+    assert runner.commands[-3:] == ["uv sync", "compile", "uv cache"]
 
 
 def build_context(tmp_path: Path, app: Path) -> BuildContext:
@@ -231,7 +231,7 @@ def kept_previous_venv(app: DepsApp, toml: bytes) -> bool:
 @pytest.mark.parametrize(
     ("manager", "change", "commands"),
     [
-        ("pip", "requirements.txt", ["uv pip compile", "uv pip uninstall", "uv pip install -r requirements.txt --constraints", "uv cache"]),
+        ("pip", "requirements.txt", ["uv pip compile", "uv pip uninstall", "uv pip install -r requirements.txt --constraints", "compile", "uv cache"]),
         ("uv", "uv.lock", ["uv export", "uv sync", "compile", "uv cache"]),
     ],
     ids=["uv-installer", "uv"],
@@ -287,7 +287,7 @@ def test_a_failed_uv_resolution_lets_the_install_say_why(
             "flask>=3\n",
             FakeRunner(installs={"flask": "3.1.3"}, resolved={"flask": "3.1.2"}),  # the install does not follow
             "- The updated venv differs from the requirements (flask 3.1.3 instead of 3.1.2): rebuilding",
-            ["uv pip compile", "uv pip uninstall", "uv pip install -r requirements.txt --constraints"],
+            ["uv pip compile", "uv pip uninstall", "uv pip install -r requirements.txt --constraints", "compile"],
         ),
         (
             "flask==3.1.3\nlib @ https://example.com/lib-1.0.tar.gz\n",
@@ -306,7 +306,7 @@ def test_uv_updates_that_do_not_check_out_rebuild_from_scratch(
     outcome = app.install(runner=runner)
     outcome.ok()
     assert said in outcome.log
-    assert runner.commands == [*update, "venv venv", "uv pip install", "uv pip install -r requirements.txt", "uv cache"]
+    assert runner.commands == [*update, "venv venv", "uv pip install", "uv pip install -r requirements.txt", "compile", "uv cache"]
     assert not (app.layers_dir / "venv" / "marker").exists()
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ..app.digests import digests
+from ..files import bytecode
 from ..layers.tools import ToolInstall
 from ..process import Completed
 from .base import Installer
@@ -39,17 +40,20 @@ class Uv(Installer):
     def commands(self, tool: ToolInstall, venv: Path) -> list[list[str | Path]]:
         return [self.sync_command(tool, venv)]
 
+    def compile_command(self, venv: Path) -> list[str | Path] | None:
+        # files/bytecode.py rather than `--compile-bytecode`: it skips the packages' test suites.
+        return bytecode.venv_missing(venv)
+
     def cache_prune_command(self, tool: ToolInstall) -> list[str | Path] | None:
         return prune_command(tool)
 
-    def sync_command(self, tool: ToolInstall, venv: Path, *, bytecode: bool = True) -> list[str | Path]:
-        """`uv sync`; `bytecode=False` leaves out `--compile-bytecode`, which compiles the whole venv."""
+    def sync_command(self, tool: ToolInstall, venv: Path) -> list[str | Path]:
+        """`uv sync`, without byte-code (`compile_command`)."""
         return [
             tool.executable(),
             "sync",
             "--locked",
             *self._groups(),
-            *(["--compile-bytecode"] if bytecode else []),
             "--no-progress",
             "--python",
             venv / "bin" / "python",

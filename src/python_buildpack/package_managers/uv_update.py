@@ -20,8 +20,8 @@ writing, to lock it, never written; tests/e2e/test_uv_update.py checks the copy)
 
 Byte-code: before the update, the modules of the distributions that change lose theirs (uv's
 uninstall leaves a top-level module's behind), so only those are compiled again and none is
-stale: `uv pip install` compiles what it installs, but `uv sync --compile-bytecode` compiles the
-whole venv, so the update syncs without it and compiles what has no byte-code (files/bytecode.py).
+stale: the update compiles what has no byte-code (files/bytecode.py, as after every install with
+uv: `--compile-bytecode` would compile the packages' test suites, and `uv sync`'s the whole venv).
 """
 
 from __future__ import annotations
@@ -70,9 +70,8 @@ _PIN = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*==\s*(\S+)")
 
 
 @contextmanager
-def requirements_update(
-    installer: UvPip, tool: ToolInstall, venv: Path, app_dir: Path, python_version: str, run_checked: RunChecked
-) -> Iterator[Update | None]:
+def requirements_update(installer: UvPip, tool: ToolInstall, venv: Path, app_dir: Path, python_version: str,
+                        run_checked: RunChecked, compile: Compile) -> Iterator[Update | None]:  # fmt: skip
     """Starts resolving a requirements.txt app's target set, for the update it yields; None when
     the venv must be rebuilt from scratch instead (direct references)."""
     if not without_direct_references(direct_requirements(app_dir, installer.inputs(app_dir))):
@@ -80,10 +79,10 @@ def requirements_update(
         return
     pins = pip_freeze.frozen_pins(requirement_files(app_dir, installer.inputs(app_dir)), python_version)
     if pins is not None and pip_freeze.closed(venv, pins, python_version):
-        yield partial(_update_frozen, installer, tool, python_version, run_checked, pins)
+        yield partial(_update_frozen, installer, tool, python_version, run_checked, compile, pins)
         return
     with _resolving(partial(installer.resolve_command, tool, venv), run_checked) as resolution:
-        yield partial(_update_requirements, installer, tool, python_version, run_checked, resolution)
+        yield partial(_update_requirements, installer, tool, python_version, run_checked, compile, resolution)
 
 
 @contextmanager
@@ -96,7 +95,7 @@ def lock_update(
 
 
 def _update_requirements(installer: UvPip, tool: ToolInstall, python_version: str, run_checked: RunChecked,
-                         resolution: Resolution, venv: Path) -> bool:  # fmt: skip
+                         compile: Compile, resolution: Resolution, venv: Path) -> bool:  # fmt: skip
     *_, install = installer.commands(tool, venv)
     resolved = _resolved(installer, resolution, python_version, install, run_checked)
     if resolved is None or not without_direct_references(resolved[1]):
@@ -108,11 +107,12 @@ def _update_requirements(installer: UvPip, tool: ToolInstall, python_version: st
         run_checked(installer.uninstall_command(tool, venv, extra))
     with output.timed(f"Installing dependencies with {installer.name} {installer.version}"):
         run_checked([*install, "--constraints", resolution[0]])
+        compile(installer.compile_command(venv))
     return verified(target, installed(venv), "the requirements")
 
 
 def _update_frozen(installer: UvPip, tool: ToolInstall, python_version: str, run_checked: RunChecked,
-                   pins: pip_freeze.Pins, venv: Path) -> bool:  # fmt: skip
+                   compile: Compile, pins: pip_freeze.Pins, venv: Path) -> bool:  # fmt: skip
     """A frozen requirements file (pip_freeze.py) is its own target set: no `uv pip compile`
     beside the install, unless a changed pin's new dependencies turn out not to be pinned."""
     *_, install = installer.commands(tool, venv)
@@ -123,6 +123,7 @@ def _update_frozen(installer: UvPip, tool: ToolInstall, python_version: str, run
         run_checked(installer.uninstall_command(tool, venv, extra))
     with output.timed(f"Installing dependencies with {installer.name} {installer.version}"):
         run_checked(install)
+        compile(installer.compile_command(venv))
     if pip_freeze.closed(venv, pins, python_version):
         output.step("The requirements pin every distribution: they are the target set, with no resolution")
         return verified(target, installed(venv), "the requirements")
@@ -147,7 +148,7 @@ def _update_frozen(installer: UvPip, tool: ToolInstall, python_version: str, run
 
 def _update_lock(installer: Uv, tool: ToolInstall, python_version: str, run_checked: RunChecked, compile: Compile,
                  resolution: Resolution, venv: Path) -> bool:  # fmt: skip
-    sync = installer.sync_command(tool, venv, bytecode=False)
+    sync = installer.sync_command(tool, venv)
     resolved = _resolved(installer, resolution, python_version, sync, run_checked)
     if resolved is None:
         return False
