@@ -308,6 +308,8 @@ def unchangeable(venv: Path, layers_dir: Path, stubs: Stubs) -> str:
         metadata = stubs.layers.get(name)
         if staying and (metadata is None or packed.find(definition(name), layers_dir, metadata) is None):
             joining = sorted(layout.new[i].name for i, n in layout.assignment.items() if n == name)
+            if not joining:  # a copy lost otherwise: the layer still cannot be written again
+                return f"layer {name} changes and its files are only in the previous image"
             return (f"{', '.join(joining)} shares a top-level package with the distribution of layer "
                     f"{name}, whose files are only in the previous image")
     return ""
