@@ -136,12 +136,11 @@ def _update_frozen(installer: UvPip, tool: ToolInstall, python_version: str, run
             output.step(f"Rebuilding from scratch: resolving the target set failed ({error.title})")
             return False
         target, direct = read_pins(path, python_version)
-    if direct:
+    if not without_direct_references(direct):  # says why the venv is rebuilt
         return False
     target.setdefault("pip", TOOL_VERSIONS["pip"])
-    extra = sorted(set(installed(venv, local=False)) - set(target))
+    extra = _prepare(venv, target, [])  # after the install: drops no byte-code of a version that verifies
     if extra:
-        output.step(f"Removing {', '.join(extra)} (no longer required)")
         run_checked(installer.uninstall_command(tool, venv, extra))
     return verified(target, installed(venv), "the requirements")
 
