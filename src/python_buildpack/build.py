@@ -69,8 +69,8 @@ def run(cnb: BuildContext, runner: process.Runner = process.run) -> None:
     output.header("Installing Python")
     runtime = python_layer.Runtime(python_layer.LAYER.layer(ctx.layers_dir).path, project.python_version, build_stack)
     installing = dependencies.will_install(ctx, project)
-    if installing and dependencies.needs_pip_layer(ctx, project):  # its wheel downloads meanwhile (tool_wheels.py)
-        tools.start_prefetch(ctx, project.installer.name, runtime, with_pip=project.installer.pip_wheel_for_venv)
+    if installing:  # the tool's wheel downloads meanwhile, unless cached (tool_wheels.py)
+        tools.start_prefetch(ctx, project.installer.name, runtime)
     static = None
     if cache_plan.COLLECTSTATIC in plan.runs_python:  # its output may be put back without Python
         version = buildpack_version(ctx.buildpack_dir)
@@ -105,7 +105,7 @@ def run(cnb: BuildContext, runner: process.Runner = process.run) -> None:
     _launch(ctx, static_files.has_gunicorn(static, venv.path, venv.files.has_files))
 
     output.header("Cache")
-    output.step(plan.describe())
+    output.step(plan.describe(project.installer.name))
     python_layer.finish(ctx.layers_dir, runtime, plan)
     venv_layer.finish(ctx.layers_dir, venv, plan, layout)
     tools.finish(ctx.layers_dir, {"pip", project.installer.name}, runtime, plan)

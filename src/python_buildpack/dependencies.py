@@ -34,7 +34,7 @@ from .layers import venv as venv_layer
 from .layers.python import Runtime
 from .layers.tools import ToolInstall
 from .layers.venv import Venv, VenvMetadata
-from .package_managers import pip_update, uv_pip, uv_update
+from .package_managers import pip_seed, pip_update, uv_pip, uv_update
 from .package_managers.base import Installer
 from .package_managers.choice import ORDER_TEXT, Choice
 from .package_managers.environment import installer_env
@@ -45,7 +45,7 @@ from .process import Completed
 from .project import DEV_SETTING, Project
 from .runtime.selection import change_advice
 from .step_context import Context
-from .tool_versions import TOOL_VERSIONS, Tool
+from .tool_versions import Tool
 
 DEV_DESCRIPTION: dict[Tool, str] = {
     "pip": f"{DEV_REQUIREMENTS} after requirements.txt, when it exists",
@@ -67,21 +67,13 @@ def expected_venv(ctx: Context, project: Project) -> VenvMetadata:
         app_dir=str(ctx.app_dir.absolute()),
         inputs=dict(project.inputs),
         dev_dependencies=installer.dev,
+        pip=pip_seed.OUTSIDE if isinstance(installer, Pip) else "installed in it",
     )
 
 
 def will_install(ctx: Context, project: Project) -> bool:
     """Whether this build runs the installer (its tool's wheel can be fetched meanwhile)."""
     return not venv_layer.LAYER.is_current(ctx.layers_dir, expected_venv(ctx, project))
-
-
-def needs_pip_layer(ctx: Context, project: Project) -> bool:
-    """Whether this build's install will likely need the pip layer: not when pip updates the
-    previous venv in place with that venv's own pip (`_venv_pip`), unless that pip is in a site
-    layer (a split venv)."""
-    if type(project.installer) is not Pip or site_layers.previous_names(ctx.layers_dir):
-        return True
-    return not venv_layer.will_update(ctx.layers_dir, expected_venv(ctx, project))
 
 
 def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtime, plan: CachePlan) -> Venv:
@@ -146,8 +138,7 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
                 output.step(f"Updating the records of {len(stubs.dists)} distributions: their files stay in "
                             f"{len(stubs.layers)} layers, of which only those that change are written")  # fmt: skip
 
-    own_pip = _venv_pip(installer, venv_layer.LAYER.layer(ctx.layers_dir).path) if updatable else None
-    tool = own_pip or _tools(ctx, base_env, installer.name, runtime)
+    tool = _tools(ctx, base_env, installer.name, runtime)
     caches.install(ctx, base_env, installer.name, installer.cache_env_var, runtime)
 
     @functools.cache
@@ -179,18 +170,18 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
 
     def fill(venv_dir: Path) -> None:
         with output.timed(f"Installing dependencies with {installer.name} {installer.version}"):
-            installer.prepare(tool, venv_dir)
+            note = installer.prepare(tool, venv_dir)
             for command in installer.commands(tool, venv_dir):
                 run_checked(command)
             compile_bytecode(installer.compile_command(venv_dir))
+        if note:
+            output.step(note)
 
     made = venv_layer.Venv(OnDemand.present(opened.layer), expected)
     if updatable:
         venv_dir = venv_layer.LAYER.layer(ctx.layers_dir).path
         updating = _updating(installer, tool, venv_dir, app_dir, runtime.version, run_checked, compile_bytecode)
         with updating as update:
-            if update is not None and own_pip is not None:  # said once the update is sure to run
-                output.step(f"Using the venv's own pip {own_pip.version} for the update")
             if isinstance(stubs, site_layers.Stubs) and update is not None:
                 update = _laid_out(update, stubs, ctx.layers_dir)
             if update is not None and venv_layer.update(opened, update):
@@ -198,8 +189,6 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
                 venv_layer.activate(env, ctx.layers_dir)
                 made.stubs = stubs if isinstance(stubs, site_layers.Stubs) else None
                 return made
-    if own_pip is not None:  # the previous venv, and its pip, make way for a new one
-        tool = _tools(ctx, base_env, installer.name, runtime)
     venv_layer.rebuild(ctx, base_env, opened, runtime, fill)
     venv_dir = venv_layer.activate(env, ctx.layers_dir)
     _record_install(ctx, installer, tool, base_env, venv_dir)
@@ -271,18 +260,6 @@ def _run(
         ) from error
 
 
-def _venv_pip(installer: Installer, venv: Path) -> ToolInstall | None:
-    """The previous venv's own pip, when pip updates it and that pip is the pinned one (the venv
-    got it from the pip layer): the update then needs no pip layer, unpacked or fetched."""
-    version = TOOL_VERSIONS["pip"]
-    if type(installer) is not Pip:
-        return None
-    for site in venv.glob("lib/python3*/site-packages"):
-        if (site / f"pip-{version}.dist-info").is_dir() and (site / "pip" / "__main__.py").is_file():
-            return ToolInstall("pip", version, venv, main=site / "pip")
-    return None
-
-
 def _tools(ctx: Context, env: dict[str, str], manager: Tool, runtime: Runtime) -> ToolInstall:
     """The manager's tool. pip installs the others, so it is only needed when one is missing."""
     if manager != "pip" and (tools.is_current(ctx.layers_dir, manager, runtime) or tools.prefetching(manager)):
@@ -306,4 +283,3 @@ def _log_choice(ctx: Context, choice: Choice, installer: Installer) -> None:
         output.warning(f"Ignoring {', '.join(choice.ignored)}: using {', '.join(choice.files)}", details)
     if installer.dev:
         output.step(f"Including development dependencies ({DEV_SETTING}=true): {DEV_DESCRIPTION[choice.manager]}")
-

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import zipfile
 from collections.abc import Callable
 
 import pytest
@@ -44,25 +45,26 @@ def test_cold_pip_app_fetches_pip_while_python_installs(make_app: Callable[..., 
     result = app.build(**TRUST)
     assert result.ok, result.output
     assert f"Fetched pip {TOOL_VERSIONS['pip']} while Python was installed" in result.output
-    assert (app.layers / "pip" / "lib" / "pip" / "__main__.py").is_file()
+    pyz = app.layers / "pip" / f"pip-{TOOL_VERSIONS['pip']}.pyz"
+    assert [path.name for path in (app.layers / "pip").iterdir()] == [pyz.name]  # one file, cached as is
     assert not list(app.layers.glob(".tool-wheels-*"))  # where the wheel was fetched and unpacked
-    pycs = list((app.layers / "pip" / "lib" / "pip").rglob("*.pyc"))  # unchecked-hash byte-code only
-    assert len(pycs) > 400 and {int.from_bytes(pyc.read_bytes()[4:8], "little") for pyc in pycs} == {1}
+    with zipfile.ZipFile(pyz) as archive:  # unchecked-hash byte-code beside each source, for zipimport
+        pycs = [archive.read(name) for name in archive.namelist() if name.endswith(".pyc")]
+    assert len(pycs) > 400 and {int.from_bytes(pyc[4:8], "little") for pyc in pycs} == {1}
 
 
-def test_cold_uv_installer_gets_the_venvs_pip_from_the_wheel_fetched_with_uvs(
-    make_app: Callable[..., AppBuild],
-) -> None:
-    """BP_PYTHON_INSTALLER=uv: no pip layer, no `uv pip install pip`: pip's wheel comes with uv's."""
+def test_cold_uv_installer_gives_the_venv_the_runtimes_pip(make_app: Callable[..., AppBuild]) -> None:
+    """BP_PYTHON_INSTALLER=uv: no pip layer and no pip installed: `pip` runs the runtime's bundled wheel."""
     app = make_app("pip-flask", shared_cache=False)
     result = app.build(**TRUST, UV_SYSTEM_CERTS="1", BP_PYTHON_INSTALLER="uv")
     assert result.ok, result.output
     assert f"Fetched uv {TOOL_VERSIONS['uv']} while Python was installed" in result.output
     assert not (app.layers / "pip").exists()
     site = next((app.layers / "venv" / "lib").glob("python3*/site-packages"))
-    dist_info = site / f"pip-{TOOL_VERSIONS['pip']}.dist-info"
-    assert (dist_info / "INSTALLER").read_text() == "pip\n"  # placed from the wheel, not by uv
+    assert not list(site.glob("pip*.dist-info")) and not (site / "pip").exists()
     assert (site / "flask").is_dir()
+    bundled = next((app.layers / "python" / "lib").glob("python3*/ensurepip/_bundled/pip-*.whl"))
     pip = subprocess.run([app.layers / "venv" / "bin" / "pip", "--version"], capture_output=True, text=True)
-    assert pip.stdout.startswith(f"pip {TOOL_VERSIONS['pip']} from {site}"), pip.stdout + pip.stderr
+    assert pip.stdout.startswith(f"pip {bundled.name.split('-')[1]} from {bundled}/pip"), pip.stdout + pip.stderr
+    assert "the runtime's while building" in result.output
     assert not list(app.layers.glob(".tool-wheels-*"))

@@ -87,40 +87,41 @@ def test_pip_installs_into_an_isolated_venv_and_reuses_it(make: Callable[[str, s
     assert f"Installing dependencies with pip {TOOL_VERSIONS['pip']}" in first.log
     assert "Successfully installed" in first.log  # pip's own output is streamed into the log
 
-    # Exported mtimes are normalised: byte-code must be hash-based to stay valid. The venv's own
-    # pip is the pip layer's copy, linked in with its unchecked-hash byte-code (no pip run).
-    pip_dir = site_packages(venv) / "pip"
-    pycs = [p for p in site_packages(venv).rglob("*.pyc") if not p.is_relative_to(pip_dir)]
+    # Exported mtimes are normalised: byte-code must be hash-based to stay valid. No pip in the
+    # venv: it finds the pip layer's zip application while building (pip_seed.py).
+    assert not (site_packages(venv) / "pip").exists()
+    pycs = list(site_packages(venv).rglob("*.pyc"))
     assert pycs and {pyc_flags(p) for p in pycs} == {3}
-    pip_pycs = list(pip_dir.rglob("*.pyc"))
-    assert len(pip_pycs) > 400 and {pyc_flags(p) for p in pip_pycs} == {1}
-    layer_main = app.layers_dir / "pip" / "lib" / "pip" / "__main__.py"
-    assert (pip_dir / "__main__.py").stat().st_ino == layer_main.stat().st_ino
+    pyz = app.layers_dir / "pip" / f"pip-{TOOL_VERSIONS['pip']}.pyz"
+    assert [p.name for p in (app.layers_dir / "pip").iterdir()] == [pyz.name]  # the layer is one file
 
     assert venv_python(venv, FLASK).stdout.strip() == "3.1.3"
     gunicorn = run_script(venv, "gunicorn", "--version")
     assert gunicorn.returncode == 0 and "23.0.0" in gunicorn.stdout + gunicorn.stderr
-    # The app's packages and the pinned pip, nothing from the runtime's site-packages.
+    # The app's packages, nothing from the runtime's site-packages.
     assert distributions(venv) == {
         "blinker", "click", "flask", "gunicorn", "itsdangerous", "jinja2", "markupsafe", "packaging", "werkzeug",
-        "pip",
     }  # fmt: skip
     assert "pytest" not in venv_python(venv, "help('modules')").stdout
     pip = run_script(venv, "pip", "--version").stdout
-    assert pip.startswith(f"pip {TOOL_VERSIONS['pip']} from {site_packages(venv)}"), pip
+    assert pip.startswith(f"pip {TOOL_VERSIONS['pip']} from {pyz}/pip"), pip
+    assert f"pip=={TOOL_VERSIONS['pip']}" in run_script(venv, "pip", "freeze", "--all").stdout.split()
 
     # Layer contract: the venv is a launch layer (its packed copy is cached), tools are build-only.
     assert layer_types(app.layers_dir, "venv") == {"launch": True, "build": False, "cache": False}
-    assert layer_types(app.layers_dir, "pip") == {"launch": False, "build": True, "cache": False}
+    assert layer_types(app.layers_dir, "pip") == {"launch": False, "build": True, "cache": True}
     assert (venv / "env" / "VIRTUAL_ENV.override").read_text() == str(venv)
     assert (venv / "bin" / "python").resolve().is_relative_to(PYTHON_HOME.resolve())
     assert f"home = {PYTHON_HOME / 'bin'}" in (venv / "pyvenv.cfg").read_text()
 
-    # Nothing points to a build-only layer (the tool and cache layers are not in the image).
+    # Nothing points to a build-only layer (the tool and cache layers are not in the image), but
+    # for the pip layer's line in the `.pth`, which the interpreter skips where that path is absent.
     build_only = [str(app.layers_dir / name) for name in ("pip", "pip-cache")]
     for path in venv.rglob("*"):
         if path.is_symlink():
             assert not str(path.resolve()).startswith(tuple(build_only)), path
+        elif path.name == "pip-outside-venv.pth":
+            assert path.read_text().splitlines()[0] == str(pyz)
         elif path.is_file():
             data = path.read_bytes()
             assert not any(b.encode() in data for b in build_only), path
@@ -144,12 +145,12 @@ def test_changes_update_exactly_and_identical_inputs_give_an_identical_venv(
     changed = app.install()
     assert changed.ok() == venv
     assert "Updating cached dependencies since requirements.txt changed" in changed.log
-    # The update runs the venv's own pip (the pinned one): no pip layer is fetched or unpacked.
-    assert f"Using the venv's own pip {TOOL_VERSIONS['pip']} for the update" in changed.log
+    # The update runs the cached pip layer's zip application: nothing fetched, unpacked or compiled.
+    assert f"Using cached pip {TOOL_VERSIONS['pip']}" in changed.log
     assert "Installing pip" not in changed.log
     assert "Removing blinker, click, flask, itsdangerous, jinja2, markupsafe, werkzeug (no longer required)" in changed.log
     assert "rebuilding" not in changed.log.lower()
-    assert distributions(venv) == {"gunicorn", "packaging", "pip"}  # flask and its dependencies are gone
+    assert distributions(venv) == {"gunicorn", "packaging"}  # flask and its dependencies are gone
     assert venv_python(venv, "import flask").returncode != 0
     assert "22.0.0" in run_script(venv, "gunicorn", "--version").stdout
 
@@ -169,7 +170,7 @@ def test_update_with_a_direct_reference_rebuilds_from_scratch(make: Callable[[st
     outcome = app.install()
     assert outcome.ok() == venv
     assert "Rebuilding from scratch: direct references (./localpkg) are not compared by version" in outcome.log
-    assert distributions(venv) == {"gunicorn", "localpkg", "packaging", "pip"}
+    assert distributions(venv) == {"gunicorn", "localpkg", "packaging"}
 
 
 def test_failed_installs_explain_and_keep_the_previous_venv(make: Callable[[str, str], DepsApp]) -> None:
@@ -331,14 +332,13 @@ def test_uv_as_the_installer_of_a_requirements_app(make: Callable[[str, str], De
     venv = outcome.ok()
     assert "Installing requirements.txt with uv instead of pip (BP_PYTHON_INSTALLER=uv)" in outcome.log
     assert f"Installing dependencies with uv {TOOL_VERSIONS['uv']}" in outcome.log
-    # The same venv layout as with pip: the app's packages and the pinned pip, hash-based byte-code.
+    # The same venv layout as with pip: the app's packages, hash-based byte-code, no pip (`pip`
+    # runs the runtime's bundled wheel: no pip layer with the uv installer).
     assert distributions(venv) == {
         "blinker", "click", "flask", "gunicorn", "itsdangerous", "jinja2", "markupsafe", "packaging", "werkzeug",
-        "pip",
     }  # fmt: skip
     assert {pyc_flags(p) for p in site_packages(venv).rglob("*.pyc")} == {3}
-    assert not list((site_packages(venv) / "pip").rglob("*.pyc"))  # uv installs pip without byte-code
-    assert run_script(venv, "pip", "--version").stdout.startswith(f"pip {TOOL_VERSIONS['pip']} ")
+    assert "/ensurepip/_bundled/pip-" in run_script(venv, "pip", "--version").stdout
 
     assert "Using cached dependencies" in app.install(BP_PYTHON_INSTALLER="uv").log
     # The installer is part of the reuse key.
@@ -383,8 +383,8 @@ def test_redeploys_through_the_lifecycle(make_app: Callable[..., AppBuild]) -> N
     assert "venv" in image_layers and not {"pip", "pip-cache"} & set(image_layers)
     gunicorn = run_in_image(app.workspace, ["gunicorn", "--version"])
     assert gunicorn.returncode == 0 and "23.0.0" in gunicorn.stdout + gunicorn.stderr
-    pip = run_in_image(app.workspace, ["pip", "--version"])
-    assert f"pip {TOOL_VERSIONS['pip']} from {app.layers / 'venv'}" in pip.stdout
+    pip = run_in_image(app.workspace, ["pip", "--version"])  # no pip layer in the image: the runtime's
+    assert re.match(rf"pip \S+ from {re.escape(str(app.layers / 'python'))}/lib/python3\.\d+/ensurepip/", pip.stdout)
 
     requirements = app.source / "requirements.txt"
     original = requirements.read_text()

@@ -146,6 +146,10 @@ def test_one_package_added_updates_the_venv(pack_engine: PackEngine, tmp_path: P
     assert "Adding layer 'scalingo/python:venv'" in changed.output
     done = pack_engine.container(build.image).run(["python", "-c", "import six, flask; print(six.__version__)"])
     assert done.stdout.strip() == "1.17.0", done.stdout + done.stderr
+    # No pip in the image's venv: `pip` runs the runtime's bundled wheel, on the app's venv.
+    pip = pack_engine.container(build.image).run(["bash", "-c", "pip --version && python -m pip list --format=freeze"])
+    assert re.match(r"pip \S+ from /layers/scalingo_python/python/lib/python3\.\d+/ensurepip/_bundled/", pip.stdout), pip
+    assert "six==1.17.0" in pip.stdout.split(), pip.stdout + pip.stderr
 
 
 def test_a_split_venv_runs_in_the_container_and_a_pin_change_rewrites_one_layer(

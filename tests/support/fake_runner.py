@@ -26,6 +26,10 @@ def _never(_: str) -> bool:
     return False
 
 
+def _is_pip_zipapp(arg: str) -> bool:
+    return Path(arg).name.startswith("pip-") and arg.endswith(".pyz")
+
+
 @dataclass
 class FakeRunner:
     # A command whose short form contains a key fails with these output lines (`failing_status`).
@@ -74,8 +78,9 @@ class FakeRunner:
             return f"venv {Path(args[-1]).name}"
         if str(bytecode.SCRIPT) in args:
             return "compile"
-        tool = next((Path(a).name for a in args if Path(a).name in ("pip", "pipenv", "poetry", "uv")), Path(args[0]).name)
-        words = [a for a in args[args.index(next(a for a in args if Path(a).name == tool)) + 1 :] if not a.startswith("-")]
+        names = ["pip" if _is_pip_zipapp(a) else Path(a).name for a in args]
+        tool = next((name for name in names if name in ("pip", "pipenv", "poetry", "uv")), names[0])
+        words = [a for a in args[names.index(tool) + 1 :] if not a.startswith("-")]
         verb = words[0] if words else ""
         if tool == "uv" and verb == "pip" and len(words) > 1:  # `uv pip install`, `uv pip compile`, ...
             verb = f"pip {words[1]}"
@@ -96,6 +101,7 @@ class FakeRunner:
             (prefix / "bin" / "python").write_text("#!/bin/sh\n")
             (prefix / "bin" / "python").chmod(0o755)
             (prefix / "lib" / "python3.12" / "site-packages").mkdir(parents=True, exist_ok=True)
+            (prefix / "pyvenv.cfg").write_text(f"home = {Path(args[0]).parent}\n")
             for tool in ("pipenv", "poetry", "uv"):
                 if prefix.parent.name == tool:  # a tool layer's venv: the tool's entry point
                     (prefix / "bin" / tool).write_text("#!/bin/sh\n")

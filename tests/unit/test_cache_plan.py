@@ -46,9 +46,11 @@ def test_the_plan_follows_the_steps_that_run_python(tmp_path: Path, files: tuple
     assert plan.packed_runtime == bool(steps)
     assert plan.launch_types == LayerTypes(launch=True, build=later)
     if steps:
-        assert plan.describe().endswith(f"{', '.join(steps)} at every build")
+        assert plan.describe("pip").endswith(f"{', '.join(steps)} at every build")
     else:
-        assert "a dependency change downloads Python and the installer again" in plan.describe()
+        assert plan.describe("pip").endswith("the dependencies and pip only: no step of a redeploy runs Python, "
+                                             "so a dependency change downloads Python again")
+        assert plan.describe("uv").endswith("a dependency change downloads Python and uv again")
 
 
 def test_a_later_buildpack_is_seen_in_the_buildpack_plan(tmp_path: Path) -> None:

@@ -66,9 +66,9 @@ def test_cold_then_warm(tmp_path: Path, manager: str) -> None:
     first.ok()
     assert cold.commands == COLD[manager]
     assert_golden(dependencies_section(first.log, tmp_path), f"{manager}-cold", GOLDEN)
-    for name in {"pip", manager}:  # build-only: their packed copies are cached when a plan keeps them
+    for name in {"pip", manager}:  # build-only; pip's one file cached, the others' packed copies when a plan keeps them
         types = toml_io.load(app.layers_dir / f"{name}.toml")["types"]
-        assert types == {"build": True, "launch": False, "cache": False}
+        assert types == {"build": True, "launch": False, "cache": name == "pip"}
 
     warm = FakeRunner()
     second = app.install(runner=warm)
@@ -306,7 +306,7 @@ def test_uv_updates_that_do_not_check_out_rebuild_from_scratch(
     outcome = app.install(runner=runner)
     outcome.ok()
     assert said in outcome.log
-    assert runner.commands == [*update, "venv venv", "uv pip install", "uv pip install -r requirements.txt", "compile", "uv cache"]
+    assert runner.commands == [*update, "venv venv", "uv pip install -r requirements.txt", "compile", "uv cache"]
     assert not (app.layers_dir / "venv" / "marker").exists()
 
 

@@ -1,130 +1,110 @@
-"""The venv's own pip, placed from the pip layer: what `pip install pip` would have written,
-checked with a real venv of this interpreter and a small pip-shaped wheel (the real pip is in
-tests/e2e/test_dependencies.py)."""
+"""The venv's `pip` without pip in the venv: the pip layer's zip application while building,
+the runtime's bundled pip wheel at launch. Checked with a real venv of the interpreter running
+the tests and the real pip wheel it bundles for ensurepip (the pinned pip from the index is in
+tests/e2e/test_cold_builds.py)."""
 
 from __future__ import annotations
 
-import base64
-import csv
-import hashlib
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from python_buildpack.files import bytecode
-from python_buildpack.layers.tools import ToolInstall
-from python_buildpack.package_managers.pip_seed import seed
+from python_buildpack.layers import pip_zipapp, tool_wheels
+from python_buildpack.layers.tools import bundled_pip_wheel
+from python_buildpack.package_managers import pip_seed
 
-VERSION = "26.3"
 MAJOR = f"{sys.version_info.major}.{sys.version_info.minor}"
-SOURCES = {
-    "pip/__init__.py": "",
-    "pip/_internal/__init__.py": "",
-    "pip/_internal/cli/__init__.py": "",
-    "pip/_internal/cli/main.py": "import sys\ndef cli():\n    print('pip cli', sys.argv[1:])\n    return 3\n",
-}
-ENTRY_POINTS = "[console_scripts]\npip=pip._internal.cli.main:cli\npip3=pip._internal.cli.main:cli\n"
+BASE = Path(sys.base_prefix)
 
 
-def _hash(data: bytes) -> str:
-    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+def _bundled() -> Path:
+    wheel = bundled_pip_wheel(BASE, MAJOR)
+    if wheel is None:
+        pytest.skip(f"{BASE} bundles no pip wheel")
+    return wheel
 
 
-def pip_layer(root: Path, *, entry_points: bool = True) -> ToolInstall:
-    """A pip layer as tools.py leaves it: the wheel, and its package unpacked with byte-code."""
-    tool = ToolInstall("pip", VERSION, root / "pip")
-    tool.wheels.mkdir(parents=True)
-    dist = f"pip-{VERSION}.dist-info"
-    files = dict(SOURCES) | {f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: pip\nVersion: {VERSION}\n"}
-    if entry_points:
-        files[f"{dist}/entry_points.txt"] = ENTRY_POINTS
-    record = "".join(f"{name},{_hash(text.encode())},{len(text.encode())}\n" for name, text in files.items())
-    with zipfile.ZipFile(tool.pip_wheel, "w") as wheel:
-        for name, text in files.items():
-            wheel.writestr(name, text)
-        wheel.writestr(f"{dist}/RECORD", record + f"{dist}/RECORD,,\n")
-    for name, text in SOURCES.items():
-        path = tool.pip_main.parent / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    subprocess.run(bytecode.command(Path(sys.executable), "unchecked-hash", [tool.pip_main.parent], ddir="."), check=True)
-    return tool
+def zipapp(root: Path, wheel: Path) -> Path:
+    """The pip layer's file, made as layers/tools.py makes it: unpacked, compiled, zipped."""
+    lib = root / "lib"
+    tool_wheels.unpack_pip(wheel, lib)
+    python = BASE / "bin" / f"python{MAJOR}"
+    subprocess.run(bytecode.command(python, "unchecked-hash", [lib], legacy=True, ddir="."), check=True)
+    dest = root / f"pip-{pip_seed.wheel_version(wheel)}.pyz"
+    pip_zipapp.write(lib / "pip", wheel, dest)
+    return dest
 
 
-def new_venv(root: Path) -> Path:
-    venv = root / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
-    return venv
+def venv(root: Path) -> Path:
+    subprocess.run([BASE / "bin" / f"python{MAJOR}", "-m", "venv", "--without-pip", root], check=True)
+    return root
 
 
-def test_the_venv_gets_pip_as_pip_would_install_it(tmp_path: Path) -> None:
-    tool, venv = pip_layer(tmp_path), new_venv(tmp_path)
-    seed(venv, tool.pip_wheel, tool.version, tool.pip_main)
-    site = venv / "lib" / f"python{MAJOR}" / "site-packages"
-
-    # The package is the layer's files, byte-code included, linked rather than copied.
-    main = site / "pip" / "_internal" / "cli" / "main.py"
-    assert main.stat().st_ino == (tool.pip_main / "_internal" / "cli" / "main.py").stat().st_ino
-    assert list((site / "pip" / "_internal" / "cli" / "__pycache__").glob("main.*.pyc"))
-
-    # The console scripts pip writes, run by the venv's interpreter.
-    for name in ("pip", "pip3", f"pip{MAJOR}"):
-        script = venv / "bin" / name
-        assert script.read_text().startswith(f"#!{venv / 'bin' / 'python'}\n")
-        proc = subprocess.run([script, "list"], capture_output=True, text=True)
-        assert (proc.returncode, proc.stdout) == (3, "pip cli ['list']\n")
-
-    # The metadata pip and importlib read: the version, and a RECORD naming every file with
-    # the hash of each one that is not byte-code.
-    query = "import importlib.metadata as m; print(m.version('pip')); print(m.distribution('pip').read_text('INSTALLER'))"
-    proc = subprocess.run([venv / "bin" / "python", "-c", query], capture_output=True, text=True, check=True)
-    assert proc.stdout.split() == [VERSION, "pip"]
-    dist = site / f"pip-{VERSION}.dist-info"
-    with (dist / "RECORD").open(newline="") as record:
-        rows = {path: (digest, size) for path, digest, size in csv.reader(record)}
-    on_disk = {p.relative_to(site).as_posix() for p in [*site.rglob("*")] if p.is_file()}
-    scripts = {f"../../../bin/{name}" for name in ("pip", "pip3", f"pip{MAJOR}")}
-    assert set(rows) == on_disk | scripts
-    for path, (digest, size) in rows.items():
-        if path.endswith(".pyc") or path.endswith("/RECORD"):
-            assert (digest, size) == ("", "")
-        else:
-            data = (site / path).read_bytes()
-            assert (digest, size) == (_hash(data), str(len(data))), path
+def run(venv_dir: Path, *args: str) -> str:
+    done = subprocess.run([*args], cwd=venv_dir, capture_output=True, text=True, check=True)
+    return done.stdout
 
 
-def test_removing_the_venvs_pip_leaves_the_layer_intact(tmp_path: Path) -> None:
-    """What `pip uninstall pip` does, file by file from RECORD: the layer keeps its copy."""
-    tool, venv = pip_layer(tmp_path), new_venv(tmp_path)
-    seed(venv, tool.pip_wheel, tool.version, tool.pip_main)
-    site = venv / "lib" / f"python{MAJOR}" / "site-packages"
-    with (site / f"pip-{VERSION}.dist-info" / "RECORD").open(newline="") as record:
-        for path, _, _ in list(csv.reader(record)):
-            (site / path).unlink()
-    assert not list(site.glob("pip/**/*.py")) and not (venv / "bin" / "pip").exists()
-    assert sorted(p.relative_to(tool.pip_main.parent).as_posix() for p in tool.pip_main.rglob("*.py")) == sorted(SOURCES)
-    assert (tool.pip_main / "_internal" / "cli" / "main.py").read_text() == SOURCES["pip/_internal/cli/main.py"]
+def test_pip_runs_from_the_zip_while_building_and_from_the_runtime_at_launch(tmp_path: Path) -> None:
+    wheel = _bundled()
+    pinned = zipapp(tmp_path / "pip-layer", wheel)
+    app_venv = venv(tmp_path / "venv")
+
+    assert pip_seed.seed(app_venv, pinned) == wheel
+    site = next(app_venv.glob("lib/python3*/site-packages"))
+    assert (site / pip_seed.PTH).read_text().splitlines() == [str(pinned), str(wheel)]
+    assert not (site / "pip").exists() and not list(site.glob("pip-*.dist-info"))  # no copy in the venv
+
+    # While building: the pinned pip, from each way of starting it, acting on the venv.
+    for command in (["bin/pip", "--version"], [f"bin/pip{MAJOR}", "--version"], ["bin/python", "-m", "pip", "--version"]):
+        out = run(app_venv, *[str(app_venv / command[0]), *command[1:]])
+        assert f"from {pinned}/pip (python {MAJOR})" in out
+    listed = run(app_venv, str(app_venv / "bin" / "pip"), "list", "--format=freeze")
+    assert f"pip=={pip_seed.wheel_version(wheel)}" in listed.split()  # its metadata came along
+
+    # At launch the build-only layer is gone: the runtime's own pip answers.
+    pinned.unlink()
+    out = run(app_venv, str(app_venv / "bin" / "pip"), "--version")
+    assert f"from {wheel}/pip (python {MAJOR})" in out
 
 
-def test_a_wheel_without_entry_points_still_gets_the_usual_scripts(tmp_path: Path) -> None:
-    tool, venv = pip_layer(tmp_path, entry_points=False), new_venv(tmp_path)
-    seed(venv, tool.pip_wheel, tool.version, tool.pip_main)
-    assert sorted(p.name for p in (venv / "bin").glob("pip*")) == sorted(["pip", "pip3", f"pip{MAJOR}"])
-    assert "import main" in (venv / "bin" / "pip").read_text()
+def test_the_zip_holds_byte_code_beside_each_source_and_starts_from_its_root(tmp_path: Path) -> None:
+    wheel = _bundled()
+    pinned = zipapp(tmp_path / "pip-layer", wheel)
+    with zipfile.ZipFile(pinned) as archive:
+        names = set(archive.namelist())
+    assert "__main__.py" in names  # what pip runs to install build dependencies: `python <zip>`
+    assert {"pip/__init__.py", "pip/__init__.pyc", "pip/_internal/cli/main.pyc"} <= names
+    assert not [name for name in names if "__pycache__" in name]
+    assert f"pip-{pip_seed.wheel_version(wheel)}.dist-info/METADATA" in names
+    out = subprocess.run([sys.executable, pinned, "--version"], capture_output=True, text=True, check=True).stdout
+    assert out.startswith(f"pip {pip_seed.wheel_version(wheel)} from {pinned}")
+
+    again = zipapp(tmp_path / "again", wheel)
+    assert again.read_bytes() == pinned.read_bytes()  # the same pip, the same bytes: the cache layer stays put
 
 
-def test_without_a_pip_layer_the_files_come_from_the_wheel(tmp_path: Path) -> None:
-    """BP_PYTHON_INSTALLER=uv: no pip layer, the wheel fetched with uv's gives pip its files."""
-    tool, venv = pip_layer(tmp_path), new_venv(tmp_path)
-    seed(venv, tool.pip_wheel, VERSION)
-    site = venv / "lib" / f"python{MAJOR}" / "site-packages"
-    main = site / "pip" / "_internal" / "cli" / "main.py"
-    assert main.read_text() == SOURCES["pip/_internal/cli/main.py"]
-    assert main.stat().st_ino != (tool.pip_main / "_internal" / "cli" / "main.py").stat().st_ino
-    assert not list(site.rglob("*.pyc"))
-    proc = subprocess.run([venv / "bin" / "pip", "install"], capture_output=True, text=True)
-    assert (proc.returncode, proc.stdout) == (3, "pip cli ['install']\n")
-    with (site / f"pip-{VERSION}.dist-info" / "RECORD").open(newline="") as record:
-        listed = {row[0] for row in csv.reader(record)}
-    assert {p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()} <= listed
+def test_a_runtime_without_a_bundled_wheel_leaves_pip_to_the_build(tmp_path: Path) -> None:
+    fake = tmp_path / "venv"
+    (fake / "lib" / "python3.12" / "site-packages").mkdir(parents=True)
+    (fake / "bin").mkdir()
+    (fake / "pyvenv.cfg").write_text(f"home = {tmp_path / 'runtime' / 'bin'}\n")
+    pinned = tmp_path / "pip-26.3.pyz"
+
+    assert pip_seed.seed(fake, pinned) is None
+    assert (fake / "lib" / "python3.12" / "site-packages" / pip_seed.PTH).read_text() == f"{pinned}\n"
+    assert sorted(path.name for path in (fake / "bin").iterdir()) == ["pip", "pip3", "pip3.12"]
+    assert pip_seed.describe("26.3", None) == (
+        "pip stays out of the venv and the image: `pip` runs pip 26.3 while building, "
+        "none in the container (the runtime bundles no pip wheel)"
+    )
+
+
+def test_the_log_line_names_both_pips() -> None:
+    wheel = Path("/layers/python/lib/python3.12/ensurepip/_bundled/pip-24.0-py3-none-any.whl")
+    assert pip_seed.describe("26.3", wheel).endswith("runs pip 26.3 while building, the runtime's pip 24.0 in the container")
+    assert "runs the runtime's while building" in pip_seed.describe(None, wheel)

@@ -65,12 +65,15 @@ class CachePlan:
         file by file. `build` for a later buildpack, which gets their bin/ on its PATH."""
         return LayerTypes(launch=True, build=self.later_buildpack)
 
-    def describe(self) -> str:
+    def describe(self, installer: str) -> str:
         if self.packed_runtime:
             return (f"Caching packed copies of Python, the installer and the dependencies: "
                     f"{', '.join(self.runs_python)} at every build")
+        if installer == "pip":  # pip's layer is one file, cached whatever the plan (layers/tools.py)
+            return ("Caching a packed copy of the dependencies and pip only: no step of a redeploy runs "
+                    "Python, so a dependency change downloads Python again")
         return ("Caching a packed copy of the dependencies only: no step of a redeploy runs Python, so a "
-                "dependency change downloads Python and the installer again")
+                f"dependency change downloads Python and {installer} again")
 
 
 def decide(app_dir: Path, settings: Mapping[str, str], nltk_txt: bool, later_buildpack: bool) -> CachePlan:

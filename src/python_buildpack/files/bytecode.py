@@ -6,10 +6,11 @@ pip's 441 in 0.44 s. Shared out by size among forked workers, the same work take
 0.32 s. This file is run as a script by the runtime or venv interpreter (byte-code belongs to
 one Python version), so it imports only the standard library and keeps to Python 3.8 syntax:
 
-    python -I -S bytecode.py {checked-hash|unchecked-hash} [--missing] [--ddir DIR] [--skip DIR] ROOT...
+    python -I -S bytecode.py {checked-hash|unchecked-hash} [--missing] [--legacy] [--ddir DIR] [--skip DIR] ROOT...
 
 Directories named `tests` are skipped (`_SKIPPED_DIRS`).
 `--missing` skips sources that already have byte-code (a venv's earlier packages, its pip);
+`--legacy` writes `module.pyc` beside `module.py` (the layout zipimport reads), not in `__pycache__`;
 `--ddir` names sources `DIR/<path under ROOT>` in the byte-code, as `compileall -d` does;
 `--skip` (repeatable) leaves out that directory.
 Exit status: 0; 1 when some file did not compile (named in the output: pip ignores such files,
@@ -43,11 +44,13 @@ def command(
     roots: Sequence[Path],
     *,
     missing: bool = False,
+    legacy: bool = False,
     ddir: str | None = None,
     skip: Sequence[Path] = (),
 ) -> list[str | Path]:
     """The command line that compiles `roots` with `python`."""
-    options: list[str | Path] = [mode, *(["--missing"] if missing else []), *(["--ddir", ddir] if ddir else [])]
+    options: list[str | Path] = [mode, *(["--missing"] if missing else []), *(["--legacy"] if legacy else [])]
+    options += ["--ddir", ddir] if ddir else []
     options += [option for path in skip for option in ("--skip", path)]
     return [python, "-I", "-S", SCRIPT, *options, *roots]
 
@@ -92,7 +95,7 @@ def _share(jobs: list[tuple[int, Job]], workers: int) -> list[list[Job]]:
     return shares
 
 
-def _compile(share: list[Job], mode: str, parent: int | None = None) -> int:
+def _compile(share: list[Job], mode: str, parent: int | None = None, legacy: bool = False) -> int:
     import py_compile
 
     invalidation = py_compile.PycInvalidationMode[mode.upper().replace("-", "_")]
@@ -101,7 +104,8 @@ def _compile(share: list[Job], mode: str, parent: int | None = None) -> int:
         if parent is not None and os.getppid() != parent:
             return 3  # orphaned: the build killed the compile (interrupted), so stop writing into its layer
         try:
-            py_compile.compile(source, dfile=shown, doraise=True, invalidation_mode=invalidation)
+            cfile = source + "c" if legacy else None
+            py_compile.compile(source, cfile, dfile=shown, doraise=True, invalidation_mode=invalidation)
         except (py_compile.PyCompileError, OSError, UnicodeError, ValueError) as error:
             failed += 1
             print(f"Could not compile {source}: {str(error).strip().splitlines()[-1]}", flush=True)
@@ -122,8 +126,8 @@ def _exit_code(status: int) -> int:
 
 def main(argv: Sequence[str]) -> int:
     args = list(argv)
-    missing = "--missing" in args
-    args = [arg for arg in args if arg != "--missing"]
+    missing, legacy = "--missing" in args, "--legacy" in args
+    args = [arg for arg in args if arg not in ("--missing", "--legacy")]
     ddir: str | None = None
     if "--ddir" in args:
         at = args.index("--ddir")
@@ -135,7 +139,7 @@ def main(argv: Sequence[str]) -> int:
         skip.append(os.path.normpath(args[at + 1]))
         del args[at : at + 2]
     if len(args) < 2 or args[0] not in MODES or ddir == "" or "--skip" in args:
-        print(f"usage: {SCRIPT.name} {{{'|'.join(MODES)}}} [--missing] [--ddir DIR] [--skip DIR] ROOT...",
+        print(f"usage: {SCRIPT.name} {{{'|'.join(MODES)}}} [--missing] [--legacy] [--ddir DIR] [--skip DIR] ROOT...",
               file=sys.stderr)  # fmt: skip
         return 2
     mode, roots = args[0], args[1:]
@@ -148,12 +152,12 @@ def main(argv: Sequence[str]) -> int:
         if pid == 0:
             code = 3
             try:
-                code = _compile(share, mode, parent)
+                code = _compile(share, mode, parent, legacy)
             finally:
                 sys.stdout.flush()
                 os._exit(code)
         children.append(pid)
-    code = _compile(first, mode)
+    code = _compile(first, mode, None, legacy)
     for pid in children:
         code = max(code, _exit_code(os.waitpid(pid, 0)[1]))
     return code

@@ -1,21 +1,25 @@
 """The `pip`, `pipenv`, `poetry` and `uv` layers: the pinned tools (build).
 
-Made only by the builds that install dependencies. Cached as packed copies (caching/packed.py)
-for apps whose builds run Python at every redeploy (caching/plan.py), reused while the pinned
-version, the Python version and the stack are unchanged; the other apps' builds fetch them
-again, while the runtime downloads.
+Made only by the builds that install dependencies.
 
-- `pip` holds the pinned pip's wheel, fetched with the pip wheel bundled in the runtime's
-  `ensurepip` (run as is, never installed: the runtime layer gets no pip), and the same pip
-  unpacked with its byte-code in `lib/`. That copy runs everything that needs pip at build
-  time: it installs the other tools, and pip apps' requirements, run by the venv's own
-  interpreter. The image carries no copy of this layer; pip apps' venvs get a linked copy of
-  its files (package_managers/pip_seed.py).
+- `pip` is one file, `pip-<pin>.pyz`: the pinned pip's package and metadata with their
+  byte-code (for the runtime's Python version), zipped with a `__main__.py`, which any
+  interpreter of that version runs as is (`python pip-<pin>.pyz install ...`; the byte-code
+  is unchecked-hash, beside each source, where zipimport reads it). It installs the other
+  tools and pip apps' requirements, run by the venv's own interpreter. Cached as it is: a
+  later build restores one file, and a changed build's update runs it without a download,
+  unpacking or compiling. The wheel comes from the index during the runtime install
+  (tool_wheels.py), else through the pip wheel bundled in the runtime's `ensurepip` (run as
+  is, never installed). The image carries no pip of it: a pip app's venv finds it at build
+  time, and the runtime's own at launch (package_managers/pip_seed.py).
 - `pipenv`, `poetry` and `uv` each live in a small venv made from the runtime, in
   `<layer>/venv` rather than at the layer root: no `bin/` of a build-only layer must land on
   the PATH of later build steps (its python or pip would act on the tool's venv). uv, when
   its wheel could be fetched during the runtime install (tool_wheels.py), is its binary alone
-  in `<layer>/venv/bin`, installed without pip.
+  in `<layer>/venv/bin`, installed without pip. Cached as packed copies (caching/packed.py)
+  for apps whose builds run Python at every redeploy (caching/plan.py), reused while the
+  pinned version, the Python version and the stack are unchanged; the other apps' builds
+  fetch them again, while the runtime downloads.
 """
 
 from __future__ import annotations
@@ -40,10 +44,11 @@ from ..process import Command, Completed
 from ..stacks.table import OWN_MIRROR
 from ..step_context import Context
 from ..tool_versions import TOOL_VERSIONS, Tool
-from . import tool_wheels
+from . import pip_zipapp, tool_wheels
 from .python import Runtime
 
 TYPES = LayerTypes(build=True)
+PIP_TYPES = LayerTypes(build=True, cache=True)  # one file: cheap to restore at every build
 # The wheels fetched while the runtime is installed: `start_prefetch` (build.py, before the
 # runtime) starts it, `install` takes the wheels.
 _prefetch: tool_wheels.Prefetch | None = None
@@ -53,20 +58,12 @@ _made: set[Tool] = set()
 
 @dataclass(frozen=True)
 class ToolInstall:
-    """A pinned tool in its build-only layer.
-
-    pip is kept as its wheel (`wheels/pip-*.whl`: its metadata, for pip apps' venvs) and
-    unpacked with its byte-code (`lib/pip`), which any interpreter of the same Python version
-    runs as is (`python <layer>/lib/pip ...`): it installs the other tools and pip apps'
-    requirements, and pip apps' venvs get these files as their own pip. The other tools live
-    in a small venv (`venv/`) made from the runtime.
-    """
+    """A pinned tool in its build-only layer: pip as a zip application (`pip_main`), the
+    others in a small venv (`venv/`) made from the runtime."""
 
     name: Tool
     version: str
     layer: Path
-    # pip already unpacked elsewhere (a previous venv's own, of the pinned version): run it there.
-    main: Path | None = None
 
     @property
     def home(self) -> Path:
@@ -78,19 +75,20 @@ class ToolInstall:
 
     @property
     def pip_wheel(self) -> Path:
+        """Where pip's wheel waits while the layer is made."""
         return self.wheels / f"pip-{self.version}-py3-none-any.whl"
 
     @property
     def pip_main(self) -> Path:
-        """What `python <pip_main> install ...` runs: the unpacked pip package."""
-        return self.main or self.layer / "lib" / "pip"
+        """What `python <pip_main> install ...` runs: pip as a zip application."""
+        return self.layer / f"pip-{self.version}.pyz"
 
     def executable(self, name: str | None = None) -> Path:
         return self.home / "bin" / (name or self.name)
 
     def complete(self) -> bool:
         if self.name == "pip":
-            return self.pip_wheel.is_file() and (self.pip_main / "__main__.py").is_file()
+            return self.pip_main.is_file()
         return self.executable().exists()
 
 
@@ -105,7 +103,7 @@ def _definition(name: Tool) -> LayerDefinition[ToolMetadata]:
     def complete(path: Path) -> str | None:
         return None if ToolInstall(name, TOOL_VERSIONS[name], path).complete() else "its files are incomplete"
 
-    return LayerDefinition(name, TYPES, ToolMetadata, complete)
+    return LayerDefinition(name, PIP_TYPES if name == "pip" else TYPES, ToolMetadata, complete)
 
 
 LAYERS: dict[Tool, LayerDefinition[ToolMetadata]] = {name: _definition(name) for name in TOOL_VERSIONS}
@@ -128,12 +126,18 @@ def is_current(layers_dir: Path, name: Tool, runtime: Runtime) -> bool:
 
 
 def finish(layers_dir: Path, used: set[Tool], runtime: Runtime, plan: CachePlan) -> None:
-    """Before the export: packed copies of the used tools for the next build, when the plan
-    keeps them (packed anew when this build installed the tool); the others' dropped."""
+    """Before the export: the pip layer kept for the next build while it is current (declared
+    again: a layer this build did not open has lost its types), packed copies of the other used
+    tools when the plan keeps them (packed anew when this build installed the tool); the
+    others' dropped."""
     for name in TOOL_VERSIONS:
         layer = LAYERS[name].layer(layers_dir)
         metadata = expected(name, runtime)
-        if name not in used or not plan.packed_runtime:
+        if name == "pip":
+            packed.drop(LAYERS[name], layers_dir)  # of an older build: the layer is its own copy
+            if name not in used or not isinstance(LAYERS[name].open(layers_dir, metadata), Restored):
+                LAYERS[name].remove(layers_dir)
+        elif name not in used or not plan.packed_runtime:
             packed.drop(LAYERS[name], layers_dir)
         elif name in _made and layer.path.is_dir():
             packed.save(LAYERS[name], layers_dir, layer.path, metadata)
@@ -145,23 +149,15 @@ def finish(layers_dir: Path, used: set[Tool], runtime: Runtime, plan: CachePlan)
             packed.drop(LAYERS[name], layers_dir)
 
 
-def start_prefetch(ctx: Context, tool: Tool, runtime: Runtime, *, with_pip: bool = False) -> None:
-    """Starts fetching the wheel this build's tool layers start from (none when cached), and
-    pip's too `with_pip` (for the venv of a uv-installed requirements.txt app).
+def start_prefetch(ctx: Context, tool: Tool, runtime: Runtime) -> None:
+    """Starts fetching the wheel this build's tool layers start from (none when cached).
 
     `runtime` is the one about to be installed: its layer need not exist yet."""
     global _prefetch
     # uv's wheel is the uv layer on its own; pip installs pipenv and poetry.
     needed: Tool = "uv" if tool == "uv" else "pip"
     if not is_current(ctx.layers_dir, tool, runtime) and not is_current(ctx.layers_dir, needed, runtime):
-        names: list[Tool] = [needed, "pip"] if with_pip and needed != "pip" else [needed]
-        _prefetch = tool_wheels.start(names, ctx.settings, runtime.stack.arch, ctx.layers_dir, unpack=[needed])
-
-
-def take_wheel(name: Tool) -> Path | None:
-    """The wheel of `name` fetched while Python was installed, if it was (once)."""
-    fetched = _prefetch.take(name) if _prefetch is not None else None
-    return fetched.wheel if fetched is not None else None
+        _prefetch = tool_wheels.start([needed], ctx.settings, runtime.stack.arch, ctx.layers_dir, unpack=[needed])
 
 
 def prefetching(name: Tool) -> bool:
@@ -218,7 +214,7 @@ def pip_options(env: Mapping[str, str]) -> list[str]:
 def _fetch_pip(ctx: Context, tool: ToolInstall, runtime: Runtime, env: dict[str, str]) -> None:
     # Only to download the pinned wheel: a pip that a private mirror's archive may ship, else
     # the pip wheel bundled with ensurepip, run as is.
-    wheel = _bundled_pip_wheel(runtime)
+    wheel = bundled_pip_wheel(runtime.home, runtime.major)
     if _runtime_has_pip(runtime):
         pip: list[str | Path] = [runtime.python, "-m", "pip"]
     elif wheel is not None:
@@ -249,21 +245,21 @@ def _fetch_pip(ctx: Context, tool: ToolInstall, runtime: Runtime, env: dict[str,
             "the app's environment points pip at a private index (PIP_INDEX_URL), check that it "
             f"serves the wheel of pip {tool.version}.",
         )
-    _unpack(ctx, tool, runtime, env)
+    _zipapp(ctx, tool, runtime, env)
 
 
 def _from_wheel(
     ctx: Context, tool: ToolInstall, runtime: Runtime, env: dict[str, str], fetched: tool_wheels.Fetched
 ) -> None:
-    """The layer made from its fetched wheel: pip unpacked, uv's binary alone (no venv, no pip)."""
+    """The layer made from its fetched wheel: pip as a zip application, uv's binary alone (no venv, no pip)."""
     wheel = fetched.wheel
     if tool.name == "pip":
         tool.wheels.mkdir(parents=True, exist_ok=True)
         shutil.move(wheel, tool.pip_wheel)
         if fetched.unpacked is not None:  # unpacked while Python was installed
-            tool.pip_main.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(fetched.unpacked, tool.pip_main)
-        _unpack(ctx, tool, runtime, env)
+            (tool.layer / "lib").mkdir(parents=True, exist_ok=True)
+            shutil.move(fetched.unpacked, tool.layer / "lib" / "pip")
+        _zipapp(ctx, tool, runtime, env)
         return
     binary = tool.executable()
     if fetched.unpacked is not None:  # unpacked while Python was installed
@@ -274,15 +270,17 @@ def _from_wheel(
     wheel.unlink()
 
 
-def _unpack(ctx: Context, tool: ToolInstall, runtime: Runtime, env: dict[str, str]) -> None:
-    """The wheel unpacked (unless it already is) with unchecked-hash byte-code: run from a zip,
-    pip would import every module from source at each run (seconds per command)."""
-    lib = tool.pip_main.parent
-    if not (tool.pip_main / "__main__.py").is_file():
+def _zipapp(ctx: Context, tool: ToolInstall, runtime: Runtime, env: dict[str, str]) -> None:
+    """pip's wheel made into the layer's zip application, with unchecked-hash byte-code beside
+    each source: from a zip without it, pip would compile every module it imports at each run."""
+    lib = tool.layer / "lib"
+    if not (lib / "pip" / "__main__.py").is_file():
         tool_wheels.unpack_pip(tool.pip_wheel, lib)
-    # `--ddir .`: the byte-code names its source `./pip/...`, not this build-only layer, where
-    # pip apps' venvs use the same files (the import system names the real path when loading).
-    _run(ctx, tool, bytecode.command(runtime.python, "unchecked-hash", [lib], ddir="."), env)
+    # `--ddir .`: the byte-code names its source `./pip/...`, not a directory gone after the build.
+    _run(ctx, tool, bytecode.command(runtime.python, "unchecked-hash", [lib], legacy=True, ddir="."), env)
+    pip_zipapp.write(lib / "pip", tool.pip_wheel, tool.pip_main)
+    shutil.rmtree(lib)
+    shutil.rmtree(tool.wheels)
 
 
 def _install(ctx: Context, tool: ToolInstall, runtime: Runtime, env: dict[str, str], pip: ToolInstall) -> None:
@@ -306,10 +304,10 @@ def _runtime_has_pip(runtime: Runtime) -> bool:
     return (runtime.home / "lib" / f"python{runtime.major}" / "site-packages" / "pip" / "__main__.py").is_file()
 
 
-def _bundled_pip_wheel(runtime: Runtime) -> Path | None:
-    bundled = runtime.home / "lib" / f"python{runtime.major}" / "ensurepip" / "_bundled"
-    wheels = sorted(bundled.glob("pip-*.whl"), key=lambda p: _version_key(p.name))
-    return wheels[-1] if wheels else None
+def bundled_pip_wheel(home: Path, python_major: str) -> Path | None:
+    """The newest pip wheel that a runtime at `home` bundles for `ensurepip`."""
+    bundled = home / "lib" / f"python{python_major}" / "ensurepip" / "_bundled"
+    return max(bundled.glob("pip-*.whl"), key=lambda p: _version_key(p.name), default=None)
 
 
 def _version_key(name: str) -> tuple[int, ...]:

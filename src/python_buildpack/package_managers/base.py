@@ -32,8 +32,6 @@ class Installer(ABC):
     out_of_sync: ClassVar[tuple[str, ...]] = ()
     # Also the development dependencies (BP_PYTHON_INSTALL_DEV_DEPENDENCIES, for CI builds).
     dev: bool = False
-    # The venv gets pip from pip's wheel, fetched with the tool's while Python installs.
-    pip_wheel_for_venv: ClassVar[bool] = False
     # When only the dependency files changed, the previous venv is updated in place (exactly:
     # pip_update.py, uv_update.py) rather than rebuilt from scratch.
     updates_in_place: ClassVar[bool] = False
@@ -52,8 +50,10 @@ class Installer(ABC):
     def inputs(self, app_dir: Path) -> dict[str, str]:
         """What the venv's contents depend on: a label (a path) → its digest."""
 
-    def prepare(self, tool: ToolInstall, venv: Path) -> None:  # noqa: B027 (a hook most installers skip)
-        """What a new venv gets before the install commands run (nothing, unless overridden)."""
+    def prepare(self, tool: ToolInstall, venv: Path) -> str | None:
+        """What a new venv gets before the install commands run (nothing, unless overridden);
+        returns a line for the log."""
+        return None
 
     @abstractmethod
     def commands(self, tool: ToolInstall, venv: Path) -> list[list[str | Path]]:

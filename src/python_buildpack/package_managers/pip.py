@@ -1,10 +1,10 @@
 """pip: `pip install -r requirements.txt` into the app's venv.
 
 The pinned pip of the `pip` tool layer does the install, run by the venv's interpreter (what
-pip's `--python` option does, without a second interpreter start). The venv also gets that
-pip, placed from the same layer without running pip (pip_seed.py): build hooks and one-off
-commands that run `pip` act on the app's venv, as they did with the classic buildpack. It is
-the image's only pip.
+pip's `--python` option does, without a second interpreter start). The venv holds no pip but
+finds one (pip_seed.py): build hooks and one-off commands that run `pip` act on the app's
+venv, as they did with the classic buildpack, with the pinned pip while building and the
+runtime's own in the container.
 
 The venv is reused while its inputs are unchanged: requirements.txt, the files it includes
 (`-r`, `-c`), and local path requirements (an editable package's build files, a non-editable
@@ -58,9 +58,8 @@ class Pip(Installer):
             _scan(app_dir / DEV_REQUIREMENTS, app_dir, found, seen)
         return found
 
-    def prepare(self, tool: ToolInstall, venv: Path) -> None:
-        # The pinned pip goes into the venv first, so that requirements.txt may still pin another.
-        pip_seed.seed(venv, tool.pip_wheel, tool.version, tool.pip_main)
+    def prepare(self, tool: ToolInstall, venv: Path) -> str | None:
+        return pip_seed.describe(tool.version, pip_seed.seed(venv, tool.pip_main))
 
     def commands(self, tool: ToolInstall, venv: Path) -> list[list[str | Path]]:
         python = venv / "bin" / "python"
@@ -71,7 +70,7 @@ class Pip(Installer):
 
     def compile_command(self, venv: Path) -> list[str | Path] | None:
         # Checked-hash, as pip writes it under SOURCE_DATE_EPOCH (environment.py); only what
-        # lacks byte-code: a venv's earlier packages and its pip (from the pip layer) have it.
+        # lacks byte-code: an updated venv's earlier packages have it.
         return bytecode.venv_missing(venv)
 
     def requirement_files(self) -> list[str]:

@@ -1,105 +1,78 @@
-"""The venv's own pip, placed from the `pip` layer without running pip.
+"""The venv's `pip`, without a copy of pip in the venv (nor in the image).
 
-A requirements.txt app's venv carries the pinned pip (the image's only one), so that `pip` in
-build hooks and one-off containers acts on the app's venv. Installing it with pip took a whole
-pip run, and compiling its 500 modules more than the rest of that install; the `pip` layer
-already holds the same files unpacked with unchecked-hash byte-code, valid at any path for
-this Python version (with `BP_PYTHON_INSTALLER=uv` there is no pip layer: pip's wheel, fetched
-with uv's, gives the files, without byte-code). So the venv gets what `pip install pip==<pin>`
-would have written:
+With the classic buildpack, `pip` in build hooks and one-off containers acts on the app's
+venv. An installed pip is 14 MB and a thousand files of the venv: two thirds of a Flask app's,
+tarred again by the exporter at every dependency change and shipped in every image. So the
+venv gets what finds a pip outside it instead:
 
-- `site-packages/pip/`, hard links to the layer's copy (a copy where links cannot be made:
-  pip and the import system replace files, never write into them, so neither copy can
-  change the other), or the wheel's files;
-- `pip-<pin>.dist-info/` from the wheel, with `INSTALLER`, `REQUESTED` and a `RECORD` listing
-  every file (`pip uninstall` and upgrades read it);
+- `site-packages/pip-outside-venv.pth`, two paths that the interpreter adds to `sys.path`
+  when they exist: the `pip` layer's zip application (the pinned pip; a build-only layer, so
+  present at build time only), then the pip wheel that the runtime bundles for `ensurepip`
+  (in the runtime layer, so present at launch too). `import pip`, `python -m pip` and the
+  scripts below thus run the pinned pip while building and the runtime's own in the
+  container, whichever they are, acting on the venv;
 - `bin/pip`, `bin/pip3` and `bin/pip3.X`, the console scripts pip itself would write.
+
+A requirements file that pins pip still installs that pip into the venv, where it comes
+first on `sys.path`.
 """
 
 from __future__ import annotations
 
-import base64
-import csv
-import hashlib
-import io
-import os
-import zipfile
 from pathlib import Path
 
-from ..files import trees
+from ..layers.tools import bundled_pip_wheel
 
+PTH = "pip-outside-venv.pth"
+OUTSIDE = "found outside it"  # the venv metadata's `pip` (layers/venv.py)
 _SCRIPT = """#!{python}
 import sys
-from pip._internal.cli.main import {function}
+from pip._internal.cli.main import main
 if __name__ == "__main__":
     sys.argv[0] = sys.argv[0].removesuffix(".exe")
-    sys.exit({function}())
+    sys.exit(main())
 """
 
 
-def seed(venv: Path, wheel_path: Path, version: str, package: Path | None = None) -> None:
-    """Puts pip `version` into the new `venv`: its metadata from its wheel, its package from
-    `package` (the `pip` layer's unpacked copy, with byte-code), else from the wheel."""
+def seed(venv: Path, pinned: Path | None) -> Path | None:
+    """Gives the new `venv` its `pip`: `pinned` (the pip layer's zip application) at build time,
+    the runtime's bundled pip wheel at launch; returns that wheel (None: the runtime has none)."""
     site = next(venv.glob("lib/python3*/site-packages"))  # a venv has exactly one
     python_major = site.parent.name.removeprefix("python")
-    dist_info = f"pip-{version}.dist-info"
-    records: dict[str, tuple[str, str]] = {}  # path relative to site-packages → (hash, size)
-    with zipfile.ZipFile(wheel_path) as wheel:  # zipfile drops absolute and `..` paths
-        names = wheel.namelist()
-        members = [name for name in names if name.startswith(f"{dist_info}/")]
-        if package is None:
-            members += [name for name in names if name.startswith("pip/")]
-        wheel.extractall(site, [name for name in members if not name.endswith("/RECORD")])
-        if f"{dist_info}/RECORD" in members:
-            for row in csv.reader(io.StringIO(wheel.read(f"{dist_info}/RECORD").decode("utf-8"))):
-                if len(row) == 3:
-                    records[row[0]] = (row[1], row[2])
-        scripts = f"{dist_info}/entry_points.txt"
-        entry_points = wheel.read(scripts).decode("utf-8") if scripts in members else ""
-    if package is not None:
-        trees.link_copy(package, site / "pip")
-    (site / dist_info / "INSTALLER").write_text("pip\n", encoding="utf-8")
-    (site / dist_info / "REQUESTED").write_text("", encoding="utf-8")
-    for name in _script_names(entry_points, python_major):
+    home = runtime_home(venv)
+    bundled = bundled_pip_wheel(home, python_major) if home is not None else None
+    paths = [path for path in (pinned, bundled) if path is not None]
+    (site / PTH).write_text("".join(f"{path}\n" for path in paths), encoding="utf-8")
+    for name in ("pip", "pip3", f"pip{python_major}"):
         script = venv / "bin" / name
         script.unlink(missing_ok=True)
-        text = _SCRIPT.format(python=venv / "bin" / "python", function=_function(entry_points))
-        script.write_text(text, encoding="utf-8")
+        script.write_text(_SCRIPT.format(python=venv / "bin" / "python"), encoding="utf-8")
         script.chmod(0o755)
-        records[os.path.relpath(script, site)] = _digest(script)
-    for path in sorted((site / "pip").rglob("*")) + sorted((site / dist_info).rglob("*")):
-        relative = path.relative_to(site).as_posix()
-        if path.is_file() and relative not in records:
-            records[relative] = ("", "") if path.suffix == ".pyc" else _digest(path)
-    records[f"{dist_info}/RECORD"] = ("", "")
-    with (site / dist_info / "RECORD").open("w", encoding="utf-8", newline="") as out:
-        csv.writer(out, lineterminator="\n").writerows((path, *entry) for path, entry in records.items())
+    return bundled
 
 
-def _script_names(entry_points: str, python_major: str) -> list[str]:
-    """pip, pip3 (the wheel's console scripts) and pip3.X, as pip's own installer names them."""
-    names = [line.split("=")[0].strip() for line in _console_scripts(entry_points)] or ["pip", "pip3"]
-    return list(dict.fromkeys([*names, f"pip{python_major}"]))
+def runtime_home(venv: Path) -> Path | None:
+    """The runtime a venv was made from: `home` in its `pyvenv.cfg` is the runtime's `bin/`."""
+    try:
+        text = (venv / "pyvenv.cfg").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "home" and value.strip():
+            return Path(value.strip()).parent
+    return None
 
 
-def _function(entry_points: str) -> str:
-    for line in _console_scripts(entry_points):
-        return line.split(":")[-1].strip()
-    return "main"
+def describe(pinned: str | None, bundled: Path | None) -> str:
+    """The log line: which pip `pip` runs, while building and in the container."""
+    if bundled is not None:
+        launch = f"the runtime's pip {wheel_version(bundled)} in the container"
+    else:
+        launch = "none in the container (the runtime bundles no pip wheel)"
+    build = f"pip {pinned} while building" if pinned else "the runtime's while building"
+    return f"pip stays out of the venv and the image: `pip` runs {build}, {launch}"
 
 
-def _console_scripts(entry_points: str) -> list[str]:
-    lines, section = [], ""
-    for raw in entry_points.splitlines():
-        line = raw.strip()
-        if line.startswith("["):
-            section = line
-        elif section == "[console_scripts]" and "=" in line and ":" in line:
-            lines.append(line)
-    return lines
-
-
-def _digest(path: Path) -> tuple[str, str]:
-    data = path.read_bytes()
-    encoded = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-    return f"sha256={encoded}", str(len(data))
+def wheel_version(wheel: Path) -> str:
+    return wheel.name.split("-")[1]

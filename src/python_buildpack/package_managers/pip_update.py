@@ -107,7 +107,6 @@ def update(resolution: Resolution, venv: Path) -> bool:
     target, direct = read_report(resolution.report) if pins is None else ({n: v for n, (v, _) in pins.items()}, [])
     if not without_direct_references(direct):  # one that only resolution reveals (e.g. from a constraints file)
         return False
-    target.setdefault("pip", installer.version)  # the venv's own pip, from the pip layer
     python = venv / "bin" / "python"
     extra = sorted(set(installed(venv)) - set(target))
     if extra:

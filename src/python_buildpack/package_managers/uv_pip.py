@@ -1,9 +1,9 @@
 """uv as the installer of a requirements.txt app (opt-in: `BP_PYTHON_INSTALLER=uv`).
 
-Same inputs and same venv layout as with pip (the venv gets the pinned pip too, so that hooks
-and one-off commands can still run `pip`: from pip's wheel, fetched with uv's while Python
-installs, else with uv); the pinned uv runs `uv pip install` into it from the `uv` tool layer,
-with the `uv-cache` layer as its download cache. The installer's name is
+Same inputs and same venv layout as with pip (the venv finds the runtime's bundled pip, so
+that hooks and one-off commands can still run `pip`: pip_seed.py); the pinned uv runs
+`uv pip install` into it from the `uv` tool layer, with the `uv-cache` layer as its download
+cache. The installer's name is
 the venv's package manager in the reuse key: switching installers rebuilds the venv.
 
 Where uv reads a requirements file differently from pip is documented in the README.
@@ -16,11 +16,9 @@ from pathlib import Path
 
 from .. import output
 from ..errors import BuildError
-from ..files import bytecode
-from ..layers import tools
 from ..layers.tools import ToolInstall
 from ..process import Completed
-from ..tool_versions import TOOL_VERSIONS, Tool
+from ..tool_versions import Tool
 from . import pip_seed
 from .base import Installer
 from .pip import Pip
@@ -34,27 +32,16 @@ class UvPip(Pip):
     name = "uv"  # type: ignore[assignment]  # Pip narrows the name to "pip"; uv is a Tool too
     cache_env_var = "UV_CACHE_DIR"
 
-    pip_wheel_for_venv = True
-
-    def prepare(self, tool: ToolInstall, venv: Path) -> None:
-        # No pip layer: the venv's pip comes from pip's wheel, when it was fetched with uv's.
-        wheel = tools.take_wheel("pip")
-        if wheel is not None:
-            pip_seed.seed(venv, wheel, TOOL_VERSIONS["pip"])
+    def prepare(self, tool: ToolInstall, venv: Path) -> str | None:
+        # No pip layer: `pip` runs the runtime's bundled pip, while building too.
+        return pip_seed.describe(None, pip_seed.seed(venv, None))
 
     def commands(self, tool: ToolInstall, venv: Path) -> list[list[str | Path]]:
         *_, pip_install = super().commands(tool, venv)
         requirements = pip_install[pip_install.index("-r") :]  # requirements.txt (and the dev file)
         uv: list[str | Path] = [tool.executable(), "pip", "install", "--python", venv / "bin" / "python"]
         options = ["--no-progress"]  # byte-code: compile_command (Pip's), which skips test suites
-        install = [*uv, *options, *requirements]
-        if list(venv.glob("lib/python3*/site-packages/pip-*.dist-info")):
-            return [install]  # prepared
-        return [[*uv, "--no-progress", "--quiet", f"pip=={TOOL_VERSIONS['pip']}"], install]  # no byte-code
-
-    def compile_command(self, venv: Path) -> list[str | Path] | None:
-        # pip, placed from its wheel, stays without byte-code: uv never runs it (7 MB fewer).
-        return bytecode.venv_missing(venv, skip=["pip"])
+        return [[*uv, *options, *requirements]]
 
     def cache_prune_command(self, tool: ToolInstall) -> list[str | Path] | None:
         return prune_command(tool)

@@ -44,7 +44,6 @@ from ..errors import BuildError
 from ..files import bytecode
 from ..layers.tools import ToolInstall
 from ..process import Completed
-from ..tool_versions import TOOL_VERSIONS
 from . import pip_freeze
 from .pip_freeze import marker_environment
 from .pip_update import (
@@ -101,7 +100,6 @@ def _update_requirements(installer: UvPip, tool: ToolInstall, python_version: st
     if resolved is None or not without_direct_references(resolved[1]):
         return False
     target = resolved[0]
-    target.setdefault("pip", TOOL_VERSIONS["pip"])  # the venv's own pip
     extra = _prepare(venv, target, [])
     if extra:
         run_checked(installer.uninstall_command(tool, venv, extra))
@@ -117,7 +115,6 @@ def _update_frozen(installer: UvPip, tool: ToolInstall, python_version: str, run
     beside the install, unless a changed pin's new dependencies turn out not to be pinned."""
     *_, install = installer.commands(tool, venv)
     target = {name: version for name, (version, _) in pins.items()}
-    target.setdefault("pip", TOOL_VERSIONS["pip"])  # the venv's own pip
     extra = _prepare(venv, target, [])
     if extra:
         run_checked(installer.uninstall_command(tool, venv, extra))
@@ -138,7 +135,6 @@ def _update_frozen(installer: UvPip, tool: ToolInstall, python_version: str, run
         target, direct = read_pins(path, python_version)
     if not without_direct_references(direct):  # says why the venv is rebuilt
         return False
-    target.setdefault("pip", TOOL_VERSIONS["pip"])
     extra = _prepare(venv, target, [])  # after the install: drops no byte-code of a version that verifies
     if extra:
         run_checked(installer.uninstall_command(tool, venv, extra))
