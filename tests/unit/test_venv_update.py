@@ -176,18 +176,3 @@ def test_uv_updates_drop_the_byte_code_of_what_changes(tmp_path: Path) -> None:
     assert sorted(p.relative_to(site).as_posix() for p in site.rglob("*.pyc")) == [
         "flask/__pycache__/__init__.cpython-312.pyc", "flask/__pycache__/app.cpython-312.pyc",
     ]  # fmt: skip
-
-
-def test_an_update_is_foreseen_when_only_the_inputs_changed_and_the_packed_copy_came_back(tmp_path: Path) -> None:
-    """What build.py reads before the runtime installs, to skip fetching the pip layer."""
-    from python_buildpack.caching import packed
-
-    toml_io.dump({"metadata": METADATA.model_dump()}, tmp_path / "venv.toml")  # metadata only, from the image
-    assert not venv_layer.will_update(tmp_path, CHANGED)  # no packed copy: installed from scratch
-    source = tmp_path / "source"
-    (source / "bin").mkdir(parents=True)
-    (source / "bin" / "python").write_text("python")
-    packed.save(venv_layer.LAYER, tmp_path, source, METADATA)
-    assert venv_layer.will_update(tmp_path, CHANGED)
-    assert not venv_layer.will_update(tmp_path, METADATA)  # unchanged: reused, nothing to update
-    assert not venv_layer.will_update(tmp_path, CHANGED.model_copy(update={"python_version": "3.12.2"}))

@@ -5,7 +5,7 @@ the runtime's: this process reads the index's JSON page (PEP 691), takes the fil
 names, checks the sha256 the index gives and saves it, in a thread started before the runtime
 download. uv's wheel holds a static binary, so a uv layer then needs no pip at all.
 
-Each wheel is unpacked in the same thread (pip's `pip/` package, what the `pip` layer runs;
+Each wheel is unpacked in the same thread (pip's `pip/` package, which the `pip` layer zips;
 uv's binary), next to it in a directory of the layers dir, so that the layer takes it with a
 rename.
 

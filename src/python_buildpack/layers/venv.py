@@ -261,17 +261,6 @@ def finish(layers_dir: Path, venv: Venv, plan: CachePlan, layout: str) -> None:
         venv.files.release()
 
 
-def will_update(layers_dir: Path, expected: VenvMetadata) -> bool:
-    """Whether a build expecting `expected` will likely update the previous venv in place: only
-    the dependency files changed and its packed copy came back (read without writing)."""
-    previous = LAYER.previous(layers_dir)
-    return (
-        _only_inputs_differ(previous, expected)
-        and previous != expected
-        and packed.find(LAYER, layers_dir, previous) is not None
-    )
-
-
 def only_inputs_changed(empty: Empty[VenvMetadata]) -> bool:
     """Whether only the dependency files changed: the previous venv is then a fine start."""
     return _only_inputs_differ(empty.previous, empty.expected)
