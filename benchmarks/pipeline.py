@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from support import ARCH, PYTHON_VERSION, ROOT, machine, runtime_mirror, seconds
 
@@ -71,6 +72,7 @@ class Measured:
     exported: dict[str, str] = field(default_factory=dict)  # layer -> "added" | "reused"
     built: dict[str, LayerStat] = field(default_factory=dict)  # layer -> contents the exporter saw
     output: str = field(default="", repr=False)  # the build's log (--logs), not in the figures
+    image: dict[str, int] = field(default_factory=dict)  # buildpack layer -> its blob's bytes (gzip)
 
     @property
     def wall(self) -> float:
@@ -95,6 +97,29 @@ def exported_layers(output: str) -> dict[str, str]:
     """The exporter's verdict on each buildpack layer: tarred and hashed, or reused as it was."""
     return {name.split(":", 1)[1]: "added" if verb == "Adding" else "reused"
             for verb, name in _LAYER_LINE.findall(output) if not name.startswith("buildpacksio/")}
+
+
+def layout_layer_bytes(layout: Path) -> dict[str, int]:
+    """Bytes of each buildpack layer's blob (gzip, what a registry stores and a pull fetches) in
+    the app image of an OCI layout directory: the image the reference engine exported last."""
+    images = [p for p in layout.rglob("index.json") if "app" in p.parent.parts]
+    if not images:
+        return {}
+    blobs = images[0].parent / "blobs" / "sha256"
+
+    def blob(digest: str) -> Any:
+        return json.loads((blobs / digest.split(":", 1)[1]).read_text())
+
+    manifest = blob(json.loads(images[0].read_text())["manifests"][0]["digest"])
+    config = blob(manifest["config"]["digest"])
+    metadata = json.loads(config["config"]["Labels"]["io.buildpacks.lifecycle.metadata"])
+    names = {layer["sha"]: name for bp in metadata.get("buildpacks", [])
+             for name, layer in bp.get("layers", {}).items()}
+    sizes = {}
+    for diff_id, layer in zip(config["rootfs"]["diff_ids"], manifest["layers"], strict=True):
+        if diff_id in names:
+            sizes[names[diff_id]] = int(layer["size"])
+    return sizes
 
 
 class ObservedBuilder(ReferenceBuilder):
@@ -138,7 +163,7 @@ def reference_subject(name: str, tools: ReferenceTools, buildpack: Path, workdir
         return Measured({p.phase: p.seconds for p in result.phases},
                         restored=builder.snapshots.get("restore", {}),
                         exported=exported_layers(result.output), built=builder.snapshots.get("build", {}),
-                        output=result.output)
+                        output=result.output, image=layout_layer_bytes(workspace.layout))
 
     return Subject(name, build)
 
@@ -291,6 +316,7 @@ def summarise(engine: str, app: str, per_subject: dict[str, list[dict[str, Measu
                 "restored": {k: asdict(v) for k, v in median_build.restored.items()},
                 "exported": median_build.exported,
                 "built": {k: asdict(v) for k, v in median_build.built.items()},
+                "image": median_build.image,
             }
         scenarios[scenario] = entry
     return summary
@@ -326,6 +352,15 @@ def print_row(row: dict[str, object]) -> None:
                 added = f" {fmt(built[layer])}" if verdict == "added" and layer in built else ""
                 parts.append(f"{layer}: restored {fmt(restored.get(layer))}, {verdict}{added}")
             print(f"- {scenario}, {subject}: " + ("; ".join(parts) or "no layer"))
+    print("\nImage after each scenario (buildpack layers' blobs, gzip): the sum, then per layer")
+    for scenario, entry in scenarios.items():
+        blobs: dict[str, dict[str, int]] = {subject: entry[subject]["image"] for subject in subjects}  # type: ignore[misc]
+        for subject, sizes in blobs.items():
+            if sizes:
+                peer = sum(blobs.get("peer", {}).values())
+                ratio = f" ({sum(sizes.values()) / peer:.2f}x the peer's)" if peer and subject != "peer" else ""
+                detail = ", ".join(f"{k} {v / 1e6:.2f}" for k, v in sorted(sizes.items()) if v > 50_000)
+                print(f"- {scenario}, {subject}: {sum(sizes.values()) / 1e6:.2f} MB{ratio}: {detail}")
     image_layers: dict[str, dict[str, int]] = row["image_layers"]  # type: ignore[assignment]
     for subject, sizes in image_layers.items():
         print(f"- image layers, {subject}: " + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sizes.items()))
