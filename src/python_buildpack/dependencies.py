@@ -67,7 +67,7 @@ def expected_venv(ctx: Context, project: Project) -> VenvMetadata:
         app_dir=str(ctx.app_dir.absolute()),
         inputs=dict(project.inputs),
         dev_dependencies=installer.dev,
-        pip=pip_seed.OUTSIDE if isinstance(installer, Pip) else "installed in it",
+        venv_pip=pip_seed.OUTSIDE if isinstance(installer, Pip) else "installed in it",
     )
 
 

@@ -108,3 +108,15 @@ def test_the_log_line_names_both_pips() -> None:
     wheel = Path("/layers/python/lib/python3.12/ensurepip/_bundled/pip-24.0-py3-none-any.whl")
     assert pip_seed.describe("26.3", wheel).endswith("runs pip 26.3 while building, the runtime's pip 24.0 in the container")
     assert "runs the runtime's while building" in pip_seed.describe(None, wheel)
+
+
+def test_a_venv_of_an_older_build_with_pip_installed_is_installed_anew_once() -> None:
+    from python_buildpack.layers.venv import VenvMetadata
+
+    older = VenvMetadata.model_validate({  # an older build's layer metadata: no `venv_pip`
+        "python_version": "3.12.1", "stack": "scalingo-22", "arch": "amd64", "package_manager": "pip",
+        "package_manager_version": "26.3", "app_dir": "/workspace", "inputs": {"requirements.txt": "x"},
+    })  # fmt: skip
+    now = older.model_copy(update={"venv_pip": pip_seed.OUTSIDE, "inputs": {"requirements.txt": "y"}})
+    assert now.changes_from(older) == ["the venv's pip changed from installed in it to found outside it",
+                                       "requirements.txt changed"]  # fmt: skip

@@ -61,7 +61,7 @@ class VenvMetadata(LayerMetadata):
     dev_dependencies: bool = Field(default=False, title="BP_PYTHON_INSTALL_DEV_DEPENDENCIES")
     # pip and uv-installed requirements.txt venvs: no pip of their own (pip_seed.py). Older
     # builds' venvs (the default) hold one, and are installed anew once.
-    pip: str = Field(default="installed in it", title="the venv's pip")
+    venv_pip: str = Field(default="installed in it", title="the venv's pip")
 
     def changes_from(self, old: LayerMetadata) -> list[str]:
         if not isinstance(old, VenvMetadata):

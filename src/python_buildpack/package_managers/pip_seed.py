@@ -24,7 +24,7 @@ from pathlib import Path
 from ..layers.tools import bundled_pip_wheel
 
 PTH = "pip-outside-venv.pth"
-OUTSIDE = "found outside it"  # the venv metadata's `pip` (layers/venv.py)
+OUTSIDE = "found outside it"  # the venv metadata's `venv_pip` (layers/venv.py)
 _SCRIPT = """#!{python}
 import sys
 from pip._internal.cli.main import main
