@@ -46,6 +46,8 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\(\d+(?:\.\d+)? ?(?:bytes|[kKMG]i?B)\)"), "(<size>)"),
     (re.compile(r"\d+(?:\.\d+)? ?[kKMG]i?B/s\b"), "<speed>"),
     (re.compile(r"\(\d+ files?, \d+(?:\.\d+)? ?(?:bytes|[kKMG]i?B);"), "(<n> files, <size>;"),
+    # The pip that the test interpreter bundles for ensurepip, which the buildpack names at launch.
+    (re.compile(r"(?<=the runtime's pip )\d+(?:\.\d+)+(?= in the container)"), "<bundled>"),
 ]
 # pip's lines about what it fetched: `Downloading name-1.2.3-py3-none-any.whl (103 kB)`.
 _PIP_FETCH = re.compile(r"^(\s+(?:Downloading|Using cached) )([A-Za-z0-9_.]+?)-\d[^-\s]*(-\S+\.whl|\.tar\.gz|\.zip)")
