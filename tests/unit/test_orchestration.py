@@ -336,3 +336,27 @@ def test_uv_prunes_its_cache_layer_after_each_install_and_never_a_users_cache(tm
     own = FakeRunner()
     app.install(runner=own, UV_CACHE_DIR=str(tmp_path / "shared")).ok()
     assert "uv sync" in own.commands and "uv cache" not in own.commands
+
+
+def test_a_packed_pip_of_an_older_build_is_dropped_not_unpacked(tmp_path: Path) -> None:
+    """pip's layer is cached as its one file: an older build's packed copy of it (pip unpacked,
+    another layout) must not become the layer."""
+    from python_buildpack.caching import packed
+    from python_buildpack.layers import tools
+
+    app = deps_app(tmp_path, "pip")
+    app.install(runner=FakeRunner()).ok()
+    metadata = tools.ToolMetadata.model_validate(toml_io.load(app.layers_dir / "pip.toml")["metadata"])
+    old = tmp_path / "old-pip"
+    (old / "lib" / "pip").mkdir(parents=True)
+    (old / "lib" / "pip" / "__main__.py").write_text("")
+    packed.save(tools.LAYERS["pip"], app.layers_dir, old, metadata)
+    tools.LAYERS["pip"].remove(app.layers_dir)
+    shutil.rmtree(app.layers_dir / "venv")  # installed again: pip is needed
+    (app.layers_dir / "venv.toml").unlink()
+
+    outcome = app.install(runner=FakeRunner())
+    outcome.ok()
+    assert "Unpacking cached pip" not in outcome.log
+    assert [p.name for p in (app.layers_dir / "pip").iterdir()] == [f"pip-{TOOL_VERSIONS['pip']}.pyz"]
+    assert packed.find(tools.LAYERS["pip"], app.layers_dir, metadata) is None

@@ -172,6 +172,8 @@ def install(ctx: Context, env: Mapping[str, str], name: Tool, runtime: Runtime, 
     if isinstance(opened, Restored):
         output.step(f"Using cached {name} {tool.version}")
         return tool
+    if name == "pip":  # its layer is its own cache: a packed copy is an older build's, of another layout
+        packed.drop(LAYERS[name], ctx.layers_dir)
     copy = packed.find(LAYERS[name], ctx.layers_dir, metadata)
     if copy is not None:
         try:
