@@ -104,19 +104,18 @@ def test_missing_compiles_only_what_has_no_byte_code(tmp_path: Path) -> None:
     assert header(pyc(new, python)) == (CHECKED, str(new))
 
 
-def test_test_suites_and_skipped_packages_get_no_byte_code(tmp_path: Path) -> None:
-    """A package's `tests` directory is never imported by the app: not compiled; nor a package
-    the caller names (uv's pip)."""
+def test_test_suites_get_no_byte_code(tmp_path: Path) -> None:
+    """A package's `tests` directory is never imported by the app: not compiled."""
     python = Path(sys.executable)
     site = tmp_path / "lib" / "python3.11" / "site-packages"
     files = {name: site / name for name in ("pkg/__init__.py", "pkg/tests/test_pkg.py", "tests/conftest.py",
-                                             "pkg/testsuite.py", "pip/__init__.py", "six.py")}  # fmt: skip
+                                             "pkg/testsuite.py", "six.py")}  # fmt: skip
     for path in files.values():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("X = 1\n")
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "python").symlink_to(python)  # the venv's interpreter
-    result = subprocess.run(bytecode.venv_missing(tmp_path, skip=["pip"]), check=False)
+    result = subprocess.run(bytecode.venv_missing(tmp_path), check=False)
     assert result.returncode == 0
     compiled = {name for name, path in files.items() if pyc(path, python).is_file()}
     assert compiled == {"pkg/__init__.py", "pkg/testsuite.py", "six.py"}
@@ -137,7 +136,7 @@ def test_a_module_that_does_not_compile_is_named_and_the_others_are_compiled(tmp
 
 
 @pytest.mark.parametrize(
-    "args", [[], ["checked-hash"], ["fast", "lib"], ["checked-hash", "--ddir"], ["checked-hash", "lib", "--skip"]]
+    "args", [[], ["checked-hash"], ["fast", "lib"], ["checked-hash", "--ddir"]]
 )
 def test_a_bad_command_line_is_refused(tmp_path: Path, args: list[str]) -> None:
     result = subprocess.run(
@@ -176,3 +175,14 @@ def test_workers_stop_when_the_compile_is_killed(tmp_path: Path) -> None:
     calls = len(log.read_text().split())
     time.sleep(0.5)
     assert len(log.read_text().split()) == calls < 200
+
+
+def test_legacy_byte_code_sits_beside_its_source_for_zipimport(tmp_path: Path) -> None:
+    """`--legacy`: `module.pyc` next to `module.py` (the layout zipimport reads; the pip layer's zip)."""
+    python = Path(sys.executable)
+    sources = tree(tmp_path / "lib", 40)
+    result = subprocess.run(bytecode.command(python, "unchecked-hash", [tmp_path / "lib"], legacy=True), check=False)
+    assert result.returncode == 0
+    pycs = [source.with_suffix(".pyc") for source in sources]
+    assert all(pyc.is_file() for pyc in pycs) and not list((tmp_path / "lib").rglob("__pycache__"))
+    assert {int.from_bytes(pyc.read_bytes()[4:8], "little") for pyc in pycs} == {1}  # unchecked-hash

@@ -6,13 +6,12 @@ pip's 441 in 0.44 s. Shared out by size among forked workers, the same work take
 0.32 s. This file is run as a script by the runtime or venv interpreter (byte-code belongs to
 one Python version), so it imports only the standard library and keeps to Python 3.8 syntax:
 
-    python -I -S bytecode.py {checked-hash|unchecked-hash} [--missing] [--legacy] [--ddir DIR] [--skip DIR] ROOT...
+    python -I -S bytecode.py {checked-hash|unchecked-hash} [--missing] [--legacy] [--ddir DIR] ROOT...
 
 Directories named `tests` are skipped (`_SKIPPED_DIRS`).
-`--missing` skips sources that already have byte-code (a venv's earlier packages, its pip);
+`--missing` skips sources that already have byte-code (an updated venv's earlier packages);
 `--legacy` writes `module.pyc` beside `module.py` (the layout zipimport reads), not in `__pycache__`;
-`--ddir` names sources `DIR/<path under ROOT>` in the byte-code, as `compileall -d` does;
-`--skip` (repeatable) leaves out that directory.
+`--ddir` names sources `DIR/<path under ROOT>` in the byte-code, as `compileall -d` does.
 Exit status: 0; 1 when some file did not compile (named in the output: pip ignores such files,
 as the standard library's own test data); 2 on a bad command line; 3 when a worker died.
 A worker whose parent is gone (the build killed it: interrupted) stops at its next file.
@@ -46,29 +45,26 @@ def command(
     missing: bool = False,
     legacy: bool = False,
     ddir: str | None = None,
-    skip: Sequence[Path] = (),
 ) -> list[str | Path]:
     """The command line that compiles `roots` with `python`."""
     options: list[str | Path] = [mode, *(["--missing"] if missing else []), *(["--legacy"] if legacy else [])]
     options += ["--ddir", ddir] if ddir else []
-    options += [option for path in skip for option in ("--skip", path)]
     return [python, "-I", "-S", SCRIPT, *options, *roots]
 
 
-def venv_missing(venv: Path, skip: Sequence[str] = ()) -> list[str | Path]:
+def venv_missing(venv: Path) -> list[str | Path]:
     """The command that compiles, checked-hash, the venv's modules that have no byte-code yet (a
-    venv's lib/ holds only its site-packages), but for the packages named in `skip`."""
-    skipped = [site / name for site in venv.glob("lib/python3*/site-packages") for name in skip]
-    return command(venv / "bin" / "python", "checked-hash", [venv / "lib"], missing=True, skip=skipped)
+    venv's lib/ holds only its site-packages)."""
+    return command(venv / "bin" / "python", "checked-hash", [venv / "lib"], missing=True)
 
 
-def _jobs(roots: Sequence[str], missing: bool, ddir: str | None, skip: Sequence[str] = ()) -> list[tuple[int, Job]]:
+def _jobs(roots: Sequence[str], missing: bool, ddir: str | None) -> list[tuple[int, Job]]:
     from importlib.util import cache_from_source
 
     found: list[tuple[int, Job]] = []
     for root in roots:
         for directory, dirs, files in os.walk(root):
-            dirs[:] = [name for name in dirs if name not in _SKIPPED_DIRS and os.path.join(directory, name) not in skip]
+            dirs[:] = [name for name in dirs if name not in _SKIPPED_DIRS]
             for name in files:
                 if not name.endswith(".py"):
                     continue
@@ -133,17 +129,12 @@ def main(argv: Sequence[str]) -> int:
         at = args.index("--ddir")
         ddir = args[at + 1] if at + 1 < len(args) else None
         del args[at : at + 2]
-    skip: list[str] = []
-    while "--skip" in args and args.index("--skip") + 1 < len(args):
-        at = args.index("--skip")
-        skip.append(os.path.normpath(args[at + 1]))
-        del args[at : at + 2]
-    if len(args) < 2 or args[0] not in MODES or ddir == "" or "--skip" in args:
-        print(f"usage: {SCRIPT.name} {{{'|'.join(MODES)}}} [--missing] [--legacy] [--ddir DIR] [--skip DIR] ROOT...",
+    if len(args) < 2 or args[0] not in MODES or ddir == "":
+        print(f"usage: {SCRIPT.name} {{{'|'.join(MODES)}}} [--missing] [--legacy] [--ddir DIR] ROOT...",
               file=sys.stderr)  # fmt: skip
         return 2
     mode, roots = args[0], args[1:]
-    jobs = _jobs([os.path.normpath(root) for root in roots], missing, ddir, skip)
+    jobs = _jobs([os.path.normpath(root) for root in roots], missing, ddir)
     first, *others = _share(jobs, _workers(len(jobs)))
     children, parent = [], os.getpid()
     for share in others:
