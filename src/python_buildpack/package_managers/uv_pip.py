@@ -3,8 +3,8 @@
 Same inputs and same venv layout as with pip (the venv finds the runtime's bundled pip, so
 that hooks and one-off commands can still run `pip`: pip_seed.py); the pinned uv runs
 `uv pip install` into it from the `uv` tool layer, with the `uv-cache` layer as its download
-cache. The installer's name is
-the venv's package manager in the reuse key: switching installers rebuilds the venv.
+cache. The installer's name is the venv's package manager in the reuse key: switching
+installers rebuilds the venv.
 
 Where uv reads a requirements file differently from pip is documented in the README.
 """
