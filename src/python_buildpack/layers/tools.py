@@ -312,8 +312,13 @@ def bundled_pip_wheel(home: Path, python_major: str) -> Path | None:
     return max(bundled.glob("pip-*.whl"), key=lambda p: _version_key(p.name), default=None)
 
 
+def wheel_version(wheel: Path) -> str:
+    """The version in a wheel's file name (`pip-24.0-py3-none-any.whl`: 24.0)."""
+    return wheel.name.split("-")[1]
+
+
 def _version_key(name: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", name.split("-")[1]))
+    return tuple(int(part) for part in re.findall(r"\d+", wheel_version(Path(name))))
 
 
 def _run(ctx: Context, tool: ToolInstall, cmd: Command, env: Mapping[str, str]) -> None:

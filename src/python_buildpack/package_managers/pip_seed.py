@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..layers.tools import bundled_pip_wheel
+from ..layers.tools import bundled_pip_wheel, wheel_version
 
 PTH = "pip-outside-venv.pth"
 OUTSIDE = "found outside it"  # the venv metadata's `venv_pip` (layers/venv.py)
@@ -72,7 +72,3 @@ def describe(pinned: str | None, bundled: Path | None) -> str:
         launch = "none in the container (the runtime bundles no pip wheel)"
     build = f"pip {pinned} while building" if pinned else "the runtime's while building"
     return f"pip stays out of the venv and the image: `pip` runs {build}, {launch}"
-
-
-def wheel_version(wheel: Path) -> str:
-    return wheel.name.split("-")[1]
