@@ -1,8 +1,15 @@
 """What users wait for: the whole build, all five lifecycle phases, on the reference engine and in
 containers, against its floor (and optionally a peer buildpack).
 
-    benchmarks/pipeline [--engines reference,pack] [--apps flask,django] [--runs 3]
+    benchmarks/pipeline [--engines reference,registry,pack] [--apps flask,django] [--runs 3]
                         [--peer DIR --peer-env NAME=VALUE ...] [--json FILE]
+
+Engines: `reference`, the real lifecycle's five phases with images in an OCI layout directory;
+`registry`, the same phases with the run image and the app image in a registry on 127.0.0.1
+(Debian's docker-registry), as a CI platform runs them; `pack`, `pack build` on the Docker
+daemon. In layout mode the analyzer and the exporter decompress every layer of the previous
+image to learn its diff ID, so their time grows with the image; from a registry they read the
+image's config and reuse layers by digest.
 
 For each engine and app, each subject (this buildpack; the floor: a no-op buildpack that only
 writes launch.toml, benchmarks/floor-buildpack; a peer buildpack directory when given) goes
@@ -13,7 +20,7 @@ give medians and the ratio to the floor (and to the peer).
 
 Per build: the wall time of each phase (`analyze`, `detect`, `restore`, `build`, `export`; on
 the pack engine also `pack`, its set-up before the first phase) and, on the reference
-engine, each layer's bytes and files as the restorer left them and as the exporter found them
+engines, each layer's bytes and files as the restorer left them and as the exporter found them
 (`added`: tarred and hashed; `reused`: taken from the previous image without reading it). On
 the pack engine, the layers' names and the exported image's bytes per layer.
 
@@ -46,6 +53,7 @@ from python_buildpack_dev.pack.daemon import Docker, find
 from python_buildpack_dev.pack.engine import PackBuild, app_image_name
 from python_buildpack_dev.platform.build_image import ensure_artifact, host_trust_env
 from python_buildpack_dev.platform.phases import BuildResult, ImageTarget, PhaseResult
+from python_buildpack_dev.platform.registry import Registry, local_registry, read_image
 from python_buildpack_dev.platform.tools import ReferenceTools
 from python_buildpack_dev.platform.workspace import Workspace, default_root
 from python_buildpack_dev.reference.builder import ReferenceBuilder, default_build_python
@@ -111,7 +119,11 @@ def layout_layer_bytes(layout: Path) -> dict[str, int]:
         return json.loads((blobs / digest.split(":", 1)[1]).read_text())
 
     manifest = blob(json.loads(images[0].read_text())["manifests"][0]["digest"])
-    config = blob(manifest["config"]["digest"])
+    return buildpack_layer_bytes(manifest, blob(manifest["config"]["digest"]))
+
+
+def buildpack_layer_bytes(manifest: dict[str, Any], config: dict[str, Any]) -> dict[str, int]:
+    """Each buildpack layer's blob bytes, by layer name, from an image's manifest and config."""
     metadata = json.loads(config["config"]["Labels"]["io.buildpacks.lifecycle.metadata"])
     names = {layer["sha"]: name for bp in metadata.get("buildpacks", [])
              for name, layer in bp.get("layers", {}).items()}
@@ -151,19 +163,24 @@ def measured(result: BuildResult) -> BuildResult:
 
 
 def reference_subject(name: str, tools: ReferenceTools, buildpack: Path, workdir: Path,
-                      env: dict[str, str]) -> Subject:
+                      env: dict[str, str], registry: Registry | None = None) -> Subject:
     target = ImageTarget(distro_version="22.04", arch=ARCH)
     workspace = Workspace(workdir / name)
 
     def build(app: Path) -> Measured:
         builder = ObservedBuilder(tools, buildpack, workspace, target=target, platform_env=env,
-                                  build_python=default_build_python(target))
+                                  build_python=default_build_python(target), registry=registry)
         builder.snapshots = {}
         result = measured(builder.build(app))
+        if registry is None:
+            image = layout_layer_bytes(workspace.layout)
+        else:
+            repository = builder.image_name.removeprefix(f"{registry.address}/").rpartition(":")[0]
+            image = buildpack_layer_bytes(*read_image(registry, repository))
         return Measured({p.phase: p.seconds for p in result.phases},
                         restored=builder.snapshots.get("restore", {}),
                         exported=exported_layers(result.output), built=builder.snapshots.get("build", {}),
-                        output=result.output, image=layout_layer_bytes(workspace.layout))
+                        output=result.output, image=image)
 
     return Subject(name, build)
 
@@ -232,15 +249,17 @@ def engine_subjects(engine: str, work: Path, mirror: dict[str, str], peer: Path 
         raise SystemExit("benchmarks/pipeline: no reference lifecycle in .tools/bin: run dev/setup")
     artifact = ensure_artifact(ROOT, default_root().parent / "artifact" / "scalingo-python", lambda m: print(m))
     env = host_trust_env() | mirror
-    if engine == "reference":
-        subjects = [reference_subject("scalingo/python", tools, artifact, work, env),
-                    reference_subject("floor", tools, FLOOR, work, env)]
-        for name, value in variants:  # ours again, with one more platform setting
-            subjects.append(reference_subject(f"scalingo/python {name}={value}", tools, artifact, work,
-                                              env | {name: value}))
-        if peer is not None:
-            subjects.append(reference_subject("peer", tools, peer, work, env | peer_env))
-        yield subjects, lambda: None
+    if engine in ("reference", "registry"):
+        with ExitStack() as stack:
+            registry = stack.enter_context(local_registry()) if engine == "registry" else None
+            subjects = [reference_subject("scalingo/python", tools, artifact, work, env, registry),
+                        reference_subject("floor", tools, FLOOR, work, env, registry)]
+            for name, value in variants:  # ours again, with one more platform setting
+                subjects.append(reference_subject(f"scalingo/python {name}={value}", tools, artifact, work,
+                                                  env | {name: value}, registry))
+            if peer is not None:
+                subjects.append(reference_subject("peer", tools, peer, work, env | peer_env, registry))
+            yield subjects, lambda: None
         return
     docker = find()
     if isinstance(docker, str) or tools.pack is None:

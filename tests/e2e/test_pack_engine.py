@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from support.builds import APPS, BUILDPACK_DIR, PYTHON_VERSION
-from support.containers import PackEngine, get_until, local_registry, serving
+from support.containers import PackEngine, get_until, serving
 from support.serving import free_port
 
 from python_buildpack.cnb import toml_io
@@ -30,6 +30,7 @@ from python_buildpack_dev.pack.daemon import Docker
 from python_buildpack_dev.pack.engine import HARDENED, PackBuild, RunOptions
 from python_buildpack_dev.pack.stand_ins import Variant, run_image_name
 from python_buildpack_dev.platform.phases import BuildResult
+from python_buildpack_dev.platform.registry import local_registry
 
 pytestmark = pytest.mark.e2e
 

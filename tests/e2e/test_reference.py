@@ -10,6 +10,7 @@ cold_warm` rewrites them."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -26,6 +27,7 @@ from support.builds import ARCH, BUILDPACK_DIR, PYTHON_MAJOR, PYTHON_VERSION, Ap
 from support.golden import TEST_PYTHON, assert_section
 from support.serving import fake_cgroup_v2, free_port, get
 
+from python_buildpack_dev.platform import registry
 from python_buildpack_dev.platform.build_image import grant_traverse, local_interpreters
 from python_buildpack_dev.platform.phases import BuildResult
 from python_buildpack_dev.platform.workspace import Workspace
@@ -247,6 +249,40 @@ def assert_warm_without_cache(app: AppBuild) -> BuildResult:
     for layer in ("python", "venv"):
         assert f"Reusing layer 'scalingo/python:{layer}'" in warm.output
     return warm
+
+
+def test_redeploys_through_a_registry_reuse_the_image_layers_by_digest(make_reference_app: MakeApp) -> None:
+    """Images in a registry, as a CI platform keeps them: the run image pushed there, the app image
+    published there. A redeploy with nothing changed publishes the same layer blobs; a changed
+    one publishes a new venv blob only."""
+    if not registry.available():
+        pytest.skip("no docker-registry (dev/docker start installs it)")
+    with registry.local_registry() as served:
+        app = make_reference_app("pip-flask")
+        app.registry = served
+        cold = app.build()
+        assert cold.ok, cold.output
+        repository = app.builder().image_name.removeprefix(f"{served.address}/").rpartition(":")[0]
+        first = layer_blobs(served, repository)
+        assert {"python", "venv"} <= first.keys()
+        warm = assert_warm_without_cache(app)
+        assert "Installing dependencies with" not in warm.output
+        assert layer_blobs(served, repository) == first
+        with (app.source / "requirements.txt").open("a") as f:
+            f.write("six==1.17.0\n")
+        changed = app.build()
+        assert changed.ok, changed.output
+        after = layer_blobs(served, repository)
+        assert after["python"] == first["python"] and after["venv"] != first["venv"]
+
+
+def layer_blobs(served: registry.Registry, repository: str) -> dict[str, str]:
+    """The blob digest of each buildpack layer of the published image, by layer name."""
+    manifest, config = registry.read_image(served, repository)
+    metadata = json.loads(config["config"]["Labels"]["io.buildpacks.lifecycle.metadata"])
+    names = {layer["sha"]: name for bp in metadata["buildpacks"] for name, layer in bp["layers"].items()}
+    digests = zip(config["rootfs"]["diff_ids"], (layer["digest"] for layer in manifest["layers"]), strict=True)
+    return {names[diff_id]: digest for diff_id, digest in digests if diff_id in names}
 
 
 def test_an_app_whose_builds_run_python_unpacks_its_copies_and_reuses_the_image_layers(

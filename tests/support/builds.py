@@ -15,6 +15,7 @@ from python_buildpack.stacks.table import STACK_TO_UBUNTU, archive_name
 from python_buildpack_dev.emulated.builder import Builder
 from python_buildpack_dev.emulated.launcher import Launcher, run_in_image
 from python_buildpack_dev.platform.phases import BuildResult, ImageTarget, host_arch
+from python_buildpack_dev.platform.registry import Registry
 from python_buildpack_dev.platform.tools import ReferenceTools
 from python_buildpack_dev.platform.workspace import Workspace
 from python_buildpack_dev.reference.builder import ReferenceBuilder
@@ -63,6 +64,7 @@ class AppBuild:
     platform_env: dict[str, str]
     target: ImageTarget = field(default_factory=lambda: ImageTarget(distro_version="22.04", arch=ARCH))
     reference: Reference | None = None
+    registry: Registry | None = None  # the reference engine's images in a registry, not a layout
 
     def builder(self, **extra_env: str) -> Builder | ReferenceBuilder:
         env = self.platform_env | extra_env
@@ -70,7 +72,7 @@ class AppBuild:
             return Builder(BUILDPACK_DIR, self.workspace, target=self.target, platform_env=env)
         ref = self.reference
         return ReferenceBuilder(ref.tools, ref.artifact, self.workspace, target=self.target, platform_env=env,
-                                build_python=ref.build_python)
+                                build_python=ref.build_python, registry=self.registry)
 
     def build(self, **extra_env: str) -> BuildResult:
         return self.builder(**extra_env).build(self.source)

@@ -8,10 +8,7 @@ and cache volumes, removed when the test ends.
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 import subprocess
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -106,41 +103,3 @@ def get_until(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> t
             time.sleep(0.2)
 
 
-@dataclass
-class Registry:
-    """Debian's docker-registry (distribution 2.8) on 127.0.0.1, storage in a temp dir, no auth."""
-
-    address: str  # localhost:<port>
-
-
-@contextmanager
-def local_registry() -> Iterator[Registry]:
-    program = shutil.which("docker-registry")
-    if program is None:
-        raise FileNotFoundError("docker-registry")
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="registry-") as tmp:
-        config = Path(tmp) / "config.yml"
-        config.write_text(
-            "version: 0.1\n"
-            "log:\n  level: warn\n"
-            f"storage:\n  filesystem:\n    rootdirectory: {tmp}/data\n  delete:\n    enabled: true\n"
-            f"http:\n  addr: 127.0.0.1:{port}\n"
-        )
-        proc = subprocess.Popen([program, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                env={"PATH": os.environ["PATH"]})
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2) as response:
-                        if response.status == 200:
-                            break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
-            yield Registry(f"localhost:{port}")
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)

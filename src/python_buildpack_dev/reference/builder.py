@@ -4,7 +4,9 @@ analyzer → detector → restorer → builder → exporter, on Platform API 0.1
 OCI layout directory (`-layout`, experimental in the lifecycle: `CNB_EXPERIMENTAL_MODE=warn`)
 and a volume cache (`-cache-dir`). A layout directory persists between builds without a
 daemon or a registry process, so the analyzer and restorer see the image the last export
-wrote. `detector` and `builder` run as the build user; the other phases drop to it themselves.
+wrote. Given a registry (platform/registry.py), images go there instead, as a CI platform's
+do: the run image is pushed to it, and the exporter publishes the app image to it.
+`detector` and `builder` run as the build user; the other phases drop to it themselves.
 
 Launch lays the exported image's layers back at their build-time paths and starts the image's
 own launcher (`/cnb/lifecycle/launcher` in the image) as the image's entrypoint would.
@@ -25,7 +27,8 @@ from python_buildpack.cnb.descriptor import BuildpackDescriptor
 from ..platform import oci
 from ..platform.build_image import IMAGE_PYTHONS, BuildUser, build_user, grant_traverse, image_path, install_buildpack
 from ..platform.phases import BuildResult, ImageTarget, PhaseResult, run_phase
-from ..platform.references import layout_dir
+from ..platform.references import layout_dir, named_after
+from ..platform.registry import Registry, push_layout
 from ..platform.tools import ReferenceTools
 from ..platform.workspace import Workspace, remove
 
@@ -53,6 +56,7 @@ class ReferenceBuilder:
         platform_env: Mapping[str, str] | None = None,
         build_python: Path | None = None,
         echo: bool = False,
+        registry: Registry | None = None,
     ) -> None:
         self.tools = tools
         self.buildpack_dir = buildpack_dir.resolve()
@@ -61,6 +65,7 @@ class ReferenceBuilder:
         self.platform_env = dict(platform_env or {})
         self.build_python = build_python
         self.echo = echo
+        self.registry = registry
         self.user = build_user()
 
     def say(self, message: str) -> None:
@@ -77,7 +82,7 @@ class ReferenceBuilder:
         group = ["-group", str(self.ws.group)]
         plan = ["-plan", str(self.ws.plan)]
         ids = ["-uid", str(self.user.uid), "-gid", str(self.user.gid)]
-        layout = ["-layout", "-layout-dir", str(layout_dir(self.ws.layout))]
+        layout = [] if self.registry else ["-layout", "-layout-dir", str(layout_dir(self.ws.layout))]
         cache = ["-cache-dir", str(self.ws.cache)]
         buildpacks = ["-buildpacks", str(self.ws.buildpacks), "-app", str(self.ws.app),
                       "-platform", str(self.ws.platform)]
@@ -89,7 +94,7 @@ class ReferenceBuilder:
                                phases=phases)
 
         analyze = self._phase("analyze", [*flags, *layers, *analyzed, *layout, *ids,
-                                          "-run-image", run_image_ref(self.target), IMAGE_NAME])
+                                          "-run-image", self.run_image, self.image_name])
         phases.append(analyze)
         if not analyze.ok:
             return fail(analyze)
@@ -110,7 +115,7 @@ class ReferenceBuilder:
             return result
         export = self._phase("export", [*flags, *layers, *analyzed, *group, *cache, *layout, *ids,
                                         "-app", str(self.ws.app), "-launcher", str(self.tools.launcher),
-                                        IMAGE_NAME])
+                                        self.image_name])
         phases.append(export)
         if not export.ok:
             result.problems = [f"[lifecycle] export failed with exit status {export.exit_code}"]
@@ -136,13 +141,30 @@ class ReferenceBuilder:
         toml_io.dump({"order": [{"group": [{"id": bp.id, "version": bp.version}]}]}, ws.order)
         ws.cache.mkdir(exist_ok=True)
         ws.home.mkdir(exist_ok=True)
-        oci.write_run_image(ws.layout, run_image_ref(self.target), arch=self.target.arch,
-                            distro_version=self.target.distro_version)
+        run_image = oci.write_run_image(ws.layout, run_image_ref(self.target), arch=self.target.arch,
+                                        distro_version=self.target.distro_version)
+        if self.registry:
+            push_layout(run_image, self.registry, f"{self._repository}/run", self.target.distro_version)
         python = self.build_python
         if python is not None:
             grant_traverse(python.parent, self.say)
         self.build_path = image_path(ws.root / "build-image" / "bin", python)
         self.user.own(ws.app, ws.layers, ws.cache, ws.layout, ws.home)
+
+    @property
+    def _repository(self) -> str:
+        """This workspace's repositories in the registry: one per workspace, like its layout."""
+        return named_after(self.ws.root)
+
+    @property
+    def run_image(self) -> str:
+        if self.registry:
+            return self.registry.ref(f"{self._repository}/run", self.target.distro_version)
+        return run_image_ref(self.target)
+
+    @property
+    def image_name(self) -> str:
+        return self.registry.ref(f"{self._repository}/app") if self.registry else IMAGE_NAME
 
     def _env(self) -> dict[str, str]:
         """The lifecycle's own environment, as a builder image sets it."""
