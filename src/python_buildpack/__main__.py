@@ -1,6 +1,7 @@
 """`python -m python_buildpack detect|build`: the entry points bin/detect and bin/build call.
 
-Imports are deferred so detect never loads pydantic or httpx.
+Imports are deferred so detect never loads pydantic or httpx, and neither does a build that
+replays the previous one (redeploy/).
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ def main(argv: list[str]) -> int:
 
         return detect_main()
     if phase == "build":
+        from . import redeploy
+
+        if redeploy.replay():
+            return 0
         from .build import main as build_main
 
         return build_main()

@@ -16,7 +16,7 @@ import sys
 import time
 from functools import partial
 
-from . import output, process
+from . import output, process, redeploy
 from .app import env_checks, hooks, procfile, source_checks
 from .caching import plan as cache_plan
 from .cnb import toml_io
@@ -37,6 +37,7 @@ from .step_context import Context
 
 
 def run(cnb: BuildContext, runner: process.Runner = process.run) -> None:
+    since = output.position()
     build_stack = identify.resolve(cnb)
     output.header("Stack")
     output.step(f"{build_stack.name} ({build_stack.arch}), from {build_stack.source}")
@@ -109,6 +110,34 @@ def run(cnb: BuildContext, runner: process.Runner = process.run) -> None:
     python_layer.finish(ctx.layers_dir, runtime, plan)
     venv_layer.finish(ctx.layers_dir, venv, plan, layout)
     tools.finish(ctx.layers_dir, {"pip", project.installer.name}, runtime, plan)
+    redeploy.finish(ctx.layers_dir, ctx.app_dir, plan.runs_python,
+                    _reusing_log(output.transcript(since), ctx, project, runtime, plan))
+
+
+def _reusing_log(log: list[list[str]], ctx: Context, project: Project, runtime: python_layer.Runtime,
+                 plan: cache_plan.CachePlan) -> list[list[str]]:
+    """This build's log as a build with the same inputs that reuses every layer prints it: the
+    sections that install say what they reuse (the reusing build's own lines), the others are
+    this build's."""
+    from . import dependencies
+
+    with output.captured() as choice:
+        dependencies.log_choice(ctx, project)
+    expected = dependencies.expected_venv(ctx, project)
+    reused = {
+        "Installing Python": [["step", f"Using cached Python {runtime.version}"]],
+        "Installing dependencies": [*choice, ["step", dependencies.reused_line(expected)]],
+        "Cache": [["step", plan.describe(project.installer.name)]],
+    }
+    reusing: list[list[str]] = []
+    section = ""
+    for event in log:
+        if event[0] == "header":
+            section = event[1]
+            reusing += [event, *reused.get(section, [])]
+        elif section not in reused:
+            reusing.append(event)
+    return reusing
 
 
 def _log_version(project: Project) -> None:

@@ -36,7 +36,7 @@ from .layers.tools import ToolInstall
 from .layers.venv import Venv, VenvMetadata
 from .package_managers import pip_seed, pip_update, uv_pip, uv_update
 from .package_managers.base import Installer
-from .package_managers.choice import ORDER_TEXT, Choice
+from .package_managers.choice import ORDER_TEXT
 from .package_managers.environment import installer_env
 from .package_managers.pip import DEV_REQUIREMENTS, Pip
 from .package_managers.uv import Uv
@@ -85,7 +85,7 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
     """
     app_dir = ctx.app_dir.absolute()
     choice, installer = project.choice, project.installer
-    _log_choice(ctx, choice, installer)
+    log_choice(ctx, project)
     tools.remove_unused(ctx.layers_dir, {"pip", installer.name})
     caches.remove_unused(ctx.layers_dir, {installer.name})
 
@@ -105,11 +105,11 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
         else:
             # Nothing to install: run nothing; the cache layers that are still valid stay.
             caches.install(ctx, {}, installer.name, installer.cache_env_var, runtime, quiet=True)
-            output.step(f"Using cached dependencies ({', '.join(expected.inputs) or 'no dependency files'} unchanged)")
+            output.step(reused_line(expected))
             return venv
     copied = venv_layer.from_copy(opened)  # the previous image lost it, the cache has it
     if copied is not None:
-        output.step(f"Using cached dependencies ({', '.join(expected.inputs) or 'no dependency files'} unchanged)")
+        output.step(reused_line(expected))
         caches.install(ctx, {}, installer.name, installer.cache_env_var, runtime, quiet=True)
         venv_layer.activate(env, ctx.layers_dir)
         return copied
@@ -268,7 +268,13 @@ def _tools(ctx: Context, env: dict[str, str], manager: Tool, runtime: Runtime) -
     return pip if manager == "pip" else tools.install(ctx, env, manager, runtime, pip)
 
 
-def _log_choice(ctx: Context, choice: Choice, installer: Installer) -> None:
+def reused_line(expected: VenvMetadata) -> str:
+    return f"Using cached dependencies ({', '.join(expected.inputs) or 'no dependency files'} unchanged)"
+
+
+def log_choice(ctx: Context, project: Project) -> None:
+    """The package manager and what chose it: the first lines of the section, reused or not."""
+    choice, installer = project.choice, project.installer
     uv_pip.log_selection(choice.manager, installer, ctx.settings)
     output.step(f"Package manager: {installer.name} {installer.version} ({', '.join(choice.files)})")
     if choice.ignored:

@@ -18,6 +18,38 @@ from contextlib import contextmanager
 from typing import TextIO
 
 INDENT = "   "
+# Every header, step, detail and warning printed, in order: a redeploy with nothing changed
+# prints the recorded ones again (redeploy/).
+_transcript: list[list[str]] = []
+_captures: list[list[list[str]]] = []  # the blocks being captured: their lines are not printed
+
+
+def position() -> int:
+    return len(_transcript)
+
+
+def transcript(since: int = 0) -> list[list[str]]:
+    """What was printed since `position()` returned `since`."""
+    return _transcript[since:]
+
+
+@contextmanager
+def captured() -> Iterator[list[list[str]]]:
+    """The headers, steps, details and warnings of the block, recorded and not printed."""
+    lines: list[list[str]] = []
+    _captures.append(lines)
+    try:
+        yield lines
+    finally:
+        _captures.pop()
+
+
+def _say(event: list[str], text: str, stream: TextIO) -> None:
+    if _captures:
+        _captures[-1].append(event)
+        return
+    _transcript.append(event)
+    print(text, file=stream, flush=True)
 
 
 def _out() -> TextIO:
@@ -25,15 +57,15 @@ def _out() -> TextIO:
 
 
 def header(title: str) -> None:
-    print(f"\n## {title}", file=_out(), flush=True)
+    _say(["header", title], f"\n## {title}", _out())
 
 
 def step(message: str) -> None:
-    print(f"{INDENT}- {message}", file=_out(), flush=True)
+    _say(["step", message], f"{INDENT}- {message}", _out())
 
 
 def detail(message: str) -> None:
-    print(f"{INDENT}  {message}", file=_out(), flush=True)
+    _say(["detail", message], f"{INDENT}  {message}", _out())
 
 
 def raw(text: str) -> None:
@@ -47,7 +79,7 @@ def warning(title: str, details: str = "") -> None:
     lines = [f"\n{INDENT}! Warning: {title}"]
     if details:
         lines += [f"{INDENT}! {line}" if line else f"{INDENT}!" for line in _wrap(details)]
-    print("\n".join(lines), file=sys.stderr, flush=True)
+    _say(["warning", title, details], "\n".join(lines), sys.stderr)
 
 
 def error(title: str, details: str = "") -> None:
