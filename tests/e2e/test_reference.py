@@ -29,8 +29,9 @@ from support.serving import fake_cgroup_v2, free_port, get
 
 from python_buildpack_dev.platform import registry
 from python_buildpack_dev.platform.build_image import grant_traverse, local_interpreters
-from python_buildpack_dev.platform.phases import BuildResult
+from python_buildpack_dev.platform.phases import BuildResult, PhaseResult
 from python_buildpack_dev.platform.workspace import Workspace
+from python_buildpack_dev.reference.builder import ReferenceBuilder
 from python_buildpack_dev.runtime_mirror.archives import file_sha256, make_runtime_archive
 from python_buildpack_dev.runtime_mirror.catalog import write_catalog
 from python_buildpack_dev.runtime_mirror.server import Faults, serve
@@ -249,6 +250,79 @@ def assert_warm_without_cache(app: AppBuild) -> BuildResult:
     for layer in ("python", "venv"):
         assert f"Reusing layer 'scalingo/python:{layer}'" in warm.output
     return warm
+
+
+class RecordDropping(ReferenceBuilder):
+    """The reference engine, optionally without the restored build record (so that the build runs
+    in full), keeping what the builder phase left in the buildpack's layers dir."""
+
+    drop_record = False
+    left: dict[str, object]
+
+    def _phase(self, phase: str, args: list[str], *, as_build_user: bool = False) -> PhaseResult:
+        layers = self.ws.buildpack_layers
+        result = super()._phase(phase, args, as_build_user=as_build_user)
+        if phase == "restore" and self.drop_record:
+            shutil.rmtree(layers / "build-record")
+            (layers / "build-record.toml").unlink()
+        if phase == "build":  # (the restorer gives the SBOMs it brings back a mode of its own, 0644 or 0666)
+            self.left = {str(p.relative_to(layers)): (None if ".sbom." in p.name else p.lstat().st_mode,
+                                                      os.readlink(p) if p.is_symlink()
+                                                      else p.read_bytes() if p.is_file() else None)
+                         for p in sorted(layers.rglob("*"))}
+        return result
+
+
+def build_observed(app: AppBuild, *, drop_record: bool = False, **extra_env: str) -> tuple[BuildResult, dict[str, object]]:
+    ref = app.reference
+    assert ref is not None
+    builder = RecordDropping(ref.tools, ref.artifact, app.workspace, target=app.target,
+                             platform_env=app.platform_env | extra_env, build_python=ref.build_python)
+    builder.drop_record = drop_record
+    result = builder.build(app.source)
+    assert result.ok, result.output
+    return result, builder.left
+
+
+def log_sections(output: str) -> str:
+    """The buildpack's log from its Stack section to its Done line, without the record's own line."""
+    text = output[output.index("## Stack"):output.index("## Done")]
+    return "\n".join(line for line in text.splitlines() if "A redeploy with nothing changed" not in line)
+
+
+def test_a_redeploy_with_nothing_changed_replays_the_last_build(make_reference_app: MakeApp) -> None:
+    """The record a build leaves makes the next unchanged build write the same files without running:
+    the same layers dir, byte for byte, as a full build that reuses every layer, and the same log.
+    Any difference (an app file, a setting, a lost image) builds in full and is said."""
+    app = make_reference_app("pip-flask")
+    assert app.build().ok
+    full, full_left = build_observed(app, drop_record=True)
+    assert "## Nothing changed" not in full.output
+    assert "A redeploy with nothing changed reuses these layers without running the build" in full.output
+    replayed, replayed_left = build_observed(app)
+    assert "## Nothing changed\n   - The app's 2 files, the settings, the stack and the buildpack" in replayed.output
+    assert replayed_left == full_left
+    assert log_sections(replayed.output) == log_sections(full.output)
+    for layer in ("python", "venv", "gunicorn", "web-concurrency"):
+        assert f"Reusing layer 'scalingo/python:{layer}'" in replayed.output
+    assert "Adding cache layer 'scalingo/python:build-record'" in replayed.output or \
+        "Reusing cache layer 'scalingo/python:build-record'" in replayed.output
+    assert app.run(["python", "-c", "import flask"]).returncode == 0
+
+    with (app.source / "app.py").open("a") as f:
+        f.write("# a comment\n")
+    changed = app.build()
+    assert changed.ok, changed.output
+    assert "The last build's record did not apply: app.py changed" in changed.output
+    assert "Using cached dependencies (requirements.txt unchanged)" in changed.output
+    set_up = app.build(BP_EXAMPLE="1")
+    assert re.search(r"The last build's record did not apply: .*the platform's env/BP_EXAMPLE was added", set_up.output)
+    shutil.rmtree(app.workspace.layout / "index.docker.io" / "local" / "app")
+    lost = app.build(BP_EXAMPLE="1")
+    assert lost.ok, lost.output
+    assert re.search(r"The last build's record did not apply: the layer \S+ was not restored \(a lost cache or image\)",
+                     lost.output), lost.output
+    assert "Adding layer 'scalingo/python:venv'" in lost.output
 
 
 def test_redeploys_through_a_registry_reuse_the_image_layers_by_digest(make_reference_app: MakeApp) -> None:

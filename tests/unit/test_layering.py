@@ -23,7 +23,7 @@ LEAVES = {"tool_versions", "stacks.table", "app.digests", "errors", "output", "d
           "files.safe_read", "files.trees", "files.bytecode"}
 # The floors, lowest first: a floor never imports one above it (nor the step context and the runner,
 # below `app`: what every build step receives).
-FLOORS = ("redeploy", "files", "cnb", "stacks", "runtime", "app", "caching", "layers", "package_managers", "project",
+FLOORS = ("files", "cnb", "stacks", "runtime", "app", "redeploy", "caching", "layers", "package_managers", "project",
           "dependencies", "build")
 STEP_MACHINERY = {"step_context", "process"}
 FORBIDDEN = {

@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
+from ..app.digests import file_digest
+
 # Per-build values: a temporary path (the plan's content is an input of its own) and the name
 # a container runtime gives each build container.
 VOLATILE_ENV = frozenset({"CNB_BP_PLAN_PATH", "HOSTNAME"})
@@ -40,14 +42,6 @@ class Inputs(NamedTuple):
     problem: str = ""  # why this build's inputs are not digested (then nothing is recorded)
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _entry(path: Path, root: Path) -> tuple[str, int]:
     """One file's digest (type, executable bit, content or link target) and its bytes."""
     info = path.lstat()
@@ -56,10 +50,10 @@ def _entry(path: Path, root: Path) -> tuple[str, int]:
         resolved = path.resolve()
         if resolved.is_dir() and not resolved.is_relative_to(root.resolve()):
             raise ValueError(f"{path.relative_to(root)} links to a directory outside the app")
-        content = _sha256_file(resolved) if resolved.is_file() else "-"
+        content = file_digest(resolved) if resolved.is_file() else "-"
         return f"link:{target}:{content}", 0
     if stat.S_ISREG(info.st_mode):
-        return f"file:{info.st_mode & 0o111:o}:{_sha256_file(path)}", info.st_size
+        return f"file:{info.st_mode & 0o111:o}:{file_digest(path)}", info.st_size
     return f"type:{stat.S_IFMT(info.st_mode):o}", 0
 
 
@@ -88,13 +82,13 @@ def buildpack_digest(buildpack_dir: Path) -> str:
     for part in BUILDPACK_PARTS:
         path = buildpack_dir / part
         if path.is_file():
-            digest.update(f"{part}\0{_sha256_file(path)}\0".encode())
+            digest.update(f"{part}\0{file_digest(path)}\0".encode())
         elif path.is_dir():
             for dirpath, dirnames, filenames in os.walk(path):
                 dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
                 for name in sorted(filenames):
                     file = Path(dirpath, name)
-                    digest.update(f"{file.relative_to(buildpack_dir)}\0{_sha256_file(file)}\0".encode())
+                    digest.update(f"{file.relative_to(buildpack_dir)}\0{file_digest(file)}\0".encode())
     return digest.hexdigest()
 
 
@@ -116,13 +110,13 @@ def gather(app_dir: Path, buildpack_dir: Path, platform_dir: Path | None, plan_p
     digests |= {f"env:{name}": _text_digest(value) for name, value in environ.items() if name not in VOLATILE_ENV}
     for name, path in (("plan", plan_path), ("os-release", OS_RELEASE)):
         try:
-            digests[name] = _sha256_file(path)
+            digests[name] = file_digest(path)
         except OSError:
             digests[name] = "-"
     catalog = _catalog_path(app_dir, platform_dir, environ)
     if catalog is not None:
         try:
-            digests["catalog"] = _sha256_file(catalog)
+            digests["catalog"] = file_digest(catalog)
         except OSError:
             return Inputs({}, f"the runtime catalogue {catalog} cannot be read")
     return Inputs(digests)
