@@ -5,15 +5,15 @@
 The reference lifecycle's builder phase wraps `bin/build`: it reads the group, plan and layers,
 starts the buildpack, then reads the layers and launch.toml it left. This builds the app twice
 on the reference engine, keeps the layers dir as the restorer left it for the warm build, and
-then times, on copies of it, as the build user and with the environment the lifecycle gives:
+then runs the builder phase again on copies of it, as the lifecycle runs it:
 
-- the lifecycle's `builder` phase as a whole (what users wait for);
-- `bin/build` started directly (the buildpack's share: shell, interpreter, imports, work);
-- the image's `python3 -I -S -B -c pass` (the interpreter's start alone);
-- the interpreter with the buildpack's imports (`python_buildpack.build` and what it imports);
-- the build log's own `Done` figure (the buildpack's work after its imports).
+- as restored: the last build's record applies, and the build is replayed (redeploy/);
+- without the record: the build runs in full, as it did before records;
 
-Medians of `--runs`; the rest of the builder phase is the lifecycle's own.
+and times, as the build user, the image's `python3 -I -S -B -c pass` (the interpreter's start
+alone) and the interpreter with the imports of each path (`python_buildpack.redeploy`, then
+`python_buildpack.build` and what it imports). Each build log's own `Done` figure is the
+buildpack's work after its imports. Medians of `--runs`.
 """
 
 from __future__ import annotations
@@ -37,8 +37,7 @@ from python_buildpack_dev.platform.workspace import Workspace, default_root
 from python_buildpack_dev.reference.builder import ReferenceBuilder, default_build_python
 
 _DONE = re.compile(r"^## Done \((\d+)ms\)$", re.MULTILINE)
-IMPORTS = ("import sys; sys.path[0:0] = [{src!r}, {vendor!r}, {common!r}]; "
-           "import python_buildpack.build")
+IMPORTS = "import sys; sys.path[0:0] = [{src!r}, {vendor!r}, {common!r}]; import {module}"
 
 
 class Snapshotting(ReferenceBuilder):
@@ -93,50 +92,47 @@ def main() -> None:
         env = builder._env()
         ws = builder.ws
         bp_dir = ws.buildpacks / "scalingo_python" / "0.1.0"
-        # What the lifecycle gives bin/build (Platform API 0.13, Buildpack API 0.10).
-        bp_env = {**env, "CNB_BUILDPACK_DIR": str(bp_dir), "CNB_PLATFORM_DIR": str(ws.platform),
-                  "CNB_LAYERS_DIR": str(ws.layers / "scalingo_python"), "CNB_BP_PLAN_PATH": str(work / "plan.toml"),
-                  "CNB_TARGET_OS": "linux", "CNB_TARGET_ARCH": ARCH, "CNB_TARGET_DISTRO_NAME": "ubuntu",
-                  "CNB_TARGET_DISTRO_VERSION": "22.04"}
-        (work / "plan.toml").write_text('[[entries]]\nname = "python"\n')
         image_python = shutil.which("python3", path=env["PATH"]) or "python3"
         vendor = bp_dir / "vendor"
         cpu = os.uname().machine
         tag = next(p.name for p in sorted(vendor.iterdir()) if p.name.startswith("cp3") and p.name.endswith(cpu))
-        imports = IMPORTS.format(src=str(bp_dir / "src"), vendor=str(vendor / tag), common=str(vendor / "common"))
-        phase, direct, start, imported, done = [], [], [], [], []
+        paths = {"src": str(bp_dir / "src"), "vendor": str(vendor / tag), "common": str(vendor / "common")}
+        times: dict[str, list[float]] = {}
         for _ in range(args.runs):
-            for path in (ws.layers,):
-                shutil.rmtree(path)
-                shutil.copytree(builder.snapshot, path, symlinks=True)
-            builder.user.own(ws.layers)
-            result = builder._phase("build", builder.build_args, as_build_user=True)
-            phase.append(result.seconds)
-            shutil.rmtree(ws.layers)
-            shutil.copytree(builder.snapshot, ws.layers, symlinks=True)
-            builder.user.own(ws.layers)
-            elapsed, out = timed([str(bp_dir / "bin" / "build")], bp_env, ws.app, user)
-            direct.append(elapsed)
-            match = _DONE.search(out)
-            done.append(int(match.group(1)) / 1000 if match else float("nan"))
-            start.append(timed([image_python, "-I", "-S", "-B", "-c", "pass"], env, ws.app, user)[0])
-            imported.append(timed([image_python, "-I", "-S", "-B", "-c", imports], env, ws.app, user)[0])
-    rows = [
-        ("lifecycle builder phase", phase),
-        ("bin/build, started directly", direct),
-        ("  python3 start (-I -S -B -c pass)", start),
-        ("  python3 start + the buildpack's imports", imported),
-        ("  the build's own work (its `Done`)", done),
-    ]
+            for path, record in (("replayed", True), ("full", False)):
+                shutil.rmtree(ws.layers)
+                shutil.copytree(builder.snapshot, ws.layers, symlinks=True)
+                if not record:
+                    shutil.rmtree(ws.layers / "scalingo_python" / "build-record")
+                    (ws.layers / "scalingo_python" / "build-record.toml").unlink()
+                builder.user.own(ws.layers)
+                result = builder._phase("build", builder.build_args, as_build_user=True)
+                replayed = "## Nothing changed" in result.output
+                if not result.ok or replayed != record:
+                    raise RuntimeError(f"the {path} build did not go as expected:\n{result.output}")
+                times.setdefault(f"lifecycle builder phase, {path}", []).append(result.seconds)
+                match = _DONE.search(result.output)
+                times.setdefault(f"  the {path} build's own work (its `Done`)", []).append(
+                    int(match.group(1)) / 1000 if match else float("nan"))
+            times.setdefault("  python3 start (-I -S -B -c pass)", []).append(
+                timed([image_python, "-I", "-S", "-B", "-c", "pass"], env, ws.app, user)[0])
+            for module in ("python_buildpack.redeploy", "python_buildpack.build"):
+                code = IMPORTS.format(module=module, **paths)
+                times.setdefault(f"  python3 start + `import {module}`", []).append(
+                    timed([image_python, "-I", "-S", "-B", "-c", code], env, ws.app, user)[0])
+    rows = list(times.items())
     print(f"\nwarm rebuild of {args.app.name}, image python3 {image_python}, medians of {args.runs}:\n")
     print("| part | median | min | max |\n| --- | --- | --- | --- |")
     for name, values in rows:
         print(f"| {name} | {seconds(statistics.median(values))} | {seconds(min(values))} | {seconds(max(values))} |")
-    lifecycle = statistics.median(phase) - statistics.median(direct)
-    print(f"\nthe lifecycle's own share of the builder phase: {seconds(lifecycle)}")
-    print(f"imports: {seconds(statistics.median(imported) - statistics.median(start))}; the rest of bin/build "
-          f"(shell, boot.py, reading settings and layers): "
-          f"{seconds(statistics.median(direct) - statistics.median(imported) - statistics.median(done))}")
+    median = {name: statistics.median(values) for name, values in times.items()}
+    start = median["  python3 start (-I -S -B -c pass)"]
+    for path, module in (("replayed", "redeploy"), ("full", "build")):
+        imports = median[f"  python3 start + `import python_buildpack.{module}`"] - start
+        rest = (median[f"lifecycle builder phase, {path}"] - median[f"  the {path} build's own work (its `Done`)"]
+                - start - imports)
+        print(f"\n{path}: imports {seconds(imports)}; the rest of the phase (the lifecycle, the shell, boot.py, "
+              f"vendored paths): {seconds(rest)}")
 
 
 if __name__ == "__main__":

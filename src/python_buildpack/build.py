@@ -110,8 +110,17 @@ def run(cnb: BuildContext, runner: process.Runner = process.run) -> None:
     python_layer.finish(ctx.layers_dir, runtime, plan)
     venv_layer.finish(ctx.layers_dir, venv, plan, layout)
     tools.finish(ctx.layers_dir, {"pip", project.installer.name}, runtime, plan)
-    redeploy.finish(ctx.layers_dir, ctx.app_dir, plan.runs_python,
+    redeploy.finish(ctx.layers_dir, ctx.app_dir, _not_replayable(plan, project),
                     _reusing_log(output.transcript(since), ctx, project, runtime, plan))
+
+
+def _not_replayable(plan: cache_plan.CachePlan, project: Project) -> str:
+    """Why the next build with the same inputs must run (not print this build's log again), or ''."""
+    if plan.runs_python:
+        return f"{', '.join(plan.runs_python)} at every build"
+    if project.resolved.requested.source == selection.DEFAULT:  # the next says "from the previous build"
+        return "with no Python version file, the next build takes this one's Python version"
+    return ""
 
 
 def _reusing_log(log: list[list[str]], ctx: Context, project: Project, runtime: python_layer.Runtime,

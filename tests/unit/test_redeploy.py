@@ -175,7 +175,7 @@ def test_replay_after_a_recorded_build_and_the_full_build_when_an_input_changed(
     output.step("scalingo-22 (amd64)")
     log = output.transcript(since)
     monkeypatch.setattr(redeploy, "SECTIONS", ("Stack",))
-    redeploy.finish(built, app, (), log)  # ...and records itself
+    redeploy.finish(built, app, "", log)  # ...and records itself
     assert "reuses these layers without running the build (inputs recorded)" in capsys.readouterr().out
 
     layers = restored(built, tmp_path)
@@ -189,7 +189,7 @@ def test_replay_after_a_recorded_build_and_the_full_build_when_an_input_changed(
     layers = restored(built, tmp_path)
     (app / "requirements.txt").write_text("flask\ngunicorn\n")
     assert not redeploy.replay(env)
-    redeploy.finish(layers, app, ("bin/post_compile",), log)
+    redeploy.finish(layers, app, "bin/post_compile at every build", log)
     printed = capsys.readouterr().out
     assert "The last build's record did not apply: requirements.txt changed" in printed
     assert "A redeploy with nothing changed runs the build again: bin/post_compile at every build" in printed
@@ -209,6 +209,6 @@ def test_a_build_that_changes_the_app_is_not_recorded(
     (app / "staticfiles").mkdir()
     (app / "staticfiles" / "app.css").write_text("")
     monkeypatch.setattr(redeploy, "SECTIONS", ())
-    redeploy.finish(built, app, (), [])
+    redeploy.finish(built, app, "", [])
     assert "runs the build again: the build changed the app's files (staticfiles/app.css was added)" in (
         capsys.readouterr().out)

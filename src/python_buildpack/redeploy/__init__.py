@@ -86,15 +86,16 @@ def _emit(event: list[str]) -> None:
      "warning": output.warning}[kind](*args)
 
 
-def finish(layers_dir: Path, app_dir: Path, runs_python: tuple[str, ...], log: list[list[str]]) -> None:
-    """At the end of a full build: records it for the next one, or says why not. One or two lines
-    of the Cache section (none when the build did not start with `replay`: a test's)."""
+def finish(layers_dir: Path, app_dir: Path, why_not: str, log: list[list[str]]) -> None:
+    """At the end of a full build: records it for the next one, or says why not (`why_not`: the
+    build's own reason). One or two lines of the Cache section (none when the build did not start
+    with `replay`: a test's)."""
     if STATE.inputs.problem == NOT_DIGESTED:
         record.forget(layers_dir)
         return
     if STATE.why_not:
         output.step(f"The last build's record did not apply: {STATE.why_not}")
-    why = _not_recordable(app_dir, runs_python, log)
+    why = why_not or _not_recordable(app_dir, log)
     taken: dict[str, Any] | None = None
     if not why:
         try:
@@ -109,11 +110,9 @@ def finish(layers_dir: Path, app_dir: Path, runs_python: tuple[str, ...], log: l
     output.step("A redeploy with nothing changed reuses these layers without running the build (inputs recorded)")
 
 
-def _not_recordable(app_dir: Path, runs_python: tuple[str, ...], log: list[list[str]]) -> str:
+def _not_recordable(app_dir: Path, log: list[list[str]]) -> str:
     if STATE.inputs.problem:
         return STATE.inputs.problem
-    if runs_python:
-        return f"{', '.join(runs_python)} at every build"
     headers = [event[1] for event in log if event[0] == "header"]
     if headers != list(SECTIONS):
         return f"this build's log has the sections {', '.join(headers)}"

@@ -113,13 +113,15 @@ def take(layers_dir: Path, inputs: Mapping[str, str], log: list[list[str]]) -> d
                 record["listing"] = listing(directory)
             elif launch and directory.is_dir():
                 snapshot = _snapshot(directory)
-                if snapshot is None and not record["metadata"]:
+                if snapshot is not None:
+                    record["files"] = snapshot
+                elif not record["metadata"]:
                     raise NotRecordable(f"the layer {layer} is made at every build")
-                record["files"] = snapshot
             layers[layer] = record
         elif entry.is_file() and not entry.is_symlink():
-            files[name] = {"data": base64.b64encode(entry.read_bytes()).decode(),
-                           "mode": stat.S_IMODE(entry.stat().st_mode)}
+            files[name] = {"data": base64.b64encode(entry.read_bytes()).decode()}
+            if not _sbom_of(name):  # a restored SBOM's mode is the restorer's (0644 or 0666)
+                files[name]["mode"] = stat.S_IMODE(entry.stat().st_mode)
         else:
             raise NotRecordable(f"{name} in the layers dir is not a layer")
     return {"format": FORMAT, "inputs": dict(inputs), "layers": layers, "files": files, "log": log}
@@ -207,7 +209,7 @@ def apply(layers_dir: Path, record: Mapping[str, Any]) -> None:
         if _sbom_of(name) and path.is_file():
             continue
         path.write_bytes(base64.b64decode(file["data"]))
-        path.chmod(file["mode"])
+        path.chmod(file.get("mode", 0o644))
     (layers_dir / f"{LAYER}.toml").write_text(TOML, encoding="utf-8")
 
 

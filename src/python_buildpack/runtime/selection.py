@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from ..errors import BuildError
 from ..stacks.table import END_OF_LIFE_STACKS
 from .catalog import RuntimeCatalog
-from .version_files import DEFAULT, PIPFILE_LOCK, how_to_request, show
+from .version_files import DEFAULT as DEFAULT
+from .version_files import PIPFILE_LOCK, how_to_request, show
 
 # Re-exported: the build and the project analysis read the request through this module.
 from .version_files import PYTHON_VERSION_FILE as PYTHON_VERSION_FILE
