@@ -212,3 +212,28 @@ def test_a_build_that_changes_the_app_is_not_recorded(
     redeploy.finish(built, app, "", [])
     assert "runs the build again: the build changed the app's files (staticfiles/app.css was added)" in (
         capsys.readouterr().out)
+
+
+def test_a_replay_that_fails_midway_leaves_no_read_only_layer_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The full build runs after it, from the restored layers: the small launch layers the replay
+    had made (a read-only directory) are gone, and the log says why the record did not apply."""
+    app = tmp_path / "app"
+    app.mkdir()
+    built = built_layers(tmp_path)
+    plan = tmp_path / "plan.toml"
+    plan.write_text("")
+    env = {"CNB_LAYERS_DIR": str(tmp_path / "restored"), "CNB_BP_PLAN_PATH": str(plan)}
+    monkeypatch.chdir(app)
+    redeploy.replay(env)
+    monkeypatch.setattr(redeploy, "SECTIONS", ())
+    redeploy.finish(built, app, "", [])
+    layers = restored(built, tmp_path)
+    toml = record.TOML
+    monkeypatch.setattr(record, "TOML", None)  # writing the record's own toml fails, after the layers
+    assert not redeploy.replay(env)
+    assert not (layers / "web-concurrency").exists()
+    monkeypatch.setattr(record, "TOML", toml)
+    redeploy.finish(layers, app, "", [])
+    assert "The last build's record did not apply: it could not be used (TypeError" in capsys.readouterr().out

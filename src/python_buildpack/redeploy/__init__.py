@@ -66,7 +66,11 @@ def replay(environ: Mapping[str, str] | None = None) -> bool:
         STATE.why_not = changed or record.restored_difference(layers_dir, previous)
         if STATE.why_not:
             return False
-        record.apply(layers_dir, previous)
+        try:
+            record.apply(layers_dir, previous)
+        except BaseException:
+            record.undo(layers_dir, previous)
+            raise
     except Exception as error:  # a record we cannot use never fails a build: it runs in full
         STATE.why_not = f"it could not be used ({type(error).__name__}: {error})"
         return False

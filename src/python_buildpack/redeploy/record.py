@@ -23,6 +23,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import stat
 import sys
 from collections.abc import Mapping
@@ -211,6 +212,18 @@ def apply(layers_dir: Path, record: Mapping[str, Any]) -> None:
         path.write_bytes(base64.b64decode(file["data"]))
         path.chmod(file.get("mode", 0o644))
     (layers_dir / f"{LAYER}.toml").write_text(TOML, encoding="utf-8")
+
+
+def undo(layers_dir: Path, record: Mapping[str, Any]) -> None:
+    """Removes the small launch layers `apply` made, read-only directories included, so that the
+    full build that runs after a failed replay starts from the restored layers."""
+    for name, layer in record["layers"].items():
+        directory = layers_dir / name
+        if layer.get("files") and directory.is_dir() and not directory.is_symlink():
+            for path in [directory, *directory.rglob("*")]:
+                if path.is_dir() and not path.is_symlink():
+                    path.chmod(0o755)
+            shutil.rmtree(directory)
 
 
 def _make(directory: Path, entries: list[dict[str, Any]]) -> None:
