@@ -73,7 +73,8 @@ def local_registry() -> Iterator[Registry]:
             f"storage:\n  filesystem:\n    rootdirectory: {tmp}/data\n  delete:\n    enabled: true\n"
             f"http:\n  addr: 127.0.0.1:{port}\n"
         )
-        proc = subprocess.Popen([program, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        log = (Path(tmp) / "registry.log").open("wb")  # a pipe nobody reads would fill and stall it
+        proc = subprocess.Popen([program, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT,
                                 env={"PATH": os.environ["PATH"]})
         registry = Registry(f"localhost:{port}")
         try:
@@ -91,6 +92,7 @@ def local_registry() -> Iterator[Registry]:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+            log.close()
 
 
 def _request(method: str, url: str, data: bytes | None = None, headers: dict[str, str] | None = None
