@@ -181,7 +181,7 @@ def test_replay_after_a_recorded_build_and_the_full_build_when_an_input_changed(
     layers = restored(built, tmp_path)
     assert redeploy.replay(env)
     printed = capsys.readouterr().out
-    assert "## Nothing changed\n   - The app's 1 files, the settings" in printed
+    assert "## Nothing changed\n   - The app's 1 file, the settings" in printed
     assert "## Stack\n   - scalingo-22 (amd64)\n\n## Done (" in printed
     assert (layers / "launch.toml").read_text() == (built / "launch.toml").read_text()
 
@@ -237,3 +237,23 @@ def test_a_replay_that_fails_midway_leaves_no_read_only_layer_behind(
     monkeypatch.setattr(record, "TOML", toml)
     redeploy.finish(layers, app, "", [])
     assert "The last build's record did not apply: it could not be used (TypeError" in capsys.readouterr().out
+
+
+def test_inputs_that_cannot_be_digested_build_in_full_and_say_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = tmp_path / "app"
+    app.mkdir()
+    plan = tmp_path / "plan.toml"
+    plan.write_text("")
+
+    def unreadable(buildpack_dir: Path) -> str:
+        raise PermissionError(13, "Permission denied", str(buildpack_dir / "buildpack.toml"))
+
+    monkeypatch.setattr(inputs, "buildpack_digest", unreadable)
+    monkeypatch.setattr("python_buildpack.redeploy.gather", inputs.gather)
+    monkeypatch.chdir(app)
+    assert not redeploy.replay({"CNB_LAYERS_DIR": str(tmp_path), "CNB_BP_PLAN_PATH": str(plan)})
+    redeploy.finish(tmp_path, app, "", [])
+    assert ("A redeploy with nothing changed runs the build again: its inputs could not be digested "
+            "(PermissionError: [Errno 13] Permission denied:") in capsys.readouterr().out

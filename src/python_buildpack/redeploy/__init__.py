@@ -72,12 +72,17 @@ def replay(environ: Mapping[str, str] | None = None) -> bool:
             record.undo(layers_dir, previous)
             raise
     except Exception as error:  # a record we cannot use never fails a build: it runs in full
-        STATE.why_not = f"it could not be used ({type(error).__name__}: {error})"
+        problem = f"{type(error).__name__}: {error}"
+        if STATE.inputs.problem == NOT_DIGESTED:
+            STATE.inputs = Inputs({}, f"its inputs could not be digested ({problem})")
+        else:
+            STATE.why_not = f"it could not be used ({problem})"
         return False
     files = sum(1 for name in STATE.inputs.digests if name.startswith("app:"))
     output.header("Nothing changed")
-    output.step(f"The app's {files} files, the settings, the stack and the buildpack are the last build's: "
-                "its decisions are replayed and every layer is reused, without running the build again")
+    output.step(f"The app's {files} file{'s' if files != 1 else ''}, the settings, the stack and the buildpack are "
+                "the last build's: its decisions are replayed and every layer is reused, without running the build "
+                "again")
     for event in previous["log"]:
         _emit(event)
     output.header(f"Done ({output.format_duration(time.monotonic() - start)})")
