@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from support.django_probe import wrapper_python
+from support.serving import free_port
 
 from python_buildpack.app.django import collectstatic, django_installed
 from python_buildpack.app.procfile import launch_processes
@@ -131,12 +131,6 @@ def test_failure_shows_djangos_error_and_a_hint(venv: Path, app: Path, capsys: p
 
 
 # --- the default web process, started for real ---------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def exec_d_env(cgroup: Path) -> dict[str, str]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 import time
 import urllib.request
 from pathlib import Path
+
+from python_buildpack_dev.platform.ports import free_port as free_port
 
 
 def fake_cgroup_v2(root: Path, limit_bytes: int) -> dict[str, str]:
@@ -15,12 +16,6 @@ def fake_cgroup_v2(root: Path, limit_bytes: int) -> dict[str, str]:
     proc = root / "proc-self-cgroup"
     proc.write_text("0::/app.slice\n")
     return {"WEB_CONCURRENCY_CGROUP_ROOT": str(root / "sys"), "WEB_CONCURRENCY_PROC_CGROUP": str(proc)}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def get(url: str, deadline: float) -> tuple[int, str]:

@@ -19,7 +19,6 @@ import argparse
 import os
 import shlex
 import signal
-import socket
 import sys
 import time
 import urllib.error
@@ -34,6 +33,7 @@ from ..emulated.builder import Builder
 from ..emulated.launcher import Launcher
 from ..platform.build_image import host_trust_env
 from ..platform.phases import ImageTarget, LaunchError, host_arch
+from ..platform.ports import free_port
 from ..platform.tools import ReferenceTools
 from ..platform.workspace import Workspace, default_root
 from ..reference.builder import PLATFORM_API, ReferenceBuilder, default_build_python
@@ -189,19 +189,13 @@ def _pack_build(args: argparse.Namespace, app: Path) -> int:
         return commands.build(args, app, artifact, mirror | platform_env, say)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     app = Path(args.app).resolve()
     if args.engine == "pack":
         from python_buildpack_dev.pack import commands
 
         runtime_env = _env_pairs(args.env)
-        port = args.port or _free_port()
+        port = args.port or free_port()
         runtime_env.setdefault("PORT", str(port))
         return commands.run(args, app, runtime_env, int(runtime_env["PORT"]), say)
     tools = _engine(args)
@@ -209,7 +203,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     launcher: Launcher | ReferenceLauncher = Launcher(ws) if tools is None else ReferenceLauncher(ws)
     say("engine: emulated" if tools is None else f"engine: reference (launcher {tools.version()} from the image)")
     runtime_env = _env_pairs(args.env)
-    port = args.port or (_free_port() if args.check else 5000)
+    port = args.port or (free_port() if args.check else 5000)
     runtime_env.setdefault("PORT", str(port))
     try:
         proc = launcher.popen(args.process, runtime_env, args.args or None)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -28,6 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .ports import free_port
 
 MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json",
                   "application/vnd.docker.distribution.manifest.v2+json")
@@ -48,12 +49,6 @@ class Registry:
         return f"{self.address}/{repository}:{tag}"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def available() -> bool:
     return shutil.which("docker-registry") is not None
 
@@ -64,7 +59,7 @@ def local_registry() -> Iterator[Registry]:
     program = shutil.which("docker-registry")
     if program is None:
         raise FileNotFoundError("docker-registry (dev/docker start installs it)")
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="registry-") as tmp:
         config = Path(tmp) / "config.yml"
         config.write_text(
