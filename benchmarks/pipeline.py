@@ -175,8 +175,7 @@ def reference_subject(name: str, tools: ReferenceTools, buildpack: Path, workdir
         if registry is None:
             image = layout_layer_bytes(workspace.layout)
         else:
-            repository = builder.image_name.removeprefix(f"{registry.address}/").rpartition(":")[0]
-            image = buildpack_layer_bytes(*read_image(registry, repository))
+            image = buildpack_layer_bytes(*read_image(registry, builder.app_repository))
         return Measured({p.phase: p.seconds for p in result.phases},
                         restored=builder.snapshots.get("restore", {}),
                         exported=exported_layers(result.output), built=builder.snapshots.get("build", {}),

@@ -134,7 +134,7 @@ def _reusing_log(log: list[list[str]], ctx: Context, project: Project, runtime: 
         dependencies.log_choice(ctx, project)
     expected = dependencies.expected_venv(ctx, project)
     reused = {
-        "Installing Python": [["step", f"Using cached Python {runtime.version}"]],
+        "Installing Python": [["step", python_layer.reused_line(runtime.version)]],
         "Installing dependencies": [*choice, ["step", dependencies.reused_line(expected)]],
         "Cache": [["step", plan.describe(project.installer.name)]],
     }

@@ -336,7 +336,7 @@ def test_redeploys_through_a_registry_reuse_the_image_layers_by_digest(make_refe
         app.registry = served
         cold = app.build()
         assert cold.ok, cold.output
-        repository = app.builder().image_name.removeprefix(f"{served.address}/").rpartition(":")[0]
+        repository = app.builder().app_repository
         first = layer_blobs(served, repository)
         assert {"python", "venv"} <= first.keys()
         warm = assert_warm_without_cache(app)

@@ -102,6 +102,11 @@ class Runtime:
         return ".".join(self.version.split(".")[:2])
 
 
+def reused_line(version: str) -> str:
+    """The log line of a build that keeps the cached runtime (a replayed redeploy prints it too)."""
+    return f"Using cached Python {version}"
+
+
 def install(ctx: Context, env: dict[str, str], stack: Stack, version: str, catalog: RuntimeCatalog,
             plan: CachePlan) -> Runtime:  # fmt: skip
     """The runtime layer, reused or installed; `env` gets the layer's build environment once its
@@ -126,7 +131,7 @@ def install(ctx: Context, env: dict[str, str], stack: Stack, version: str, catal
     copy = packed.find(LAYER, ctx.layers_dir, expected) if expected.archive_sha256 else None
     (ctx.layers_dir / DOWNLOADED).unlink(missing_ok=True)  # an interrupted build's
     if isinstance(opened, Restored):
-        output.step(f"Using cached Python {version}")
+        output.step(reused_line(version))
         files = OnDemand.present(opened.layer)
         if not opened.files:
             files = OnDemand(opened.layer, in_image=True)

@@ -27,7 +27,7 @@ from typing import Any
 
 from .. import output
 from . import record
-from .inputs import Inputs, differences, gather
+from .inputs import Inputs, differences, gather, tree_digests
 
 NOT_DIGESTED = "its inputs were not digested"
 
@@ -126,8 +126,6 @@ def _not_recordable(app_dir: Path, log: list[list[str]]) -> str:
     if headers != list(SECTIONS):
         return f"this build's log has the sections {', '.join(headers)}"
     app = {name: value for name, value in STATE.inputs.digests.items() if name.startswith("app:")}
-    from .inputs import tree_digests
-
     try:
         now = {f"app:{name}": value for name, value in tree_digests(app_dir).items()}
     except (OSError, ValueError) as error:

@@ -157,6 +157,11 @@ class ReferenceBuilder:
         return named_after(self.ws.root)
 
     @property
+    def app_repository(self) -> str:
+        """The app image's repository in the registry (without the registry's address)."""
+        return f"{self._repository}/app"
+
+    @property
     def run_image(self) -> str:
         if self.registry:
             return self.registry.ref(f"{self._repository}/run", self.target.distro_version)
@@ -164,7 +169,7 @@ class ReferenceBuilder:
 
     @property
     def image_name(self) -> str:
-        return self.registry.ref(f"{self._repository}/app") if self.registry else IMAGE_NAME
+        return self.registry.ref(self.app_repository) if self.registry else IMAGE_NAME
 
     def _env(self) -> dict[str, str]:
         """The lifecycle's own environment, as a builder image sets it."""
