@@ -307,7 +307,8 @@ def bench_app(
 
 
 def detect_interpreter() -> Path:
-    """The interpreter bin/detect runs here (lib/run-phase.sh: the checkout's venv first)."""
+    """The interpreter bin/build runs here (lib/run-phase.sh: the checkout's venv first); detect, sh, is
+    measured against its bare start."""
     venv_python = ROOT / ".venv" / "bin" / "python3"
     return venv_python if venv_python.exists() else Path(shutil.which("python3") or BASE_PYTHON)
 
@@ -426,7 +427,7 @@ def report(startup: dict[str, float], shell_ms: float, exec_d_ms: dict[str, floa
     print("| what | time | ratio |")
     print("| --- | --- | --- |")
     print(f"| `bin/detect` (pip app, passes) | {seconds(startup['detect'])} | {detect_ratio:.2f}x python -c pass |")
-    print(f"| `python3 -c pass` ({python}, the interpreter bin/detect runs) | "
+    print(f"| `python3 -c pass` ({python}, the interpreter bin/build runs) | "
           f"{seconds(startup['python -c pass'])} | 1.00x |")
     print(f"| `python3 -I -S -c pass` ({BASE_PYTHON}) | {seconds(startup['python -I -S -c pass'])} | "
           f"{ratio(startup['python -I -S -c pass'], startup['python -c pass'])} |")

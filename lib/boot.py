@@ -1,13 +1,13 @@
-"""First Python code of bin/detect and bin/build: `python3 -I [-S] lib/boot.py <buildpack dir> <phase>`.
+"""First Python code of bin/build: `python3 -I [-S] lib/boot.py <buildpack dir> build`.
 
 Puts the buildpack's code (src/) first on sys.path and, in a packaged buildpack, the
 dependencies it vendors for this interpreter (vendor/cpXY-<machine>, vendor/common), then runs
-the phase in this process: detect stays at one interpreter start.
+the phase in this process.
 
-When this interpreter cannot run the phase (older than 3.8; for build, no vendored
-dependencies for its version), a packaged buildpack hands over to lib/detect.sh (detect
-without Python) or lib/bootstrap.sh (fetches a CPython it vendors for). See
-docs/distribution.md. Runs on whatever python3 the build image has: keep the syntax old.
+When this interpreter cannot run the build (older than 3.8, or no vendored dependencies for its
+version), a packaged buildpack hands over to lib/bootstrap.sh (fetches a CPython it vendors
+for). See docs/distribution.md. Runs on whatever python3 the build image has: keep the syntax
+old. (bin/detect runs no Python: lib/detect.sh.)
 """
 
 # ruff: noqa: UP031, UP036  (%-formatting and the version check keep it running on old Pythons)
@@ -42,7 +42,7 @@ def main() -> None:
     problem = ""
     if sys.version_info < (3, 8):
         problem = "the buildpack needs Python 3.8 or later"
-    elif packaged and phase == "build":
+    elif packaged:
         machine = os.uname()[4]
         tag = "cp%d%d-%s" % (sys.version_info[0], sys.version_info[1], machine)
         if sys.implementation.name != "cpython" or not os.path.isdir(os.path.join(vendor, tag)):
@@ -63,12 +63,10 @@ def hand_over(bp_dir: str, phase: str, can_fall_back: bool, problem: str) -> Non
     if not can_fall_back:
         sys.stderr.write("Error: scalingo/python (%s) cannot run on %s: %s.\n" % (phase, where, problem))
         sys.exit(1)
-    if phase == "build":
-        print("\n## Buildpack runtime")
-        print("   - python3 on this image is %s: %s" % (where, problem))
-        sys.stdout.flush()
-    script = "detect.sh" if phase == "detect" else "bootstrap.sh"
-    os.execv("/bin/sh", ["/bin/sh", os.path.join(bp_dir, "lib", script), bp_dir])
+    print("\n## Buildpack runtime")
+    print("   - python3 on this image is %s: %s" % (where, problem))
+    sys.stdout.flush()
+    os.execv("/bin/sh", ["/bin/sh", os.path.join(bp_dir, "lib", "bootstrap.sh"), bp_dir])
 
 
 main()

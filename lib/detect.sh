@@ -1,6 +1,7 @@
-# Detect without Python, for a packaged buildpack on a build image with no usable python3.
-# The same decision, messages and build plan as src/python_buildpack/detect.py (tests compare
-# the two). Run by lib/run-phase.sh or lib/boot.py as `/bin/sh lib/detect.sh <buildpack dir>`.
+# CNB detect, sourced by bin/detect: the decision, its messages and the build plan.
+# Builtins only ([ -f ], printf, echo): no interpreter starts, so detect costs what the shell
+# costs, on every image, with or without Python, and with an empty PATH. `[ -f ]` follows
+# symlinks and is false for directories and broken links, as the build's own checks are.
 
 plan=${CNB_BUILD_PLAN_PATH:-}
 if [ -z "$plan" ]; then

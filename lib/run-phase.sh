@@ -1,13 +1,11 @@
-# Sourced by bin/detect and bin/build: finds an interpreter and runs one phase.
+# Sourced by bin/build: finds an interpreter and runs the build (bin/detect runs no Python).
 # POSIX sh. Runs with the app dir as working directory and a possibly read-only buildpack dir.
-# One interpreter start only: detect runs for every app on a platform.
 #
 # Interpreter, first found (docs/distribution.md):
 #   1. <buildpack>/.venv/bin/python3: a development checkout, whose venv has the dependencies;
 #   2. python3 on PATH. In a packaged buildpack (vendor/ present) lib/boot.py adds the
-#      dependencies vendored for its version, or hands over to lib/detect.sh (detect without
-#      Python) or lib/bootstrap.sh (build on a CPython fetched from the runtime mirror) when
-#      it cannot run the phase;
+#      dependencies vendored for its version, or hands over to lib/bootstrap.sh (build on a
+#      CPython fetched from the runtime mirror) when it cannot run the build;
 #   3. no python3: the same hand-over, for a packaged buildpack only.
 # -I: the app's PYTHONPATH/PYTHONHOME and the app dir itself never shadow our modules. Packaged:
 # -S, neither do packages installed in the image's Python (and no .pth file runs); -B, nothing
@@ -25,7 +23,6 @@ run_phase() {
 		if [ -n "$python" ]; then
 			exec "$python" -I -S -B "$bp_dir/lib/boot.py" "$bp_dir" "$phase"
 		fi
-		[ "$phase" = detect ] && exec /bin/sh "$bp_dir/lib/detect.sh" "$bp_dir"
 		echo
 		echo "## Buildpack runtime"
 		echo "   - No python3 on this image's PATH"

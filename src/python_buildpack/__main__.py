@@ -1,7 +1,7 @@
-"""`python -m python_buildpack detect|build`: the entry points bin/detect and bin/build call.
+"""`python -m python_buildpack build`: the entry point bin/build calls (detect is sh: lib/detect.sh).
 
-Imports are deferred so detect never loads pydantic or httpx, and neither does a build that
-replays the previous one (redeploy/).
+Imports are deferred so that a build that replays the previous one (redeploy/) never loads
+pydantic, httpx or the layer modules.
 """
 
 from __future__ import annotations
@@ -11,10 +11,6 @@ import sys
 
 def main(argv: list[str]) -> int:
     phase = argv[1] if len(argv) > 1 else ""
-    if phase == "detect":
-        from .detect import main as detect_main
-
-        return detect_main()
     if phase == "build":
         from . import redeploy
 
@@ -23,7 +19,7 @@ def main(argv: list[str]) -> int:
         from .build import main as build_main
 
         return build_main()
-    print("usage: python -m python_buildpack detect|build", file=sys.stderr)
+    print("usage: python -m python_buildpack build", file=sys.stderr)
     return 2
 
 

@@ -155,7 +155,7 @@ def run_detect(bp: Path, app: Path, tmp_path: Path, python: Path | None) -> tupl
 
 
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
-def test_detect_without_python_decides_like_python_detect(artifact: Artifact, tmp_path: Path, layout: str) -> None:
+def test_packaged_detect_decides_the_same_with_and_without_python(artifact: Artifact, tmp_path: Path, layout: str) -> None:
     app = app_with(tmp_path, LAYOUTS[layout])
     with_python = run_detect(artifact.directory, app, tmp_path, INTERPRETERS[BOOTSTRAP_MAJOR])
     without = run_detect(artifact.directory, app, tmp_path, None)

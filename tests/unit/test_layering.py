@@ -19,7 +19,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 PACKAGE = "python_buildpack"
 DEV = "python_buildpack_dev"
 # Modules that import nothing from the package: anyone may import them.
-LEAVES = {"tool_versions", "stacks.table", "app.digests", "errors", "output", "detect", "runtime.version_numbers",
+LEAVES = {"tool_versions", "stacks.table", "app.digests", "errors", "output", "runtime.version_numbers",
           "files.safe_read", "files.trees", "files.bytecode"}
 # The floors, lowest first: a floor never imports one above it (nor the step context and the runner,
 # below `app`: what every build step receives).
