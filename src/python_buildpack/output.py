@@ -11,7 +11,6 @@ Everything goes to stdout; errors and warnings go to stderr so platforms can col
 from __future__ import annotations
 
 import sys
-import textwrap
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -91,6 +90,8 @@ def error(title: str, details: str = "") -> None:
 
 
 def _wrap(text: str) -> list[str]:
+    import textwrap  # here: only errors and warnings wrap, and a replayed build prints neither
+
     out: list[str] = []
     for paragraph in text.strip().split("\n"):
         if paragraph.startswith(("    ", "$ ")) or not paragraph.strip():

@@ -72,14 +72,18 @@ def test_pip_runs_from_the_zip_while_building_and_from_the_runtime_at_launch(tmp
     assert f"from {wheel}/pip (python {MAJOR})" in out
 
 
-def test_the_zip_holds_byte_code_beside_each_source_and_starts_from_its_root(tmp_path: Path) -> None:
+def test_the_zip_holds_byte_code_in_place_of_sources_and_starts_from_its_root(tmp_path: Path) -> None:
     wheel = _bundled()
     pinned = zipapp(tmp_path / "pip-layer", wheel)
     with zipfile.ZipFile(pinned) as archive:
         names = set(archive.namelist())
     assert "__main__.py" in names  # what pip runs to install build dependencies: `python <zip>`
-    assert {"pip/__init__.py", "pip/__init__.pyc", "pip/_internal/cli/main.pyc"} <= names
-    assert not [name for name in names if "__pycache__" in name]
+    assert {"pip/__init__.pyc", "pip/__main__.pyc", "pip/_internal/cli/main.pyc"} <= names
+    sources = [name for name in names if name.endswith(".py") and f"{name}c" in names]
+    assert sources and all("/_in_process/" in name for name in sources)  # only the scripts pip runs as files
+    assert "pip/__init__.py" not in names
+    assert not [name for name in names if "__pycache__" in name or name.endswith(".exe")]
+    assert any(name.endswith("certifi/cacert.pem") for name in names)  # data files stay
     assert f"pip-{pip_seed.wheel_version(wheel)}.dist-info/METADATA" in names
     out = subprocess.run([sys.executable, pinned, "--version"], capture_output=True, text=True, check=True).stdout
     assert out.startswith(f"pip {pip_seed.wheel_version(wheel)} from {pinned}")

@@ -23,7 +23,6 @@ import base64
 import hashlib
 import json
 import os
-import shutil
 import stat
 import sys
 from collections.abc import Mapping
@@ -217,6 +216,8 @@ def apply(layers_dir: Path, record: Mapping[str, Any]) -> None:
 def undo(layers_dir: Path, record: Mapping[str, Any]) -> None:
     """Removes the small launch layers `apply` made, read-only directories included, so that the
     full build that runs after a failed replay starts from the restored layers."""
+    import shutil  # here: 2 ms of imports that only a failed replay needs
+
     for name, layer in record["layers"].items():
         directory = layers_dir / name
         if layer.get("files") and directory.is_dir() and not directory.is_symlink():
