@@ -27,6 +27,15 @@ the pack engine, the layers' names and the exported image's bytes per layer.
 Every app has a `.python-version` naming the mirrored interpreter, so that every subject
 installs the same Python from the same loopback mirror. Timings are of this machine, shared or
 not: read the ratios.
+
+The peer of RESULTS.md is Heroku's Python CNB at its v6.5.6 tag (the search tool's `fetch` of
+heroku/buildpacks-python), built here with `cargo build --release --ignore-rust-version` from
+crates.io. For measurement only, its runtime download takes the part of the archive's URL before
+the file name from HEROKU_PYTHON_RUNTIME_BASE_URL when that is set (the process environment,
+then the platform's env dir), which `--peer-env HEROKU_PYTHON_RUNTIME_BASE_URL={mirror}` points
+at the loopback mirror. `--peer` is a directory holding its buildpack.toml and bin/build (the
+release binary), with bin/detect a link to it (the binary dispatches on its name). Apps that use
+uv cannot be compared with it here: it downloads uv from its release host.
 """
 
 from __future__ import annotations

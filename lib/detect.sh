@@ -15,8 +15,10 @@ for name in Pipfile requirements.txt poetry.lock uv.lock; do
 	fi
 done
 if [ -z "$found" ]; then
+	# shellcheck disable=SC2016 # the backquotes are the message's, not a command
 	with_pip='no requirements.txt: add one holding the line `.` (pip then installs the project and its dependencies)'
 	if [ -f pyproject.toml ]; then
+		# shellcheck disable=SC2016 # the same
 		echo 'No Python app detected: pyproject.toml found but no uv.lock or poetry.lock: run `uv lock` or `poetry lock` and commit the lock file.'
 	elif [ -f setup.py ]; then
 		echo "No Python app detected: setup.py found but $with_pip."
