@@ -14,7 +14,9 @@ image's config and reuse layers by digest.
 For each engine and app, each subject (this buildpack; the floor: a no-op buildpack that only
 writes launch.toml, benchmarks/floor-buildpack; a peer buildpack directory when given) goes
 through a platform's redeploys in a fresh workspace: cold (empty cache, no previous image),
-warm (nothing changed) and changed (one package added to requirements.txt). The subjects'
+warm (nothing changed), code (a comment added to the app's first Python file: the common
+redeploy, code changed and dependencies not) and changed (one package added to
+requirements.txt). The subjects'
 runs are interleaved, so that a slow minute of the machine falls on all of them; the tables
 give medians and the ratio to the floor (and to the peer).
 
@@ -70,7 +72,7 @@ from python_buildpack_dev.reference.builder import ReferenceBuilder, default_bui
 FLOOR = Path(__file__).resolve().parent / "floor-buildpack"
 APPS = {"flask": ROOT / "examples" / "flask-pip", "django": ROOT / "tests" / "fixtures" / "apps" / "django-gunicorn"}
 ADDED_PACKAGE = "six==1.17.0"
-SCENARIOS = ("cold", "warm", "changed")
+SCENARIOS = ("cold", "warm", "code", "changed")
 PHASES = ("pack", "analyze", "detect", "restore", "build", "export")
 _LAYER_LINE = re.compile(r"(Adding|Reusing) layer '([^']+)'")
 _RESTORED_LINE = re.compile(r'Restoring data for "([^"]+)" from cache')
@@ -222,6 +224,9 @@ def prepared_app(source: Path, directory: Path) -> Path:
 def redeploys(subject: Subject, source: Path, work: Path) -> dict[str, Measured]:
     app = prepared_app(source, work)
     results = {"cold": subject.build(app), "warm": subject.build(app)}
+    with min(app.rglob("*.py")).open("a", encoding="utf-8") as f:
+        f.write("# redeployed\n")
+    results["code"] = subject.build(app)
     with (app / "requirements.txt").open("a", encoding="utf-8") as f:
         f.write(ADDED_PACKAGE + "\n")
     results["changed"] = subject.build(app)
