@@ -306,7 +306,7 @@ def bench_app(
 # --- start-up costs: detect, python -c pass, exec.d ------------------------------------------------
 
 
-def detect_interpreter() -> Path:
+def build_interpreter() -> Path:
     """The interpreter bin/build runs here (lib/run-phase.sh: the checkout's venv first); detect, sh, is
     measured against its bare start."""
     venv_python = ROOT / ".venv" / "bin" / "python3"
@@ -322,7 +322,7 @@ def startup_costs(work: Path, env: dict[str, str], runs: int) -> dict[str, float
         "CNB_PLATFORM_DIR": str(work / "platform"),
         "CNB_BUILD_PLAN_PATH": str(work / "plan.toml"),
     }
-    python = detect_interpreter()
+    python = build_interpreter()
     return {
         "detect": median_run([ROOT / "bin" / "detect"], runs, env=detect_env, cwd=app),
         "python -c pass": median_run([python, "-c", "pass"], runs, env=env),
@@ -405,7 +405,7 @@ def steps_text(build: Build) -> str:
 
 def report(startup: dict[str, float], shell_ms: float, exec_d_ms: dict[str, float], apps: list[AppResult],
            warm_runs: int, cold_runs: int, startup_runs: int, exec_d_runs: int) -> None:
-    python = detect_interpreter()
+    python = build_interpreter()
     detect_ratio = startup["detect"] / startup["python -c pass"]
     worst_exec_d = max(exec_d_ms.values())
     warm_medians = {r.spec.key: statistics.median(b.build for b in r.warm) for r in apps}

@@ -133,6 +133,7 @@ def tree_digest(root: Path) -> str:
 
 # --- detect ----------------------------------------------------------------------------------
 
+DETECTED = ("Pipfile", "requirements.txt", "poetry.lock", "uv.lock")  # the order detect names them in
 LAYOUTS = {
     "requirements": {"requirements.txt": "flask\n"},
     "pipfile": {"Pipfile": ""},
@@ -154,13 +155,19 @@ def run_detect(bp: Path, app: Path, tmp_path: Path, python: Path | None) -> tupl
     return proc.returncode, proc.stdout + proc.stderr, plan.read_bytes() if plan.exists() else None
 
 
+PLAN = b'[[provides]]\nname = "python"\n\n[[requires]]\nname = "python"\n'
+
+
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
-def test_packaged_detect_decides_the_same_with_and_without_python(artifact: Artifact, tmp_path: Path, layout: str) -> None:
+def test_packaged_detect_decides_each_layout(artifact: Artifact, tmp_path: Path, layout: str) -> None:
     app = app_with(tmp_path, LAYOUTS[layout])
-    with_python = run_detect(artifact.directory, app, tmp_path, INTERPRETERS[BOOTSTRAP_MAJOR])
-    without = run_detect(artifact.directory, app, tmp_path, None)
-    assert without == with_python
-    assert with_python[0] == (100 if layout.startswith("none") else 0), with_python[1]
+    code, out, plan = run_detect(artifact.directory, app, tmp_path, None)
+    if layout.startswith("none"):
+        assert (code, plan) == (100, None), out
+        assert out.startswith("No Python app detected: ")
+    else:
+        assert (code, plan) == (0, PLAN), out
+        assert out == f"Python app detected ({', '.join(n for n in DETECTED if n in LAYOUTS[layout])})\n"
 
 
 def test_detect_without_python_on_odd_entries(artifact: Artifact, tmp_path: Path) -> None:
@@ -170,10 +177,8 @@ def test_detect_without_python_on_odd_entries(artifact: Artifact, tmp_path: Path
     (app / "Pipfile").symlink_to("/nonexistent")  # nor a broken link
     (app / "uv.lock").symlink_to(tmp_path / "real.lock")
     (tmp_path / "real.lock").write_text("")
-    results = [run_detect(artifact.directory, app, tmp_path, python)
-               for python in (INTERPRETERS[BOOTSTRAP_MAJOR], None)]
-    assert results[0] == results[1]
-    assert results[0][0] == 0 and "(uv.lock)" in results[0][1]
+    code, out, plan = run_detect(artifact.directory, app, tmp_path, None)
+    assert (code, out, plan) == (0, "Python app detected (uv.lock)\n", PLAN)
 
 
 @pytest.mark.parametrize("python", ["3.6", "3.8", "3.10", "3.11", "3.12", "3.13", None])
@@ -183,7 +188,7 @@ def test_detect_runs_on_any_python3_or_none(artifact: Artifact, tmp_path: Path, 
     code, out, plan = run_detect(artifact.directory, app, tmp_path, INTERPRETERS[python] if python else None)
     assert code == 0, out
     assert out == "Python app detected (requirements.txt)\n"
-    assert plan == b'[[provides]]\nname = "python"\n\n[[requires]]\nname = "python"\n'
+    assert plan == PLAN
 
 
 # --- build: which interpreter runs the buildpack ---------------------------------------------
