@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
-from typing import cast
+from typing import Literal
 
 from . import output
+from .caching import packed
 from .caching.on_demand import OnDemand
 from .caching.plan import CachePlan
 from .cnb.layers import Changed, Empty, Restored
@@ -124,20 +125,6 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
         output.step(f"Discarding cached dependencies since {opened.reason}")
     runtime.need(env)  # every install runs the runtime (and the venv's bin/python links to it)
     base_env = installer_env(env, ctx.settings)
-    stubs = None
-    if updatable:
-        updatable = venv_layer.unpack_previous(opened, unpacking) and venv_layer.can_update(opened)
-        if not updatable:
-            output.step("No copy of them in the cache to update: installing them all")
-        else:  # a split venv: updated as stubs (layers/site_layers.py)
-            stubs = venv_layer.stubs_for_update(ctx.layers_dir, opened, plan, site_layers.mode(ctx.settings))
-            if isinstance(stubs, str):
-                output.step(f"Installing them all since {stubs}")
-                updatable = False
-            elif stubs is not None:
-                output.step(f"Updating the records of {len(stubs.dists)} distributions: their files stay in "
-                            f"{len(stubs.layers)} layers, of which only those that change are written")  # fmt: skip
-
     tool = _tools(ctx, base_env, installer.name, runtime)
     caches.install(ctx, base_env, installer.name, installer.cache_env_var, runtime)
 
@@ -150,6 +137,14 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
 
     def run_checked(command: Sequence[str | Path], echo: bool = True) -> Completed:
         result = _run(ctx, command, install_env(), app_dir, installer, echo=echo)
+        if result.returncode != 0:
+            advice = partial(change_advice, project.requested, runtime.version)
+            raise installer.failure(result, choice.files, runtime.version, advice)
+        return result
+
+    def run_outside(command: Sequence[str | Path], echo: bool = True) -> Completed:
+        # The runtime's interpreter, before the venv's files are there (its env is not read).
+        result = _run(ctx, command, dict(base_env), app_dir, installer, echo=echo)
         if result.returncode != 0:
             advice = partial(change_advice, project.requested, runtime.version)
             raise installer.failure(result, choice.files, runtime.version, advice)
@@ -178,21 +173,50 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
             output.step(note)
 
     made = venv_layer.Venv(OnDemand.present(opened.layer), expected)
-    if updatable:
-        venv_dir = venv_layer.LAYER.layer(ctx.layers_dir).path
-        updating = _updating(installer, tool, venv_dir, app_dir, runtime.version, run_checked, compile_bytecode)
-        with updating as update:
-            if isinstance(stubs, site_layers.Stubs) and update is not None:
-                update = _laid_out(update, stubs, ctx.layers_dir)
-            if update is not None and venv_layer.update(opened, update):
-                _record_install(ctx, installer, tool, base_env, venv_dir)
-                venv_layer.activate(env, ctx.layers_dir)
-                made.stubs = stubs if isinstance(stubs, site_layers.Stubs) else None
-                return made
+    venv_dir = venv_layer.LAYER.layer(ctx.layers_dir).path
+    with ExitStack() as resolving:
+        resolution: pip_update.Resolution | None = None
+        if updatable and isinstance(installer, Pip) and not isinstance(installer, UvPip):  # while the venv unpacks
+            resolution = resolving.enter_context(pip_update.resolving(
+                installer, tool, venv_dir, app_dir, run_checked, runtime.version, python=runtime.python,
+                run_resolve=run_outside, recorded=venv_layer.recorded_requirements(opened)))  # fmt: skip
+            updatable = resolution is not None
+        stubs = _update_start(ctx, opened, unpacking, plan) if updatable else None
+        if updatable and stubs != "":
+            updating = _updating(installer, tool, venv_dir, app_dir, runtime.version, run_checked, compile_bytecode,
+                                 resolution)  # fmt: skip
+            with updating as update:
+                if isinstance(stubs, site_layers.Stubs) and update is not None:
+                    update = _laid_out(update, stubs, ctx.layers_dir)
+                if update is not None and venv_layer.update(opened, update):
+                    _record_install(ctx, installer, tool, base_env, venv_dir)
+                    venv_layer.activate(env, ctx.layers_dir)
+                    made.stubs = stubs if isinstance(stubs, site_layers.Stubs) else None
+                    return made
+        elif unpacking is not None:  # nothing may write into the venv's place once it is rebuilt
+            venv_layer.unpack_previous(opened, unpacking)
     venv_layer.rebuild(ctx, base_env, opened, runtime, fill)
     venv_dir = venv_layer.activate(env, ctx.layers_dir)
     _record_install(ctx, installer, tool, base_env, venv_dir)
     return made
+
+
+def _update_start(ctx: Context, opened: Empty[VenvMetadata], unpacking: packed.Unpacking | None,
+                  plan: CachePlan) -> site_layers.Stubs | Literal[""] | None:  # fmt: skip
+    """The previous venv's files, for an update in place, and its stubs if it is split; "" when
+    it cannot be updated (said why), and the venv is installed whole."""
+    if not (venv_layer.unpack_previous(opened, unpacking) and venv_layer.can_update(opened)):
+        output.step("No copy of them in the cache to update: installing them all")
+        return ""
+    # A split venv: updated as stubs (layers/site_layers.py).
+    stubs = venv_layer.stubs_for_update(ctx.layers_dir, opened, plan, site_layers.mode(ctx.settings))
+    if isinstance(stubs, str):
+        output.step(f"Installing them all since {stubs}")
+        return ""
+    if stubs is not None:
+        output.step(f"Updating the records of {len(stubs.dists)} distributions: their files stay in "
+                    f"{len(stubs.layers)} layers, of which only those that change are written")  # fmt: skip
+    return stubs
 
 
 @contextmanager
@@ -204,8 +228,10 @@ def _updating(
     python_version: str,
     run_checked: pip_update.RunChecked,
     compile_bytecode: uv_update.Compile,
+    resolution: pip_update.Resolution | None,
 ) -> Iterator[uv_update.Update | None]:
-    """The installer's update of the venv in place, its target set resolved meanwhile; None: rebuild it."""
+    """The installer's update of the venv in place, its target set resolved meanwhile (pip's:
+    `resolution`, started already); None: rebuild it."""
     if isinstance(installer, UvPip):
         with uv_update.requirements_update(installer, tool, venv, app_dir, python_version, run_checked,
                                            compile_bytecode) as update:  # fmt: skip
@@ -214,8 +240,7 @@ def _updating(
         with uv_update.lock_update(installer, tool, venv, python_version, run_checked, compile_bytecode) as update:
             yield update
     else:
-        with pip_update.resolving(cast(Pip, installer), tool, venv, app_dir, run_checked, python_version) as resolution:
-            yield None if resolution is None else partial(_update, resolution, compile_bytecode, installer)
+        yield None if resolution is None else partial(_update, resolution, compile_bytecode, installer)
 
 
 def _laid_out(update: uv_update.Update, stubs: site_layers.Stubs, layers_dir: Path) -> uv_update.Update:

@@ -12,14 +12,19 @@ from pathlib import Path
 
 import pytest
 
+from python_buildpack.caching import packed
+from python_buildpack.caching.on_demand import OnDemand
 from python_buildpack.caching.plan import CachePlan
 from python_buildpack.cnb import toml_io
 from python_buildpack.cnb.layers import Changed, Empty, Unreadable
 from python_buildpack.cnb.models import LayerTypes
 from python_buildpack.files import trees
 from python_buildpack.layers import venv as venv_layer
+from python_buildpack.layers.tools import ToolInstall
 from python_buildpack.layers.venv import PREVIOUS, VenvMetadata
-from python_buildpack.package_managers import pip_update, uv_update
+from python_buildpack.package_managers import pip_freeze, pip_update, uv_update
+from python_buildpack.package_managers.pip import Pip
+from python_buildpack.process import Completed
 
 METADATA = VenvMetadata(
     python_version="3.12.1",
@@ -176,3 +181,76 @@ def test_uv_updates_drop_the_byte_code_of_what_changes(tmp_path: Path) -> None:
     assert sorted(p.relative_to(site).as_posix() for p in site.rglob("*.pyc")) == [
         "flask/__pycache__/__init__.cpython-312.pyc", "flask/__pycache__/app.cpython-312.pyc",
     ]  # fmt: skip
+
+
+def _dist(site: Path, name: str, version: str, *requires: str) -> None:
+    dist = site / f"{name}-{version}.dist-info"
+    dist.mkdir(parents=True)
+    lines = "".join(f"Requires-Dist: {line}\n" for line in requires)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n{lines}\nbody\n")
+
+
+def test_the_packed_copy_records_what_each_distribution_requires(tmp_path: Path) -> None:
+    path = restored_venv(tmp_path)
+    site = path / "lib" / "python3.12" / "site-packages"
+    _dist(site, "Flask", "3.1.3", "click>=8.1.3", "asgiref>=3.2 ; extra == 'async'")
+    _dist(site, "click", "8.5.1")
+    venv = venv_layer.Venv(OnDemand.present(venv_layer.LAYER.layer(tmp_path)), METADATA)
+    venv_layer.finish(tmp_path, venv, CachePlan(), "single")
+    expected = {"flask": ["click>=8.1.3", "asgiref>=3.2 ; extra == 'async'"], "click": []}
+    assert venv_layer.recorded_requirements(changed(tmp_path)) == expected
+
+    # What the record tells before the venv's files are there: the pins' closure.
+    pins = {"flask": ("3.1.3", frozenset[str]()), "click": ("8.5.1", frozenset[str]())}
+    assert pip_freeze.closed(expected, pins, "3.12.1")
+    assert not pip_freeze.closed(expected, {"flask": pins["flask"]}, "3.12.1")
+    assert not pip_freeze.closed(expected, {**pins, "flask": ("3.1.3", frozenset({"async"}))}, "3.12.1")
+
+    # A damaged record is no record: the update checks the venv's files instead.
+    record = packed.extra_file(venv_layer.LAYER, tmp_path, METADATA, venv_layer.REQUIRES)
+    assert record is not None
+    record.write_text('{"flask": "click"}')
+    assert venv_layer.recorded_requirements(changed(tmp_path)) is None
+    record.write_text("{")
+    assert venv_layer.recorded_requirements(changed(tmp_path)) is None
+    record.unlink()
+    assert venv_layer.recorded_requirements(changed(tmp_path)) is None
+
+
+def _resolving(tmp_path: Path, requirements: str, recorded: dict[str, list[str]] | None) -> list[list[str]]:
+    """The side resolutions that `pip_update.resolving` starts on entering, with no venv on disk."""
+    app = tmp_path / "app"
+    app.mkdir(parents=True)
+    (app / "requirements.txt").write_text(requirements)
+    runtime_python = tmp_path / "runtime" / "bin" / "python3"
+    started: list[list[str]] = []
+
+    def run_resolve(command: list[str | Path], echo: bool = True) -> Completed:
+        assert echo is False
+        started.append([str(part) for part in command])
+        return Completed(0, [])
+
+    def run_in_venv(command: list[str | Path], echo: bool = True) -> Completed:
+        raise AssertionError("nothing runs in the venv before the update")
+
+    tool = ToolInstall("pip", Pip().version, tmp_path / "pip")
+    with pip_update.resolving(Pip(), tool, tmp_path / "venv", app, run_in_venv, "3.12.1",
+                              python=runtime_python, run_resolve=run_resolve, recorded=recorded) as resolution:  # fmt: skip
+        assert resolution is not None
+        assert resolution.check_closed is (recorded is None)
+    assert not (tmp_path / "venv").exists()
+    return started
+
+
+def test_the_side_resolution_starts_before_the_venv_is_unpacked(tmp_path: Path) -> None:
+    record = {"flask": ["click>=8.1.3"], "click": []}
+    # Top-level pins only: not closed, as the record tells; resolved by the runtime's interpreter.
+    [command] = _resolving(tmp_path / "top", "flask==3.1.3\n", record)
+    assert command[:2] == [str(tmp_path / "top" / "runtime" / "bin" / "python3"), "-s"]
+    assert {"install", "--dry-run", "--ignore-installed", "--report"} <= set(command)
+    # A frozen file the record shows closed, and one with no record (the venv is checked later):
+    # nothing is resolved yet.
+    assert _resolving(tmp_path / "frozen", "flask==3.1.3\nclick==8.5.1\n", record) == []
+    assert _resolving(tmp_path / "unknown", "flask==3.1.3\n", None) == []
+    # Loose requirements are resolved whatever the record says.
+    assert len(_resolving(tmp_path / "loose", "flask>=3\n", None)) == 1

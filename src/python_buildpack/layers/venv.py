@@ -21,6 +21,7 @@ previous image's layer (caching/on_demand.py).
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -42,6 +43,9 @@ from ..step_context import Context
 from . import site_layers
 from .python import Runtime
 
+# Saved with the packed copy: each distribution's `Requires-Dist` lines, so that an update can
+# tell whether a frozen requirements file is closed (pip_freeze.py) before the copy is unpacked.
+REQUIRES = "requires.json"
 # Where a previous venv waits while its replacement is installed. No `.toml`, so a lifecycle
 # ignores it; a leftover from an interrupted build is removed by the next one.
 PREVIOUS = ".venv-previous"
@@ -239,9 +243,11 @@ def finish(layers_dir: Path, venv: Venv, plan: CachePlan, layout: str) -> None:
     when the files changed), and the files given up when they are the previous image's layer.
     `layout`: BP_PYTHON_VENV_LAYERS (site_layers.py)."""
     if venv.files.modified():
-        extra: dict[str, Path] = {}
         if venv.stubs is None:  # changed whole (a hook's install into a venv unpacked with its layers)
             site_layers.merge_back(venv.path, layers_dir)
+        # Read before the site layers take the distributions out of the venv.
+        extra = {REQUIRES: layers_dir / f".{REQUIRES}"}
+        extra[REQUIRES].write_text(json.dumps(requirements(venv.path), sort_keys=True), encoding="utf-8")
         python_steps = bool(plan.runs_python) or plan.later_buildpack
         if venv.stubs is not None or site_layers.wanted(venv.path, layout, python_steps):
             base = site_base(venv.metadata)
@@ -259,6 +265,36 @@ def finish(layers_dir: Path, venv: Venv, plan: CachePlan, layout: str) -> None:
             packed.drop(LAYER, layers_dir)
     if not plan.later_buildpack:
         venv.files.release()
+
+
+def requirements(venv: Path) -> dict[str, list[str]]:
+    """Each installed distribution's `Requires-Dist` lines, by canonical name."""
+    from email.parser import HeaderParser
+
+    from packaging.utils import canonicalize_name
+
+    found: dict[str, list[str]] = {}
+    for path in sorted(venv.glob("lib/python3*/site-packages/*.dist-info/METADATA")):
+        headers = HeaderParser().parsestr(path.read_text(encoding="utf-8", errors="replace"), headersonly=True)
+        if headers["Name"]:
+            found[canonicalize_name(headers["Name"])] = headers.get_all("Requires-Dist") or []
+    return found
+
+
+def recorded_requirements(empty: Empty[VenvMetadata]) -> dict[str, list[str]] | None:
+    """`requirements` of the previous venv, as saved with its packed copy (None: not saved, as
+    by builds before the record, or unreadable)."""
+    if empty.previous is None:
+        return None
+    path = packed.extra_file(LAYER, empty.layer.layers_dir, empty.previous, REQUIRES)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8")) if path is not None else None
+    except (OSError, ValueError):
+        return None
+    valid = isinstance(record, dict) and all(
+        isinstance(lines, list) and all(isinstance(line, str) for line in lines) for lines in record.values()
+    )
+    return record if valid else None
 
 
 def only_inputs_changed(empty: Empty[VenvMetadata]) -> bool:

@@ -15,14 +15,14 @@ new dependencies; should they fall outside, the update resolves then).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from email.parser import HeaderParser
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvironmentName, default_environment
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from ..layers.venv import requirements
 from .pip import _logical_lines
 
 # Options that bring requirements from elsewhere, or that are not index releases.
@@ -72,11 +72,12 @@ def frozen_pins(files: Sequence[Path], python_version: str) -> Pins | None:
     return pins
 
 
-def closed(venv: Path, pins: Pins, python_version: str) -> bool:
+def closed(venv: Path | Mapping[str, list[str]], pins: Pins, python_version: str) -> bool:
     """Whether the installed distributions' dependencies, followed from `pins`, stay within
-    them (so that a fresh install would get exactly the pins)."""
+    them (so that a fresh install would get exactly the pins). `venv`: the venv, or what its
+    distributions require (`layers/venv.py`'s `requirements`, maybe as recorded)."""
     environment = marker_environment(python_version)
-    metadata = _installed_requirements(venv)
+    metadata = requirements(venv) if isinstance(venv, Path) else venv
     seen: set[tuple[str, str]] = set()
     pending = [(name, extra) for name, (_, extras) in pins.items() for extra in ("", *sorted(extras))]
     while pending:
@@ -97,13 +98,3 @@ def closed(venv: Path, pins: Pins, python_version: str) -> bool:
             dependency = canonicalize_name(requirement.name)
             pending += [(dependency, e) for e in ("", *sorted(requirement.extras))]
     return True
-
-
-def _installed_requirements(venv: Path) -> dict[str, list[str]]:
-    """Each installed distribution's `Requires-Dist` lines, by canonical name."""
-    found: dict[str, list[str]] = {}
-    for path in venv.glob("lib/python3*/site-packages/*.dist-info/METADATA"):
-        headers = HeaderParser().parsestr(path.read_text(encoding="utf-8", errors="replace"), headersonly=True)
-        if headers["Name"]:
-            found[canonicalize_name(headers["Name"])] = headers.get_all("Requires-Dist") or []
-    return found

@@ -4,8 +4,9 @@
 and keeps an installed version that still satisfies a loose requirement. So the update:
 
 1. resolves the target set, what a fresh venv would get: the normal install command with
-   `--dry-run --ignore-installed --report`, which never looks at the venv, so it runs while
-   the venv is copied aside (the rollback) and
+   `--dry-run --ignore-installed --report`, run by the runtime's interpreter, since it never
+   looks at the venv: it runs while the previous venv is unpacked from its packed copy, copied
+   aside (the rollback) and
 2. the normal install command updates the venv as `pip install -r` does;
 3. uninstalls every distribution of the venv outside the target set, and installs again with
    each target pinned by a constraints file if a version still differs (loose requirements);
@@ -24,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,38 +57,65 @@ class Resolution:
     install: list[str | Path]  # the normal install command
     report: Path
     resolve: list[str | Path]  # the side resolution, writing `report`
+    run_resolve: RunChecked  # runs it, outside the venv
+    pool: ThreadPoolExecutor
     future: Future[Completed] | None  # None: not started, the requirements being frozen
     pins: pip_freeze.Pins | None  # a frozen file's pins (pip_freeze.py)
     python_version: str
+    # The pins' closure is checked on the venv's files, before the install (no record of them).
+    check_closed: bool
+
+    def start(self) -> None:
+        self.future = self.pool.submit(self.run_resolve, self.resolve, echo=False)
 
 
 @contextmanager
 def resolving(
-    installer: Pip, tool: ToolInstall, venv: Path, app_dir: Path, run_checked: RunChecked, python_version: str
+    installer: Pip,
+    tool: ToolInstall,
+    venv: Path,
+    app_dir: Path,
+    run_checked: RunChecked,
+    python_version: str,
+    *,
+    python: Path,
+    run_resolve: RunChecked,
+    recorded: Mapping[str, list[str]] | None,
 ) -> Iterator[Resolution | None]:
     """Starts resolving the app's target set (step 1), for `update` to use; None when the venv
     must be rebuilt from scratch instead (direct references). The dry run never looks at the
-    venv, so it runs while the venv is copied aside and updated; leaving waits for it. Frozen
-    requirements (pip_freeze.py) are their own target set: no dry run, unless they turn out
-    not to be closed."""
+    venv: `python` (the runtime's interpreter) runs it with `run_resolve`, which needs no venv,
+    so that it can start before the previous venv's files are there; leaving waits for it.
+    Frozen requirements (pip_freeze.py) are their own target set: no dry run, unless they turn
+    out not to be closed, which `recorded` (what the previous venv's distributions require)
+    tells now; without it, `update` checks the venv's files before the install."""
     *_, install = installer.commands(tool, venv)
     if not without_direct_references(direct_requirements(app_dir, installer.inputs(app_dir))):
         yield None
         return
     pins = pip_freeze.frozen_pins(requirement_files(app_dir, installer.inputs(app_dir)), python_version)
-    if pins is not None and not pip_freeze.closed(venv, pins, python_version):
+    if pins is not None and recorded is not None and not pip_freeze.closed(recorded, pins, python_version):
         pins = None  # as the venv stands: a new pin, or dependencies left out: resolve meanwhile
     with tempfile.TemporaryDirectory(prefix="pip-update-") as tmp, ThreadPoolExecutor(1) as pool:
         report = Path(tmp) / "report.json"
-        resolve = _with_options(install, "--dry-run", "--ignore-installed", "--quiet", "--report", report)
-        future = pool.submit(run_checked, resolve, echo=False) if pins is None else None
-        yield Resolution(installer, tool, app_dir, run_checked, install, report, resolve, future, pins, python_version)
+        # `-s`: no user site, as in the venv.
+        outside = [python, "-s", *install[1:]]
+        resolve = _with_options(outside, "--dry-run", "--ignore-installed", "--quiet", "--report", report)
+        resolution = Resolution(installer, tool, app_dir, run_checked, install, report, resolve, run_resolve,
+                                pool, None, pins, python_version, check_closed=recorded is None)  # fmt: skip
+        if pins is None:
+            resolution.start()
+        yield resolution
 
 
 def update(resolution: Resolution, venv: Path) -> bool:
     """Updates `venv` to the app's requirements; False when the caller must rebuild from scratch."""
     installer, tool, run_checked = resolution.installer, resolution.tool, resolution.run_checked
     install = resolution.install
+    pins = resolution.pins
+    if resolution.check_closed and pins is not None and not pip_freeze.closed(venv, pins, resolution.python_version):
+        resolution.pins = None  # as the venv stands: resolve meanwhile
+        resolution.start()
     with output.timed(f"Installing dependencies with {installer.name} {installer.version}"):
         run_checked(install)  # its errors, streamed, come first
         pins = resolution.pins
@@ -98,7 +126,7 @@ def update(resolution: Resolution, venv: Path) -> bool:
             if pins is None and resolution.future is not None:
                 resolution.future.result()
             elif pins is None:  # frozen, but a changed pin's dependencies are not: resolve now
-                run_checked(resolution.resolve, echo=False)
+                resolution.run_resolve(resolution.resolve, echo=False)
         except BuildError as error:  # the install worked: let a rebuild say what is wrong, if anything
             output.step(f"Rebuilding from scratch: resolving the target set failed ({error.title})")
             return False
