@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -131,8 +132,10 @@ def assert_clean_failure(result: BuildResult, *names: str, in_block: bool = True
     block = error_block(out)
     assert block, f"no '! Error:' block in:\n{out}"
     where = block if in_block else out
+    # The block's lines are wrapped: a phrase may span two of them (where depends on path lengths).
+    unwrapped = re.sub(r"\s*\n!? ?", " ", where)
     for name in names:
-        assert name in where, f"{name!r} not in:\n{where}"
+        assert name in where or name in unwrapped, f"{name!r} not in:\n{where}"
     return block
 
 
