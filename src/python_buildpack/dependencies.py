@@ -143,8 +143,10 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
         return result
 
     def run_outside(command: Sequence[str | Path], echo: bool = True) -> Completed:
-        # The runtime's interpreter, before the venv's files are there (its env is not read).
-        result = _run(ctx, command, dict(base_env), app_dir, installer, echo=echo)
+        # The runtime's interpreter, before the venv's files are there (its env is not read). A
+        # user's PIP_REQUIRE_VIRTUALENV would refuse it: what it runs installs nothing.
+        outside = {**base_env, "PIP_REQUIRE_VIRTUALENV": "false"}
+        result = _run(ctx, command, outside, app_dir, installer, echo=echo)
         if result.returncode != 0:
             advice = partial(change_advice, project.requested, runtime.version)
             raise installer.failure(result, choice.files, runtime.version, advice)
