@@ -135,22 +135,20 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
         venv_dir = venv_layer.activate(result, ctx.layers_dir)
         return installer.environment(result, venv_dir, app_dir)
 
-    def run_checked(command: Sequence[str | Path], echo: bool = True) -> Completed:
-        result = _run(ctx, command, install_env(), app_dir, installer, echo=echo)
+    def checked(command: Sequence[str | Path], command_env: dict[str, str], echo: bool) -> Completed:
+        result = _run(ctx, command, command_env, app_dir, installer, echo=echo)
         if result.returncode != 0:
             advice = partial(change_advice, project.requested, runtime.version)
             raise installer.failure(result, choice.files, runtime.version, advice)
         return result
 
+    def run_checked(command: Sequence[str | Path], echo: bool = True) -> Completed:
+        return checked(command, install_env(), echo)
+
     def run_outside(command: Sequence[str | Path], echo: bool = True) -> Completed:
         # The runtime's interpreter, before the venv's files are there (its env is not read). A
         # user's PIP_REQUIRE_VIRTUALENV would refuse it: what it runs installs nothing.
-        outside = {**base_env, "PIP_REQUIRE_VIRTUALENV": "false"}
-        result = _run(ctx, command, outside, app_dir, installer, echo=echo)
-        if result.returncode != 0:
-            advice = partial(change_advice, project.requested, runtime.version)
-            raise installer.failure(result, choice.files, runtime.version, advice)
-        return result
+        return checked(command, {**base_env, "PIP_REQUIRE_VIRTUALENV": "false"}, echo)
 
     def compile_bytecode(command: Sequence[str | Path] | None) -> None:
         if command is None:
