@@ -22,7 +22,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Literal
 
 from . import output
 from .caching import packed
@@ -181,8 +180,12 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
                 installer, tool, venv_dir, app_dir, run_checked, runtime.version, python=runtime.python,
                 run_resolve=run_outside, recorded=venv_layer.recorded_requirements(opened)))  # fmt: skip
             updatable = resolution is not None
-        stubs = _update_start(ctx, opened, unpacking, plan) if updatable else None
-        if updatable and stubs != "":
+        stubs = None
+        if updatable:  # waits for the unpack
+            updatable, stubs = _update_start(ctx, opened, unpacking, plan)
+        elif unpacking is not None:  # direct references: nothing may write into the venv's place once rebuilt
+            venv_layer.unpack_previous(opened, unpacking)
+        if updatable:
             updating = _updating(installer, tool, venv_dir, app_dir, runtime.version, run_checked, compile_bytecode,
                                  resolution)  # fmt: skip
             with updating as update:
@@ -193,8 +196,6 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
                     venv_layer.activate(env, ctx.layers_dir)
                     made.stubs = stubs if isinstance(stubs, site_layers.Stubs) else None
                     return made
-        elif unpacking is not None:  # nothing may write into the venv's place once it is rebuilt
-            venv_layer.unpack_previous(opened, unpacking)
     venv_layer.rebuild(ctx, base_env, opened, runtime, fill)
     venv_dir = venv_layer.activate(env, ctx.layers_dir)
     _record_install(ctx, installer, tool, base_env, venv_dir)
@@ -202,21 +203,21 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
 
 
 def _update_start(ctx: Context, opened: Empty[VenvMetadata], unpacking: packed.Unpacking | None,
-                  plan: CachePlan) -> site_layers.Stubs | Literal[""] | None:  # fmt: skip
-    """The previous venv's files, for an update in place, and its stubs if it is split; "" when
-    it cannot be updated (said why), and the venv is installed whole."""
+                  plan: CachePlan) -> tuple[bool, site_layers.Stubs | None]:  # fmt: skip
+    """The previous venv's files, for an update in place: whether it can be updated (else the
+    log says why, and the venv is installed whole), and its stubs if it is split."""
     if not (venv_layer.unpack_previous(opened, unpacking) and venv_layer.can_update(opened)):
         output.step("No copy of them in the cache to update: installing them all")
-        return ""
+        return False, None
     # A split venv: updated as stubs (layers/site_layers.py).
     stubs = venv_layer.stubs_for_update(ctx.layers_dir, opened, plan, site_layers.mode(ctx.settings))
     if isinstance(stubs, str):
         output.step(f"Installing them all since {stubs}")
-        return ""
+        return False, None
     if stubs is not None:
         output.step(f"Updating the records of {len(stubs.dists)} distributions: their files stay in "
                     f"{len(stubs.layers)} layers, of which only those that change are written")  # fmt: skip
-    return stubs
+    return True, stubs
 
 
 @contextmanager

@@ -106,6 +106,7 @@ def test_pip_app_changed_pin_rewrites_one_layer(make_reference_app: MakeApp) -> 
     single = app.build(BP_PYTHON_VENV_LAYERS="single")
     assert single.ok, single.output
     assert "Installing them all since BP_PYTHON_VENV_LAYERS=single asks for one layer" in single.output
+    assert single.output.count("Unpacked the cached dependencies") == 1, single.output  # said once
     assert not site_layers(single, "Adding") and not site_layers(single, "Reusing")
     assert installed(app)["six"] == "1.16.0"
 
@@ -137,5 +138,6 @@ def test_uv_lock_app_updates_its_layers(make_reference_app: MakeApp) -> None:
         shutil.copy(FIXTURES / "uv-update" / name, app.source / name)
     whole = build(app)
     assert "Installing them all since they are exported as several layers" in whole.output
+    assert whole.output.count("Unpacked the cached dependencies") == 1, whole.output  # said once
     assert "hook saw gunicorn 23.0.0" in whole.output and not site_layers(whole, "Adding")
     assert installed(app)["six"] == "1.17.0"

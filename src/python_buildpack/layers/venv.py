@@ -25,9 +25,11 @@ import json
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from email.parser import HeaderParser
 from pathlib import Path
 from typing import TypeGuard
 
+from packaging.utils import canonicalize_name
 from pydantic import Field
 
 from .. import output
@@ -269,10 +271,6 @@ def finish(layers_dir: Path, venv: Venv, plan: CachePlan, layout: str) -> None:
 
 def requirements(venv: Path) -> dict[str, list[str]]:
     """Each installed distribution's `Requires-Dist` lines, by canonical name."""
-    from email.parser import HeaderParser
-
-    from packaging.utils import canonicalize_name
-
     found: dict[str, list[str]] = {}
     for path in sorted(venv.glob("lib/python3*/site-packages/*.dist-info/METADATA")):
         headers = HeaderParser().parsestr(path.read_text(encoding="utf-8", errors="replace"), headersonly=True)
