@@ -184,18 +184,19 @@ def install(ctx: Context, env: dict[str, str], project: Project, runtime: Runtim
         if updatable:  # waits for the unpack
             updatable, stubs = _update_start(ctx, opened, unpacking, plan)
         elif unpacking is not None:  # direct references: nothing may write into the venv's place once rebuilt
-            venv_layer.unpack_previous(opened, unpacking)
+            venv_layer.unpack_whole(opened, unpacking)
         if updatable:
             updating = _updating(installer, tool, venv_dir, app_dir, runtime.version, run_checked, compile_bytecode,
                                  resolution)  # fmt: skip
             with updating as update:
                 if isinstance(stubs, site_layers.Stubs) and update is not None:
                     update = _laid_out(update, stubs, ctx.layers_dir)
-                if update is not None and venv_layer.update(opened, update):
+                if update is not None and venv_layer.update(opened, update, unpacking):
                     _record_install(ctx, installer, tool, base_env, venv_dir)
                     venv_layer.activate(env, ctx.layers_dir)
                     made.stubs = stubs if isinstance(stubs, site_layers.Stubs) else None
                     return made
+    venv_layer.unpack_rest(opened, unpacking)  # the previous venv whole, for a failed install to put back
     venv_layer.rebuild(ctx, base_env, opened, runtime, fill)
     venv_dir = venv_layer.activate(env, ctx.layers_dir)
     _record_install(ctx, installer, tool, base_env, venv_dir)
@@ -207,12 +208,14 @@ def _update_start(ctx: Context, opened: Empty[VenvMetadata], unpacking: packed.U
     """The previous venv's files, for an update in place: whether it can be updated (else the
     log says why, and the venv is installed whole), and its stubs if it is split."""
     if not (venv_layer.unpack_previous(opened, unpacking) and venv_layer.can_update(opened)):
+        venv_layer.unpack_rest(opened, unpacking)
         output.step("No copy of them in the cache to update: installing them all")
         return False, None
     # A split venv: updated as stubs (layers/site_layers.py).
     stubs = venv_layer.stubs_for_update(ctx.layers_dir, opened, plan, site_layers.mode(ctx.settings))
     if isinstance(stubs, str):
         output.step(f"Installing them all since {stubs}")
+        venv_layer.unpack_rest(opened, unpacking)
         return False, None
     if stubs is not None:
         output.step(f"Updating the records of {len(stubs.dists)} distributions: their files stay in "

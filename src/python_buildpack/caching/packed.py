@@ -16,7 +16,8 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 
 from ..cnb.layers import Layer, LayerDefinition, LayerMetadata, M
@@ -25,6 +26,8 @@ from ..errors import BuildError
 
 TYPES = LayerTypes(cache=True)
 ARCHIVE = "layer.tar.zst"
+# Saved with a copy packed with some members first (`save`'s `first`): how many.
+LEADING = "leading"
 
 
 def _has_archive(path: Path) -> str | None:
@@ -70,13 +73,16 @@ def keep(of: LayerDefinition[M], layers_dir: Path, expected: M) -> bool:
 
 
 def save(of: LayerDefinition[M], layers_dir: Path, source: Path, metadata: LayerMetadata,
-         extra: Mapping[str, Path] | None = None) -> None:  # fmt: skip
+         extra: Mapping[str, Path] | None = None, first: Callable[[str], bool] | None = None) -> None:  # fmt: skip
     """Packs the layer directory `source` as the copy for the next build; `extra` files (name →
-    file, moved in) go with it."""
+    file, moved in) go with it. `first`: the files it holds for (relative paths) are packed
+    first, so that `Unpacking` can hand them over before the others."""
     from ..files.tar_zst import pack_tar_zst  # zstandard: ~25 ms that a build packing nothing does not need
 
     layer = _fresh(of, layers_dir)
-    pack_tar_zst(source, layer.path / ARCHIVE)
+    leading = pack_tar_zst(source, layer.path / ARCHIVE, first=first)
+    if first is not None:
+        (layer.path / LEADING).write_text(str(leading), encoding="ascii")
     for name, file in (extra or {}).items():
         os.replace(file, layer.path / name)
     layer.write(TYPES, metadata)
@@ -113,18 +119,23 @@ class Unpacking:
     unpacking, in another directory: creating files is most of both, and the kernel does it on
     both cores)."""
 
-    def __init__(self, archive: Path, dest: Path, then: tuple[Path, Path] | None = None) -> None:
+    def __init__(self, archive: Path, dest: Path, then: tuple[Path, Path] | None = None,
+                 rest: tuple[Path, Callable[[str], bool]] | None = None) -> None:  # fmt: skip
         """`then`: one more archive and where to extract it, after the copy; left absent if
-        damaged (its reader extracts it again and says why)."""
+        damaged (its reader extracts it again and says why). `rest`: for a copy packed with
+        some members first (`save`'s `first`, the same test), where the others go: `wait_first`
+        returns once `dest` has the first ones, the others still coming."""
         self.seconds = 0.0
+        self.rest: Path | None = None  # where the other members are going, once the first are in place
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(archive, dest, then), name=f"unpack {dest.name}",
+        self._first = threading.Event()
+        leading = _leading(archive) if rest is not None else None
+        target = self._run if rest is None or leading is None else partial(self._run_in_two, leading, *rest)
+        self._thread = threading.Thread(target=target, args=(archive, dest, then), name=f"unpack {dest.name}",
                                         daemon=True)  # fmt: skip
         self._thread.start()
 
     def _run(self, archive: Path, dest: Path, then: tuple[Path, Path] | None) -> None:
-        from ..files.tar_zst import extract_tar_zst
-
         start = time.monotonic()
         try:
             unpack(archive, dest)
@@ -132,10 +143,46 @@ class Unpacking:
             self._error = error
         self.seconds = time.monotonic() - start
         if then is not None and self._error is None:
-            try:
-                extract_tar_zst(*then, links_outside=False)
-            except BuildError:
-                shutil.rmtree(then[1], ignore_errors=True)
+            self._run_then(then)
+        self._first.set()
+
+    @staticmethod
+    def _run_then(then: tuple[Path, Path]) -> None:
+        from ..files.tar_zst import extract_tar_zst
+
+        try:
+            extract_tar_zst(*then, links_outside=False)
+        except BuildError:
+            shutil.rmtree(then[1], ignore_errors=True)
+
+    def _run_in_two(self, leading: int, rest: Path, is_first: Callable[[str], bool], archive: Path, dest: Path,
+                    then: tuple[Path, Path] | None) -> None:  # fmt: skip
+        from ..files.tar_zst import extract_in_two
+
+        def first_done() -> None:
+            self.rest = rest
+            self._first.set()
+
+        start = time.monotonic()
+        try:
+            if dest.is_dir() and not any(dest.iterdir()):
+                dest.rmdir()
+            extract_in_two(archive, dest, rest, leading, is_first, first_done)
+        except BuildError as error:
+            self._error = BuildError(f"The cached copy {archive.parent.name} could not be unpacked", error.title)
+        except BaseException as error:
+            self._error = error
+        self.seconds = time.monotonic() - start
+        if then is not None and self._error is None and self.rest is None:
+            self._run_then(then)
+        self._first.set()
+
+    def wait_first(self) -> None:
+        """Until `dest` has the first members (all of them, with `then`, when `rest` is None);
+        the copy's BuildError if it is damaged there."""
+        self._first.wait()
+        if self.rest is None and self._error is not None:
+            raise self._error
 
     def wait(self) -> float:
         """The seconds it took; its BuildError when the copy is damaged."""
@@ -143,6 +190,13 @@ class Unpacking:
         if self._error is not None:
             raise self._error
         return self.seconds
+
+
+def _leading(archive: Path) -> int | None:
+    try:
+        return int(archive.with_name(LEADING).read_text(encoding="ascii"))
+    except (OSError, ValueError):
+        return None
 
 
 def drop(of: LayerDefinition[M], layers_dir: Path) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import itertools
 import os
 import queue
 import shutil
@@ -19,7 +20,7 @@ import stat
 import tarfile
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -55,6 +56,50 @@ def extract_tar_zst(archive: Path, dest: Path, *, links_outside: bool = False) -
     except BaseException:
         discard(staging)
         raise
+
+
+def extract_in_two(archive: Path, dest: Path, rest: Path, leading: int, is_leading: Callable[[str], bool],
+                   on_leading: Callable[[], None]) -> bool:  # fmt: skip
+    """Extracts the archive's first `leading` members as `extract_tar_zst` does (with links
+    outside allowed), calls `on_leading` once `dest` has them, then the other members into
+    `rest` (absent; its parent exists), whose half-written files stay for the caller after a
+    failure.
+    `is_leading` must hold for exactly the first members: a BuildError otherwise. Whether
+    there were other members (`on_leading` is called only then)."""
+    staging = new_staging(dest)
+    try:
+        with archive.open("rb") as raw, _ReadAhead(_decompressed(raw)) as ahead, \
+                tarfile.open(fileobj=ahead, mode="r|") as tar:
+            members = iter(tar)
+            try:
+                count = _extract_members(tar, staging, True, _checked(itertools.islice(members, leading), is_leading))
+                if count == 0:
+                    raise _corrupt(archive.name, "it contains no files")
+                following = next(members, None)
+                commit(staging, dest)
+            except BaseException:
+                discard(staging)
+                raise
+            if following is None:
+                return False
+            on_leading()
+            rest.mkdir(mode=0o755)
+            others = _checked(itertools.chain([following], members), lambda name: not is_leading(name))
+            _extract_members(tar, rest, True, others)
+    except _Unsafe as exc:
+        raise _corrupt(archive.name, str(exc)) from None
+    except (tarfile.TarError, zstandard.ZstdError, EOFError) as exc:
+        raise _corrupt(archive.name, str(exc) or type(exc).__name__) from None
+    except OSError as exc:
+        raise write_error(archive.name, dest.parent, exc) from None
+    return True
+
+
+def _checked(members: Iterable[tarfile.TarInfo], wanted: Callable[[str], bool]) -> Iterator[tarfile.TarInfo]:
+    for member in members:
+        if not wanted(_safe_name(member.name) or ""):
+            raise _Unsafe(f"{member.name!r} is out of its place in the archive")
+        yield member
 
 
 def members_tar_zst(archive: Path) -> list[str]:
@@ -212,7 +257,9 @@ def _corrupt(name: str, why: str) -> BuildError:
     )
 
 
-def _extract_members(tar: tarfile.TarFile, root: Path, links_outside: bool = False) -> int:
+def _extract_members(tar: tarfile.TarFile, root: Path, links_outside: bool = False,
+                     members: Iterable[tarfile.TarInfo] | None = None) -> int:  # fmt: skip
+    """Writes `members` (default: all of `tar`'s) under `root`; the count written."""
     real_root = os.path.realpath(root)
     # Directories known to be real (no link on the way) inside the root: a member under one needs
     # no check of its parent. None of them can change, since no member may replace a directory.
@@ -221,7 +268,7 @@ def _extract_members(tar: tarfile.TarFile, root: Path, links_outside: bool = Fal
     directories: list[tuple[str, int]] = []
     links: list[tuple[str, str]] = []
     count = 0
-    for member in tar:
+    for member in tar if members is None else members:
         relative = _safe_name(member.name)
         if relative is None:
             continue  # the archive's own top directory ("./")
@@ -333,14 +380,23 @@ def _write_file(tar: tarfile.TarFile, member: tarfile.TarInfo, target: str) -> N
             os.utime(fd, (member.mtime, member.mtime))
 
 
-def pack_tar_zst(source: Path, dest: Path, *, level: int = 3, only: Iterable[str] | None = None) -> None:
+def pack_tar_zst(source: Path, dest: Path, *, level: int = 3, only: Iterable[str] | None = None,
+                 first: Callable[[str], bool] | None = None) -> int:  # fmt: skip
     """Packs the tree `source` into the `.tar.zst` file `dest` (its top level: `source`'s
     content), atomically: `dest` is whole or absent. Modes and links are kept, ownership and
     times are not (the layer a packed tree returns to gets the export's normalised times).
     Compressed on every core: packing a venv is on the critical path of the builds that
     change it. `only`: these files and links of the tree (relative paths), without their
-    directories (extraction makes them)."""
-    entries = _walk(source) if only is None else ((os.path.join(source, p), p) for p in sorted(only))
+    directories (extraction makes them). `first`: the entries it holds for come before the
+    others (`extract_in_two`); returns how many."""
+    entries: Iterable[tuple[str, str]] = _walk(source) if only is None else \
+        ((os.path.join(source, p), p) for p in sorted(only))  # fmt: skip
+    leading = 0
+    if first is not None:
+        listed = list(entries)
+        ahead = [entry for entry in listed if first(entry[1])]
+        leading = len(ahead)
+        entries = itertools.chain(ahead, (entry for entry in listed if not first(entry[1])))
     partial = dest.with_name(f".{dest.name}.partial")
     compressor = _compressor(level)
     try:
@@ -356,6 +412,7 @@ def pack_tar_zst(source: Path, dest: Path, *, level: int = 3, only: Iterable[str
         partial.replace(dest)
     finally:
         partial.unlink(missing_ok=True)
+    return leading
 
 
 _packing = threading.Lock()  # the shared compressor serves one packing at a time

@@ -42,7 +42,7 @@ from ..cnb.models import LayerTypes
 from ..errors import BuildError
 from ..files import trees
 from ..step_context import Context
-from . import site_layers
+from . import site_layers, venv_records
 from .python import Runtime
 
 # Saved with the packed copy: each distribution's `Requires-Dist` lines, so that an update can
@@ -113,6 +113,7 @@ def open_venv(layers_dir: Path, expected: VenvMetadata,
               plan: CachePlan) -> Restored[VenvMetadata] | Empty[VenvMetadata]:  # fmt: skip
     """The venv layer as restored; a leftover of an interrupted build's rollback is removed first."""
     _remove(layers_dir / PREVIOUS)
+    _remove(layers_dir / venv_records.ASIDE)
     opened = LAYER.open(layers_dir, expected, plan.launch_types)
     if isinstance(opened, Restored) and opened.files:
         _write_env(opened.layer)
@@ -188,7 +189,8 @@ def from_copy(empty: Empty[VenvMetadata]) -> Venv | None:
 
 
 def start_unpack_previous(empty: Empty[VenvMetadata]) -> packed.Unpacking | None:
-    """Starts unpacking the previous venv's copy, for an update in place (`unpack_previous`)."""
+    """Starts unpacking the previous venv's copy, for an update in place (`unpack_previous`):
+    its records first, when it was packed so (venv_records.py)."""
     layer = empty.layer
     if layer.path.is_dir() or empty.previous is None:
         return None
@@ -197,20 +199,49 @@ def start_unpack_previous(empty: Empty[VenvMetadata]) -> packed.Unpacking | None
         return None
     # A split venv's stubs too: extracting them after the runtime came took 0.7 s (site_layers.py).
     stubs = packed.extra_file(LAYER, layer.layers_dir, empty.previous, site_layers.STUBS)
-    return packed.Unpacking(copy, layer.path, (stubs, layer.path / site_layers.STAGING) if stubs else None)
+    return packed.Unpacking(copy, layer.path, (stubs, layer.path / site_layers.STAGING) if stubs else None,
+                            rest=(layer.layers_dir / venv_records.ASIDE, venv_records.is_record))  # fmt: skip
 
 
 def unpack_previous(empty: Empty[VenvMetadata], unpacking: packed.Unpacking | None) -> bool:
-    """The previous venv's files, for an update in place: whether they are there."""
+    """The previous venv's records, for an update in place: whether they are there. Its other
+    files may still be coming (`unpack_rest`)."""
     layer = empty.layer
     if unpacking is None:
         return layer.path.is_dir()
     try:
+        unpacking.wait_first()
+        if unpacking.rest is not None:
+            output.step("Updating from the cached dependencies' records while their files unpack")
+            return True
         output.step(f"Unpacked the cached dependencies ({output.format_duration(unpacking.wait())})")
     except BuildError as error:
         _discard_copy(layer.layers_dir, error)
         return False
     return True
+
+
+def unpack_rest(empty: Empty[VenvMetadata], unpacking: packed.Unpacking | None, before: Path | None = None) -> bool:
+    """The previous venv's files that were unpacked beside it (venv_records.py), moved in: all
+    of them, or with `before` (its records before an update) those of the distributions the
+    update left as they were. False: the copy was damaged (said, and dropped), the files missing."""
+    if unpacking is None or unpacking.rest is None:
+        return True
+    aside, unpacking.rest = unpacking.rest, None
+    try:
+        seconds = unpacking.wait()
+    except BuildError as error:
+        trees.remove_later(aside)
+        _discard_copy(empty.layer.layers_dir, error)
+        return False
+    output.step(f"Unpacked the cached dependencies ({output.format_duration(seconds)})")
+    venv_records.merge(empty.layer.path, before or empty.layer.path, aside)
+    return True
+
+
+def unpack_whole(empty: Empty[VenvMetadata], unpacking: packed.Unpacking | None) -> bool:
+    """The previous venv's files, all of them: whether they are there."""
+    return unpack_previous(empty, unpacking) and unpack_rest(empty, unpacking)
 
 
 def _discard_copy(layers_dir: Path, error: BuildError) -> None:
@@ -251,13 +282,15 @@ def finish(layers_dir: Path, venv: Venv, plan: CachePlan, layout: str) -> None:
         extra = {REQUIRES: layers_dir / f".{REQUIRES}"}
         extra[REQUIRES].write_text(json.dumps(requirements(venv.path), sort_keys=True), encoding="utf-8")
         python_steps = bool(plan.runs_python) or plan.later_buildpack
+        first = None
         if venv.stubs is not None or site_layers.wanted(venv.path, layout, python_steps):
             base = site_base(venv.metadata)
             extra[site_layers.STUBS] = site_layers.split(venv.path, layers_dir, base, plan.launch_types, venv.stubs)
         else:
             site_layers.remove_all(layers_dir)
+            first = venv_records.is_record  # an update starts from the records (venv_records.py)
         with output.timed("Packing the dependencies for the next build"):
-            packed.save(LAYER, layers_dir, venv.path, venv.metadata, extra)
+            packed.save(LAYER, layers_dir, venv.path, venv.metadata, extra, first)
     else:
         site_layers.keep_all(layers_dir, site_base(venv.metadata), plan.launch_types)
         kept = packed.keep(LAYER, layers_dir, venv.metadata)
@@ -310,8 +343,10 @@ def can_update(empty: Empty[VenvMetadata]) -> bool:
     return only_inputs_changed(empty) and _complete(empty.layer.path) is None
 
 
-def update(empty: Empty[VenvMetadata], update: Callable[[Path], bool]) -> bool:
+def update(empty: Empty[VenvMetadata], update: Callable[[Path], bool],
+           unpacking: packed.Unpacking | None = None) -> bool:  # fmt: skip
     """Updates the venv in place with `update`, which says whether the result verified.
+    `unpacking`: the previous venv's files still coming beside it (`unpack_rest`).
 
     A copy of the previous venv waits aside: it is put back, with its metadata, when
     `update` fails (the error goes on) or returns False (the caller then rebuilds).
@@ -328,13 +363,18 @@ def update(empty: Empty[VenvMetadata], update: Callable[[Path], bool]) -> bool:
     # it: package_managers/uv_update.py), so the copy stays intact without copying any data.
     trees.link_copy(layer.path, previous)
     layer.toml_path.unlink()
+    records_only = unpacking is not None and unpacking.rest is not None
     try:
-        verified = update(layer.path)
+        verified = update(layer.path) and unpack_rest(empty, unpacking, previous)
     except BaseException:
         _put_back(layer, old_toml)
+        pending = unpacking is not None and unpacking.rest is not None
+        if records_only and not (pending and unpack_rest(empty, unpacking)):
+            layer.delete()  # its records alone (the merge failed): never left to reuse
         raise
     if not verified:
         _put_back(layer, old_toml)
+        unpack_rest(empty, unpacking)
         return False
     trees.remove_later(previous)  # the rest of the build need not wait for 9,000 unlinks
     _keep(empty)
