@@ -9,7 +9,9 @@ venv again."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from support.builds import AppBuild
@@ -17,6 +19,8 @@ from support.builds import AppBuild
 from python_buildpack_dev.platform.phases import BuildResult
 
 pytestmark = pytest.mark.e2e
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "apps"
 
 FIRST = "flask==3.1.3\ngunicorn==23.0.0\nsix==1.16.0\ntyping_extensions==4.12.2\n"
 CHANGED = "flask==3.1.3\ngunicorn==22.0.0\nsix==1.17.0\nattrs==25.3.0\n"
@@ -47,8 +51,9 @@ def distributions_files(files: dict[str, str]) -> dict[str, str]:
             if "/site-packages/" in path and not path.endswith(("/RECORD", ".pth"))}  # fmt: skip
 
 
-def updated(app: AppBuild, requirements: str) -> BuildResult:
-    (app.source / "requirements.txt").write_text(requirements)
+def updated(app: AppBuild, requirements: str | None = None) -> BuildResult:
+    if requirements is not None:
+        (app.source / "requirements.txt").write_text(requirements)
     result = app.build()
     assert result.ok, result.output
     assert "Updating from the cached dependencies' records while their files unpack" in result.output
@@ -73,3 +78,17 @@ def test_an_update_from_the_records_gives_a_fresh_install(make_reference_app: Ca
 
     updated(app, FIRST)
     assert venv_files(app) == first
+
+
+def test_a_uv_lock_update_from_the_records_gives_a_fresh_install(make_reference_app: Callable[..., AppBuild]) -> None:
+    # uv sync, exact by design, by the records alone: six removed, gunicorn moved back, attrs added.
+    app = make_reference_app("uv-update")
+    assert app.build().ok
+    for name in ("pyproject.toml", "uv.lock"):
+        shutil.copy(FIXTURES / "uv-update-next" / name, app.source / name)
+    updated(app)
+    fresh = make_reference_app("uv-update-next")
+    assert fresh.build().ok
+    changed = venv_files(app)
+    assert distributions_files(changed) == distributions_files(venv_files(fresh))
+    assert not any(path.endswith("six.py") for path in changed)
