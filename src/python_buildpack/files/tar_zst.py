@@ -27,6 +27,7 @@ from typing import IO
 import zstandard
 
 from ..errors import BuildError
+from .tar_writer import TarWriter
 
 _CHUNK = 1 << 20
 # Accept archives made with `zstd --long` (windows up to 2 GiB).
@@ -400,15 +401,11 @@ def pack_tar_zst(source: Path, dest: Path, *, level: int = 3, only: Iterable[str
     partial = dest.with_name(f".{dest.name}.partial")
     compressor = _compressor(level)
     try:
-        with _packing, partial.open("wb") as raw, compressor.stream_writer(raw) as compressed, \
-                tarfile.open(fileobj=compressed, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        with _packing, partial.open("wb") as raw, compressor.stream_writer(raw) as compressed:
+            tar = TarWriter(compressed)
             for path, relative in entries:
-                info = _entry(tar, path, relative)
-                if info.isreg():
-                    with open(path, "rb") as data:
-                        tar.addfile(info, data)
-                else:
-                    tar.addfile(info)
+                tar.add(path, relative)
+            tar.close()
         partial.replace(dest)
     finally:
         partial.unlink(missing_ok=True)
@@ -416,29 +413,6 @@ def pack_tar_zst(source: Path, dest: Path, *, level: int = 3, only: Iterable[str
 
 
 _packing = threading.Lock()  # the shared compressor serves one packing at a time
-
-
-def _entry(tar: tarfile.TarFile, path: str, relative: str) -> tarfile.TarInfo:
-    """The member for `path`: its type, mode, size and link, owned by root, time 0. Made from
-    `lstat` directly: `gettarinfo` also looks up the owner's user and group names (a fifth of
-    a venv's packing), which a packed copy leaves out."""
-    st = os.lstat(path)
-    info = tarfile.TarInfo(relative)
-    info.mode = stat.S_IMODE(st.st_mode)
-    info.mtime = 0
-    if stat.S_ISREG(st.st_mode):
-        info.size = st.st_size
-    elif stat.S_ISDIR(st.st_mode):
-        info.type = tarfile.DIRTYPE
-    elif stat.S_ISLNK(st.st_mode):
-        info.type = tarfile.SYMTYPE
-        info.linkname = os.readlink(path)
-    else:  # a special file: as tarfile describes it (the extraction refuses it)
-        info = tar.gettarinfo(path, relative)
-        info.uid = info.gid = 0
-        info.uname = info.gname = ""
-        info.mtime = 0
-    return info
 
 
 @functools.cache
