@@ -11,12 +11,16 @@ from pathlib import Path
 import pytest
 
 from python_buildpack.caching import packed
-from python_buildpack.cnb.layers import LayerDefinition, LayerMetadata
+from python_buildpack.caching.plan import CachePlan
+from python_buildpack.cnb import toml_io
+from python_buildpack.cnb.layers import Empty, LayerDefinition, LayerMetadata
 from python_buildpack.cnb.models import LayerTypes
 from python_buildpack.errors import BuildError
 from python_buildpack.files import trees
 from python_buildpack.files.tar_zst import extract_in_two, extract_tar_zst, members_tar_zst, pack_tar_zst
-from python_buildpack.layers.venv_records import is_record, merge
+from python_buildpack.layers import venv as venv_layer
+from python_buildpack.layers.venv import VenvMetadata
+from python_buildpack.layers.venv_records import ASIDE, is_record, merge
 
 SITE = "lib/python3.12/site-packages"
 
@@ -46,7 +50,7 @@ def dist(root: Path, info: str, files: list[str], record_extra: str = "") -> dic
 
 
 def tree(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {p.relative_to(root).as_posix(): p.read_bytes().decode(errors="replace") for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def test_records_are_everything_but_the_distributions_files() -> None:
@@ -197,3 +201,75 @@ def test_unpacking_threads_do_not_leak(tmp_path: Path) -> None:
     archive = packed.definition(DEFINITION).layer(tmp_path / "layers").path / packed.ARCHIVE
     packed.Unpacking(archive, tmp_path / "out", rest=(tmp_path / "aside", is_record)).wait()
     assert threading.active_count() == before
+
+
+# The venv layer's update from its records (layers/venv.py), the installer replaced by a function.
+VENV_METADATA = VenvMetadata(python_version="3.12.1", stack="scalingo-22", arch="amd64", package_manager="pip",
+                             package_manager_version="26.3", app_dir="/workspace",
+                             inputs={"requirements.txt": "a" * 64})  # fmt: skip
+VENV_CHANGED = VENV_METADATA.model_copy(update={"inputs": {"requirements.txt": "b" * 64}})
+
+
+def launch_only_venv(tmp_path: Path, damaged: bool = False) -> tuple[Path, Path, Empty[VenvMetadata]]:
+    """A layers dir as the restorer leaves it for a changed build: the venv's toml and packed
+    copy (records first), no files. Returns the full venv packed, the layers dir, the opened layer."""
+    full = venv(tmp_path / "full")
+    (full / SITE / "django" / "data.bin").write_bytes(os.urandom(2 << 20))
+    layers = tmp_path / "layers"
+    packed.save(venv_layer.LAYER, layers, full, VENV_METADATA, first=is_record)
+    toml_io.dump({"types": {"launch": True}, "metadata": VENV_METADATA.model_dump()}, layers / "venv.toml")
+    if damaged:
+        archive = packed.definition(venv_layer.LAYER).layer(layers).path / packed.ARCHIVE
+        archive.write_bytes(archive.read_bytes()[:-1000])
+    opened = venv_layer.open_venv(layers, VENV_CHANGED, CachePlan())
+    assert isinstance(opened, Empty)
+    return full, layers, opened
+
+
+def remove_six(venv_dir: Path) -> bool:
+    shutil.rmtree(venv_dir / SITE / "six-1.17.0.dist-info")  # what pip's uninstall leaves of it
+    return True
+
+
+def test_an_update_from_the_records_ends_with_the_files_of_what_it_kept(tmp_path: Path) -> None:
+    full, layers, opened = launch_only_venv(tmp_path)
+    unpacking = venv_layer.start_unpack_previous(opened)
+    assert venv_layer.unpack_previous(opened, unpacking) and unpacking is not None and unpacking.rest
+    assert venv_layer.update(opened, remove_six, unpacking)
+    trees.wait()
+    expected = {path: text for path, text in tree(full).items() if "six" not in path}
+    assert {path: text for path, text in tree(layers / "venv").items() if not path.startswith("env/")} == expected
+    assert not (layers / ASIDE).exists() and not (layers / venv_layer.PREVIOUS).exists()
+    assert "b" * 64 in (layers / "venv.toml").read_text()
+
+
+@pytest.mark.parametrize("outcome", ["unverified", "error"])
+def test_a_failed_update_from_the_records_puts_the_whole_venv_back(tmp_path: Path, outcome: str) -> None:
+    full, layers, opened = launch_only_venv(tmp_path)
+    toml_before = (layers / "venv.toml").read_bytes()
+    unpacking = venv_layer.start_unpack_previous(opened)
+    assert venv_layer.unpack_previous(opened, unpacking)
+
+    def fails(venv_dir: Path) -> bool:
+        remove_six(venv_dir)
+        if outcome == "error":
+            raise RuntimeError("pip failed")
+        return False
+
+    if outcome == "error":
+        with pytest.raises(RuntimeError):
+            venv_layer.update(opened, fails, unpacking)
+    else:
+        assert not venv_layer.update(opened, fails, unpacking)
+    trees.wait()
+    assert tree(layers / "venv") == tree(full) and (layers / "venv.toml").read_bytes() == toml_before
+
+
+def test_a_damaged_rest_leaves_no_venv_of_records_alone(tmp_path: Path) -> None:
+    _, layers, opened = launch_only_venv(tmp_path, damaged=True)
+    unpacking = venv_layer.start_unpack_previous(opened)
+    assert venv_layer.unpack_previous(opened, unpacking)  # the records came whole
+    assert not venv_layer.update(opened, remove_six, unpacking)  # then the caller installs anew
+    trees.wait()
+    assert not (layers / "venv").exists() and not (layers / "venv.toml").exists()
+    assert packed.find(venv_layer.LAYER, layers, VENV_METADATA) is None  # the copy dropped

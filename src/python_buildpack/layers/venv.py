@@ -368,17 +368,26 @@ def update(empty: Empty[VenvMetadata], update: Callable[[Path], bool],
         verified = update(layer.path) and unpack_rest(empty, unpacking, previous)
     except BaseException:
         _put_back(layer, old_toml)
-        pending = unpacking is not None and unpacking.rest is not None
-        if records_only and not (pending and unpack_rest(empty, unpacking)):
-            layer.delete()  # its records alone (the merge failed): never left to reuse
+        _whole_again(empty, unpacking, records_only)
         raise
     if not verified:
         _put_back(layer, old_toml)
-        unpack_rest(empty, unpacking)
+        _whole_again(empty, unpacking, records_only)
         return False
     trees.remove_later(previous)  # the rest of the build need not wait for 9,000 unlinks
     _keep(empty)
     return True
+
+
+def _whole_again(empty: Empty[VenvMetadata], unpacking: packed.Unpacking | None, records_only: bool) -> None:
+    """After the records were put back: the previous venv whole again, its other files moved in;
+    or no venv at all when they cannot be (a damaged copy, a failed merge), never its records
+    alone, which a platform keeping the layers dir would reuse."""
+    if not records_only:
+        return
+    if unpacking is not None and unpacking.rest is not None and unpack_rest(empty, unpacking):
+        return
+    empty.layer.delete()
 
 
 def rebuild(ctx: Context, env: Mapping[str, str], empty: Empty[VenvMetadata], runtime: Runtime,
