@@ -106,12 +106,20 @@ def unpack(archive: Path, dest: Path) -> None:
     the copy is damaged (a BuildError: the callers make the files again instead)."""
     from ..files.tar_zst import extract_tar_zst
 
-    if dest.is_dir() and not any(dest.iterdir()):
-        dest.rmdir()
+    _clear_empty(dest)
     try:
         extract_tar_zst(archive, dest, links_outside=True)
     except BuildError as error:
-        raise BuildError(f"The cached copy {archive.parent.name} could not be unpacked", error.title) from None
+        raise _unpack_failed(archive, error) from None
+
+
+def _clear_empty(dest: Path) -> None:
+    if dest.is_dir() and not any(dest.iterdir()):
+        dest.rmdir()
+
+
+def _unpack_failed(archive: Path, error: BuildError) -> BuildError:
+    return BuildError(f"The cached copy {archive.parent.name} could not be unpacked", error.title)
 
 
 class Unpacking:
@@ -165,11 +173,10 @@ class Unpacking:
 
         start = time.monotonic()
         try:
-            if dest.is_dir() and not any(dest.iterdir()):
-                dest.rmdir()
+            _clear_empty(dest)
             extract_in_two(archive, dest, rest, leading, is_first, first_done)
         except BuildError as error:
-            self._error = BuildError(f"The cached copy {archive.parent.name} could not be unpacked", error.title)
+            self._error = _unpack_failed(archive, error)
         except BaseException as error:
             self._error = error
         self.seconds = time.monotonic() - start
