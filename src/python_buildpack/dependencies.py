@@ -208,14 +208,12 @@ def _update_start(ctx: Context, opened: Empty[VenvMetadata], unpacking: packed.U
     """The previous venv's files, for an update in place: whether it can be updated (else the
     log says why, and the venv is installed whole), and its stubs if it is split."""
     if not (venv_layer.unpack_previous(opened, unpacking) and venv_layer.can_update(opened)):
-        venv_layer.unpack_rest(opened, unpacking)
         output.step("No copy of them in the cache to update: installing them all")
         return False, None
     # A split venv: updated as stubs (layers/site_layers.py).
     stubs = venv_layer.stubs_for_update(ctx.layers_dir, opened, plan, site_layers.mode(ctx.settings))
     if isinstance(stubs, str):
         output.step(f"Installing them all since {stubs}")
-        venv_layer.unpack_rest(opened, unpacking)
         return False, None
     if stubs is not None:
         output.step(f"Updating the records of {len(stubs.dists)} distributions: their files stay in "
